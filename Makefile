@@ -1,0 +1,70 @@
+# gemma-tune: the two set-up commands of the README, and the pieces they are made of.
+#
+#   make demo    install what is missing, build, run the demo
+#   make test    install what is missing, build, run the whole test suite
+#   make build   configure and build build/gemma-tune (no installs)
+#   make deps    install system packages (apt-get on Debian, brew on macOS) and the npm assets
+#
+# Variables: BUILD_DIR (build), BUILD_TYPE (RelWithDebInfo), JOBS (number of cores), CMAKE_ARGS (extra flags,
+# e.g. -DCMAKE_PREFIX_PATH=... to use the libtorch inside a pip-installed PyTorch).
+
+BUILD_DIR  ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+UNAME      := $(shell uname -s)
+
+# Debian packages the build, the tests and the demo need.
+APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git \
+  libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev
+BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-cpp googletest node
+
+TOKENIZER_DIR := .cache/gemma3-tokenizer
+export CCACHE_DIR ?= $(CURDIR)/.cache/ccache
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_MAXSIZE ?= 5G
+
+.PHONY: all demo test build deps system-deps npm-deps configure clean
+
+all: build
+
+demo: deps build
+	@./tools/demo.sh $(BUILD_DIR)
+
+test: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+configure: $(BUILD_DIR)/build.ninja
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+
+deps: system-deps npm-deps
+
+system-deps:
+ifeq ($(UNAME),Darwin)
+	@missing=""; for p in $(BREW_PACKAGES); do brew list --versions $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing with brew:$$missing"; brew install $$missing; fi
+else
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing with apt-get:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endif
+
+npm-deps: $(TOKENIZER_DIR)/tokenizer.json
+
+tools/npm/node_modules/.package-lock.json: tools/npm/package.json tools/npm/package-lock.json
+	cd tools/npm && npm ci --no-audit --no-fund --loglevel=error
+
+$(TOKENIZER_DIR)/tokenizer.json: tools/npm/node_modules/.package-lock.json tools/npm/extract-tokenizer.js
+	node tools/npm/extract-tokenizer.js $(TOKENIZER_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR)

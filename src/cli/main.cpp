@@ -1,0 +1,38 @@
+// gemma-tune: LoRA fine-tuning of Gemma 3n and Gemma 4 on text, image + text and audio + text.
+// Entry point: builds the command line (one subcommand per file in src/cli/) and maps failures to exit codes:
+//   0 success, 1 bad input or a failed run (message names what to change), 2 usage error, 3 internal error.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"  // defines: add_doctor, add_tokenize, add_pending_commands
+#include "core/error.h"    // defines: gt::InputError
+
+int main(int argc, char** argv) {
+  CLI::App app{"gemma-tune " GT_VERSION
+               ": LoRA fine-tuning of Gemma 3n and Gemma 4 (E2B/E4B) on text, image + text and audio + text.\n"
+               "Run `gemma-tune <command> --help` for the options of a command.",
+               "gemma-tune"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "gemma-tune " GT_VERSION);
+  gt::cli::add_pending_commands(app);
+  gt::cli::add_doctor(app);
+  gt::cli::add_tokenize(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const gt::InputError& e) {
+    std::fflush(stdout);
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "internal error: " << e.what() << "\n"
+              << "This is a bug in gemma-tune; please report it with the command you ran.\n";
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,31 @@
+// Device choice and what libtorch can see. The interface is torch-free (names and numbers); the implementation
+// (device_torch.cpp) asks libtorch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gt {
+
+struct AcceleratorInfo {
+  std::string device;  // "cuda:0", "mps"
+  std::string name;    // "NVIDIA H100 80GB HBM3", "Apple GPU (Metal)"
+  uint64_t memory_bytes = 0;  // 0 when unknown (MPS shares the system memory)
+};
+
+struct TorchInfo {
+  std::string version;      // "1.13.1"
+  bool built_with_cuda = false;
+  bool built_with_mps = false;
+  int cpu_threads = 0;      // intra-op threads libtorch uses
+  std::vector<AcceleratorInfo> accelerators;
+};
+
+TorchInfo torch_info();
+
+// Resolves a --device value: "auto" picks mps, then cuda, then cpu; "cpu", "cuda", "cuda:N", "mps" are checked
+// against what is available. Throws gt::InputError naming the option and what is available.
+std::string resolve_device(const std::string& requested);
+
+}  // namespace gt

@@ -1,0 +1,66 @@
+#include <torch/torch.h>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/strings.h"
+
+#if defined(GT_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace gt {
+
+TorchInfo torch_info() {
+  TorchInfo info;
+  info.version = cat(TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".", TORCH_VERSION_PATCH);
+  info.built_with_cuda = at::hasCUDA() || torch::cuda::is_available();
+#if defined(GT_WITH_CUDA)
+  info.built_with_cuda = true;
+#endif
+  info.built_with_mps = at::hasMPS();
+  info.cpu_threads = at::get_num_threads();
+  if (torch::cuda::is_available()) {
+    const int n = static_cast<int>(torch::cuda::device_count());
+    for (int i = 0; i < n; ++i) {
+      AcceleratorInfo a;
+      a.device = cat("cuda:", i);
+#if defined(GT_WITH_CUDA)
+      const cudaDeviceProp* p = at::cuda::getDeviceProperties(i);
+      a.name = p->name;
+      a.memory_bytes = p->totalGlobalMem;
+#else
+      a.name = "CUDA device";
+#endif
+      info.accelerators.push_back(a);
+    }
+  }
+  if (at::hasMPS()) info.accelerators.push_back({"mps", "Apple GPU (Metal Performance Shaders)", 0});
+  return info;
+}
+
+std::string resolve_device(const std::string& requested) {
+  const std::string r = requested.empty() ? "auto" : requested;
+  const bool cuda = torch::cuda::is_available();
+  const bool mps = at::hasMPS();
+  if (r == "auto") return mps ? "mps" : cuda ? "cuda" : "cpu";
+  if (r == "cpu") return r;
+  if (r == "mps") {
+    if (!mps) fail_input("--device mps: this libtorch has no usable MPS device (Apple Silicon with a libtorch built for it is needed)");
+    return r;
+  }
+  if (starts_with(r, "cuda")) {
+    if (!cuda) fail_input("--device ", r, ": no CUDA device is visible to this libtorch build (try --device cpu)");
+    if (r == "cuda") return r;
+    int idx = -1;
+    try {
+      if (r.size() > 5 && r[4] == ':') idx = std::stoi(r.substr(5));
+    } catch (...) {
+    }
+    const int n = static_cast<int>(torch::cuda::device_count());
+    if (idx < 0 || idx >= n) fail_input("--device ", r, ": expected cuda or cuda:N with N in [0, ", n, ")");
+    return r;
+  }
+  fail_input("--device ", r, ": expected auto, cpu, cuda, cuda:N or mps");
+}
+
+}  // namespace gt

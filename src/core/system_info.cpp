@@ -1,0 +1,50 @@
+#include "core/system_info.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#if defined(__APPLE__)
+#include <mach/mach.h>
+#include <sys/sysctl.h>
+#endif
+
+namespace gt {
+
+SystemInfo system_info() {
+  SystemInfo s;
+  struct utsname u {};
+  if (uname(&u) == 0) s.os = std::string(u.sysname) + " " + u.release + " " + u.machine;
+  s.cpu_cores = std::thread::hardware_concurrency();
+#if defined(__APPLE__)
+  uint64_t mem = 0;
+  size_t len = sizeof mem;
+  if (sysctlbyname("hw.memsize", &mem, &len, nullptr, 0) == 0) s.memory_total = mem;
+  vm_statistics64_data_t vm{};
+  mach_msg_type_number_t count = HOST_VM_INFO64_COUNT;
+  if (host_statistics64(mach_host_self(), HOST_VM_INFO64, reinterpret_cast<host_info64_t>(&vm), &count) == KERN_SUCCESS)
+    s.memory_available = (uint64_t(vm.free_count) + vm.inactive_count) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+#else
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb) {
+    std::getline(in, unit);
+    if (key == "MemTotal:") s.memory_total = kb * 1024;
+    if (key == "MemAvailable:") s.memory_available = kb * 1024;
+  }
+#endif
+  return s;
+}
+
+uint64_t disk_free_bytes(const std::string& path) {
+  std::error_code ec;
+  auto info = std::filesystem::space(path, ec);
+  return ec ? 0 : info.available;
+}
+
+}  // namespace gt

