@@ -129,30 +129,42 @@ RopeParameters read_rope_entry(const Section& parent, const json& j, const std::
   return r;
 }
 
-// RoPE per layer type: new form `rope_parameters` {sliding_attention: {...}, full_attention: {...}}, or the old
-// keys rope_theta (global) and rope_local_base_freq (local).
-void read_rope(const Section& s, TextConfig& t, RopeParameters full_default, RopeParameters sliding_default) {
+// RoPE per layer type. `rope_parameters` keyed by layer type is the form transformers 5.x writes; Gemma 3n
+// checkpoints as released carry the old keys rope_theta (global layers), rope_local_base_freq (local layers)
+// and rope_scaling (merged into the global entry), which fill in what rope_parameters leaves out. Scalars beside
+// the layer-type entries (seen in third-party files) are ignored.
+void read_rope(const Section& s, Family family, TextConfig& t, RopeParameters full_default,
+               RopeParameters sliding_default) {
   t.rope_full = full_default;
   t.rope_sliding = sliding_default;
+  bool full_given = false, sliding_given = false;
   if (s.has("rope_parameters")) {
     const json& rp = s.raw("rope_parameters");
     if (!rp.is_object()) fail_input(s.where("rope_parameters"), " is ", rp.dump(), ", expected an object");
-    if (rp.contains("full_attention") || rp.contains("sliding_attention")) {
-      if (rp.contains("full_attention"))
-        t.rope_full = read_rope_entry(s, rp["full_attention"], "full_attention", full_default.rope_theta);
-      if (rp.contains("sliding_attention"))
-        t.rope_sliding = read_rope_entry(s, rp["sliding_attention"], "sliding_attention", sliding_default.rope_theta);
-      return;
+    if (!rp.contains("full_attention") && !rp.contains("sliding_attention"))
+      fail_input(s.where("rope_parameters"), " has no full_attention / sliding_attention entries (found ",
+                 rp.dump(), "); transformers rejects this form for ", family_name(family));
+    if (rp.contains("full_attention")) {
+      t.rope_full = read_rope_entry(s, rp["full_attention"], "full_attention", full_default.rope_theta);
+      full_given = rp["full_attention"].contains("rope_theta");
     }
-    // A single entry applies to the global layers (older single-dict form).
-    t.rope_full = read_rope_entry(s, rp, "(global)", full_default.rope_theta);
+    if (rp.contains("sliding_attention")) {
+      t.rope_sliding = read_rope_entry(s, rp["sliding_attention"], "sliding_attention", sliding_default.rope_theta);
+      sliding_given = rp["sliding_attention"].contains("rope_theta");
+    }
+    if (family == Family::Gemma4 && (!rp.contains("full_attention") || !rp.contains("sliding_attention")))
+      fail_input(s.where("rope_parameters"), " needs both full_attention and sliding_attention entries");
   }
-  if (s.has("rope_theta")) t.rope_full.rope_theta = s.number("rope_theta");
-  if (s.has("rope_local_base_freq")) t.rope_sliding.rope_theta = s.number("rope_local_base_freq");
+  if (family != Family::Gemma3n) return;
   if (s.has("rope_scaling")) {
     const json& rs = s.raw("rope_scaling");
-    if (rs.is_object()) t.rope_full = read_rope_entry(s, rs, "rope_scaling", t.rope_full.rope_theta);
+    if (!rs.is_object()) fail_input(s.where("rope_scaling"), " is ", rs.dump(), ", expected an object or null");
+    json merged = rs;
+    merged["rope_theta"] = t.rope_full.rope_theta;
+    t.rope_full = read_rope_entry(s, merged, "full_attention (from rope_scaling)", t.rope_full.rope_theta);
   }
+  if (!full_given && s.has("rope_theta")) t.rope_full.rope_theta = s.number("rope_theta");
+  if (!sliding_given && s.has("rope_local_base_freq")) t.rope_sliding.rope_theta = s.number("rope_local_base_freq");
 }
 
 void read_common_text(const Section& s, TextConfig& t) {
@@ -166,7 +178,6 @@ void read_common_text(const Section& s, TextConfig& t) {
   t.hidden_size_per_layer_input = s.integer("hidden_size_per_layer_input", 256);
   t.vocab_size_per_layer_input = s.integer("vocab_size_per_layer_input", 262144);
   t.sliding_window = s.integer("sliding_window", 512);
-  t.final_logit_softcapping = s.has("final_logit_softcapping") ? s.number("final_logit_softcapping") : 0.0;
   if (t.hidden_activation != "gelu_pytorch_tanh")
     fail_input(s.where("hidden_activation"), " is \"", t.hidden_activation, "\"; Gemma uses gelu_pytorch_tanh");
 }
@@ -183,12 +194,13 @@ void read_gemma3n_text(const Section& s, TextConfig& t) {
   t.num_kv_shared_layers = s.integer("num_kv_shared_layers", 15);
   t.altup_num_inputs = s.integer("altup_num_inputs", 4);
   t.altup_active_idx = s.integer("altup_active_idx", 0);
-  t.altup_coef_clip = s.has("altup_coef_clip") ? s.number("altup_coef_clip") : 0.0;
+  t.altup_coef_clip = s.number("altup_coef_clip", 120.0);
+  t.final_logit_softcapping = s.number("final_logit_softcapping", 30.0);
   t.altup_correct_scale = s.boolean("altup_correct_scale", true);
   t.laurel_rank = s.integer("laurel_rank", 64);
   const int64_t L = t.num_hidden_layers;
   t.layer_types = read_layer_types(s, L, 5, false);
-  read_rope(s, t, {"default", 1e6, 1.0}, {"default", 1e4, 1.0});
+  read_rope(s, Family::Gemma3n, t, {"default", 1e6, 1.0}, {"default", 1e4, 1.0});
 
   // intermediate_size: one width for every layer, or a list per layer.
   t.layer_intermediate_size.clear();
@@ -229,7 +241,8 @@ void read_gemma3n_text(const Section& s, TextConfig& t) {
   t.layer_num_kv_heads.assign(L, t.num_key_value_heads);
 }
 
-// Gemma4TextConfig (transformers models/gemma4/configuration_gemma4.py).
+// Gemma4TextConfig (transformers models/gemma4/configuration_gemma4.py). Class defaults differ from the
+// released E2B/E4B values (no soft-cap, no KV sharing): an absent key means what transformers makes of it.
 void read_gemma4_text(const Section& s, TextConfig& t) {
   read_common_text(s, t);
   t.vocab_size = s.integer("vocab_size", 262144);
@@ -239,64 +252,65 @@ void read_gemma4_text(const Section& s, TextConfig& t) {
   t.head_dim = s.integer("head_dim", 256);
   t.max_position_embeddings = s.integer("max_position_embeddings", 131072);
   t.num_kv_shared_layers = s.integer("num_kv_shared_layers", 0);
+  t.final_logit_softcapping = s.has("final_logit_softcapping") ? s.number("final_logit_softcapping") : 0.0;
   t.use_double_wide_mlp = s.boolean("use_double_wide_mlp", false);
   t.attention_k_eq_v = s.boolean("attention_k_eq_v", false);
   t.enable_moe_block = s.boolean("enable_moe_block", false);
   if (t.enable_moe_block)
     fail_input(s.where("enable_moe_block"), " is true; mixture-of-experts Gemma 4 models are not supported (E2B/E4B are dense)");
+  if (t.attention_k_eq_v)
+    fail_input(s.where("attention_k_eq_v"), " is true; only the Gemma 4 E2B/E4B layout (separate k and v) is supported");
+  if (s.has("use_bidirectional_attention"))
+    fail_input(s.where("use_bidirectional_attention"), " is ", s.raw("use_bidirectional_attention").dump(),
+               "; only causal attention (null, as in E2B/E4B) is supported");
   const int64_t L = t.num_hidden_layers;
+  // Without layer_types transformers puts a full layer every 6th and forces the last one to full.
   t.layer_types = read_layer_types(s, L, 6, true);
-  read_rope(s, t, {"proportional", 1e6, 0.25}, {"default", 1e4, 1.0});
+  if (!t.layer_types.empty() && t.layer_types.back() != LayerType::Full) t.layer_types.back() = LayerType::Full;
+  read_rope(s, Family::Gemma4, t, {"proportional", 1e6, 0.25}, {"default", 1e4, 1.0});
 
   const int64_t intermediate = s.integer("intermediate_size", 9216);
-  int64_t global_head_dim = s.integer("global_head_dim", 512);
-  std::optional<int64_t> global_kv = s.optional_integer("num_global_key_value_heads");
-  t.layer_head_dim.resize(L);
-  t.layer_num_kv_heads.resize(L);
+  t.layer_head_dim.assign(L, t.head_dim);
+  t.layer_num_kv_heads.assign(L, t.num_key_value_heads);
   t.layer_intermediate_size.resize(L);
-  for (int64_t l = 0; l < L; ++l) {
-    const bool full = t.layer_types[l] == LayerType::Full;
-    t.layer_head_dim[l] = full ? global_head_dim : t.head_dim;
-    t.layer_num_kv_heads[l] = full && t.attention_k_eq_v && global_kv ? *global_kv : t.num_key_value_heads;
+  for (int64_t l = 0; l < L; ++l)
+    t.layer_intermediate_size[l] = intermediate * (t.use_double_wide_mlp && t.is_kv_shared(l) ? 2 : 1);
+
+  if (!s.has("per_layer_config")) {
+    // Released form: flat global_head_dim (default 512) for every full-attention layer.
+    const int64_t global_head_dim = s.integer("global_head_dim", 512);
+    for (int64_t l = 0; l < L; ++l)
+      if (t.layer_types[l] == LayerType::Full) t.layer_head_dim[l] = global_head_dim;
+    return;
   }
-  // per_layer_config: overrides keyed by layer index ("4": {"head_dim": 512}) or by layer type.
-  if (s.has("per_layer_config")) {
-    const json& plc = s.raw("per_layer_config");
-    if (!plc.is_object()) fail_input(s.where("per_layer_config"), " is ", plc.dump(), ", expected an object");
-    for (auto it = plc.begin(); it != plc.end(); ++it) {
-      const std::string& key = it.key();
-      std::vector<int64_t> layers;
-      if (key == "full_attention" || key == "sliding_attention") {
-        const LayerType want = key == "full_attention" ? LayerType::Full : LayerType::Sliding;
-        for (int64_t l = 0; l < L; ++l)
-          if (t.layer_types[l] == want) layers.push_back(l);
-      } else {
-        int64_t l = -1;
-        try {
-          size_t used = 0;
-          l = std::stoll(key, &used);
-          if (used != key.size()) l = -1;
-        } catch (...) {
-        }
-        if (l < 0 || l >= L)
-          fail_input(s.where("per_layer_config"), " has key \"", key, "\", expected a layer index in [0, ", L,
-                     ") or a layer type");
-        layers.push_back(l);
-      }
-      const json& o = it.value();
-      if (!o.is_object()) fail_input(s.where("per_layer_config"), ".", key, " is ", o.dump(), ", expected an object");
-      for (int64_t l : layers) {
-        if (o.contains("head_dim") && o["head_dim"].is_number_integer()) t.layer_head_dim[l] = o["head_dim"].get<int64_t>();
-        if (o.contains("num_key_value_heads") && o["num_key_value_heads"].is_number_integer())
-          t.layer_num_kv_heads[l] = o["num_key_value_heads"].get<int64_t>();
-        if (o.contains("intermediate_size") && o["intermediate_size"].is_number_integer())
-          t.layer_intermediate_size[l] = o["intermediate_size"].get<int64_t>();
-      }
+  // transformers >= 5.15 form: per_layer_config {"<layer index>": {attribute: value}} (keys may be zero-padded);
+  // global_head_dim is then ignored, as transformers does.
+  const json& plc = s.raw("per_layer_config");
+  if (!plc.is_object()) fail_input(s.where("per_layer_config"), " is ", plc.dump(), ", expected an object");
+  for (auto it = plc.begin(); it != plc.end(); ++it) {
+    const std::string& key = it.key();
+    int64_t l = -1;
+    bool digits = !key.empty() && key.size() < 10;
+    for (char ch : key) digits = digits && ch >= '0' && ch <= '9';
+    if (digits) l = std::stoll(key);
+    if (l < 0 || l >= L)
+      fail_input(s.where("per_layer_config"), " has key \"", key, "\", expected a layer index in [0, ", L, ")");
+    const json& o = it.value();
+    if (!o.is_object()) fail_input(s.where("per_layer_config"), ".", key, " is ", o.dump(), ", expected an object");
+    for (auto a = o.begin(); a != o.end(); ++a) {
+      const std::string& attr = a.key();
+      if (!a->is_number_integer() || a->get<int64_t>() <= 0)
+        fail_input(s.where("per_layer_config"), ".", key, ".", attr, " is ", a->dump(), ", expected a positive integer");
+      if (attr == "head_dim")
+        t.layer_head_dim[l] = a->get<int64_t>();
+      else if (attr == "num_key_value_heads")
+        t.layer_num_kv_heads[l] = a->get<int64_t>();
+      else if (attr == "intermediate_size")
+        t.layer_intermediate_size[l] = a->get<int64_t>();
+      else
+        fail_input(s.where("per_layer_config"), ".", key, " overrides \"", attr,
+                   "\"; gemma-tune supports head_dim, num_key_value_heads and intermediate_size there");
     }
-  }
-  for (int64_t l = 0; l < L; ++l) {
-    if (t.layer_intermediate_size[l] == 0)
-      t.layer_intermediate_size[l] = intermediate * (t.use_double_wide_mlp && t.is_kv_shared(l) ? 2 : 1);
   }
 }
 
@@ -334,6 +348,9 @@ void validate_text(const Section& s, const TextConfig& t) {
   positive("head_dim", t.head_dim);
   positive("vocab_size", t.vocab_size);
   positive("hidden_size_per_layer_input", t.hidden_size_per_layer_input);
+  if (t.hidden_size % t.num_attention_heads != 0)
+    fail_input(s.where("hidden_size"), " = ", t.hidden_size, " is not a multiple of num_attention_heads = ",
+               t.num_attention_heads);
   for (int64_t l = 0; l < t.num_hidden_layers; ++l)
     if (t.layer_num_kv_heads[l] <= 0 || t.num_attention_heads % t.layer_num_kv_heads[l] != 0)
       fail_input(s.where("num_key_value_heads"), ": layer ", l, " has ", t.layer_num_kv_heads[l],
@@ -399,9 +416,15 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   validate_text(ts, c.text);
 
   if (c.multimodal) {
-    if (root.contains("audio_config") && root["audio_config"].is_object()) c.audio_config_json = root["audio_config"].dump();
-    if (root.contains("vision_config") && root["vision_config"].is_object())
-      c.vision_config_json = root["vision_config"].dump();
+    // Gemma 4: a null or absent tower config means no tower. Gemma 3n: transformers fills it with defaults.
+    for (auto [key, out] : {std::pair{"audio_config", &c.audio_config_json}, std::pair{"vision_config", &c.vision_config_json}}) {
+      if (root.contains(key) && root[key].is_object())
+        *out = root[key].dump();
+      else if (root.contains(key) && !root[key].is_null())
+        fail_input(path, ": ", key, " is ", root[key].dump(), ", expected an object or null");
+      else if (c.family == Family::Gemma3n)
+        *out = "{}";
+    }
     MediaTokenIds& m = c.media;
     m.boi_token_id = first_present(top, {"boi_token_id", "boi_token_index"});
     m.eoi_token_id = first_present(top, {"eoi_token_id", "eoi_token_index"});
