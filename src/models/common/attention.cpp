@@ -1,0 +1,71 @@
+#include "models/common/attention.h"
+
+#include <limits>
+
+#include "core/torch_compat.h"
+
+namespace gt::models {
+
+AttentionMasks::AttentionMasks(const at::Tensor& attention_mask, int64_t batch, int64_t seq_len, int64_t sliding_window,
+                               at::ScalarType dtype, at::Device device)
+    : batch_(batch), seq_(seq_len), window_(sliding_window), dtype_(dtype), device_(device) {
+  if (attention_mask.defined()) {
+    at::Tensor m = attention_mask.to(device).to(at::kBool);
+    if (!m.all().item<bool>()) padding_ = m;
+  }
+}
+
+at::Tensor AttentionMasks::build(bool sliding) const {
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(device_);
+  at::Tensor q = torch::arange(seq_, opts).view({seq_, 1});
+  at::Tensor k = torch::arange(seq_, opts).view({1, seq_});
+  at::Tensor visible = k <= q;  // causal
+  if (sliding && window_ > 0) visible = visible & (k > q - window_);
+  visible = visible.view({1, 1, seq_, seq_});
+  if (padding_.defined()) visible = visible & padding_.view({batch_, 1, 1, seq_});
+  at::Tensor zero = torch::zeros({}, at::TensorOptions().dtype(dtype_).device(device_));
+  at::Tensor lowest = torch::full({}, torch_compat::lowest(dtype_), at::TensorOptions().dtype(dtype_).device(device_));
+  return at::where(visible, zero, lowest).expand({batch_, 1, seq_, seq_});
+}
+
+at::Tensor AttentionMasks::for_layer(bool sliding) {
+  const bool window_matters = sliding && window_ > 0 && window_ < seq_;
+  if (!window_matters && !padding_.defined() && fused_attention_available()) return {};
+  at::Tensor& cached = window_matters ? sliding_ : full_;
+  if (!cached.defined()) cached = build(window_matters);
+  return cached;
+}
+
+at::Tensor attention_composite(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                               double scale) {
+  const int64_t rep = q.size(1) / k.size(1);
+  at::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
+  at::Tensor vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+  at::Tensor scores = at::matmul(q, kk.transpose(-1, -2));
+  if (scale != 1.0) scores = scores * scale;
+  if (mask.defined()) {
+    scores = scores + mask;
+  } else {
+    const int64_t T = q.size(2), S = k.size(2);
+    at::Tensor causal = torch::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(q.device())).tril(S - T);
+    scores = scores.masked_fill(~causal, torch_compat::lowest(scores.scalar_type()));
+  }
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  return at::matmul(probs, vv);
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask, double scale) {
+#if GT_HAS_FUSED_SDPA
+  const int64_t rep = q.size(1) / k.size(1);
+  at::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
+  at::Tensor vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+  return at::scaled_dot_product_attention(q, kk, vv, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
+                                          /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(), scale);
+#else
+  return attention_composite(q, k, v, mask, scale);
+#endif
+}
+
+bool fused_attention_available() { return GT_HAS_FUSED_SDPA; }
+
+}  // namespace gt::models

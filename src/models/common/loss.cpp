@@ -1,0 +1,86 @@
+#include "models/common/loss.h"
+
+#include <algorithm>
+
+#include "models/common/ops.h"
+
+namespace gt::models {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Rows of hidden states -> (sum of losses, d sum / d rows), chunk by chunk.
+std::pair<at::Tensor, at::Tensor> loss_and_grad(const at::Tensor& rows, const at::Tensor& weight,
+                                                const at::Tensor& targets, double softcap, int64_t chunk,
+                                                bool need_grad) {
+  const int64_t N = rows.size(0);
+  at::Tensor total = torch::zeros({}, rows.options().dtype(at::kFloat));
+  at::Tensor grad = need_grad ? torch::empty_like(rows) : at::Tensor();
+  for (int64_t s = 0; s < N; s += chunk) {
+    const int64_t e = std::min(N, s + chunk);
+    at::Tensor h = rows.slice(0, s, e);
+    at::Tensor logits = at::matmul(h, weight.t());  // [n, V], rounded to the activation dtype as in HF
+    at::Tensor t;                                    // tanh(logits / cap) when capped
+    at::Tensor z = logits;
+    if (softcap > 0) {
+      t = at::tanh(logits / softcap);
+      z = t * softcap;
+    }
+    at::Tensor zf = z.to(at::kFloat);
+    at::Tensor lse = at::logsumexp(zf, -1);  // [n]
+    at::Tensor tgt = targets.slice(0, s, e);
+    total = total + (lse - zf.gather(1, tgt.unsqueeze(1)).squeeze(1)).sum();
+    if (need_grad) {
+      at::Tensor dz = at::softmax(zf, -1);  // d loss / d z = softmax - onehot
+      dz.scatter_add_(1, tgt.unsqueeze(1), torch::full({e - s, 1}, -1.0f, dz.options()));
+      if (softcap > 0) dz = dz * (1 - t.to(at::kFloat).pow(2));  // d z / d logits
+      grad.slice(0, s, e).copy_(at::matmul(dz.to(weight.scalar_type()), weight));
+    }
+  }
+  return {total, grad};
+}
+
+struct ChunkedSoftcapCE : public torch::autograd::Function<ChunkedSoftcapCE> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& weight,
+                            const at::Tensor& targets, double softcap, int64_t chunk) {
+    torch::NoGradGuard no_grad;
+    auto [total, grad] = loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad());
+    ctx->save_for_backward({grad});
+    return total;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    at::Tensor grad = ctx->get_saved_variables()[0];
+    at::Tensor g = grad.defined() ? grad * grad_out[0].to(grad.scalar_type()) : at::Tensor();
+    return {g, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+LossSum causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels, const at::Tensor& weight, double softcap,
+                       int64_t chunk_bytes) {
+  const int64_t D = hidden.size(-1), V = weight.size(0);
+  at::Tensor next = labels.slice(1, 1).to(hidden.device());           // [B, T-1]
+  at::Tensor h = hidden.slice(1, 0, hidden.size(1) - 1).reshape({-1, D});  // [B*(T-1), D]
+  at::Tensor flat = next.reshape({-1});
+  at::Tensor keep = (flat != -100).nonzero().squeeze(1);
+  LossSum out;
+  out.tokens = keep.numel();
+  if (out.tokens == 0) {
+    out.sum = (hidden.sum() * 0).to(at::kFloat);  // keeps the graph connected
+    return out;
+  }
+  at::Tensor rows = h.index_select(0, keep);
+  at::Tensor targets = flat.index_select(0, keep).to(at::kLong);
+  const int64_t chunk = std::max<int64_t>(1, chunk_bytes / (V * 4));
+  out.sum = ChunkedSoftcapCE::apply(rows, weight, targets, softcap, chunk);
+  return out;
+}
+
+at::Tensor lm_logits(const at::Tensor& hidden, const at::Tensor& weight, double softcap) {
+  return soft_cap(at::matmul(hidden, weight.t()), softcap);
+}
+
+}  // namespace gt::models

@@ -1,0 +1,35 @@
+// Parameter-holding building blocks shared by both families, registered under the names the checkpoints use:
+// RMSNorm (`weight`, or none for with_scale = false) and Embedding (`weight`). Base weights are frozen.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "models/common/ops.h"
+
+namespace gt::models {
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps, bool with_scale, const at::TensorOptions& opts) : eps_(eps) {
+    if (with_scale) weight = register_parameter("weight", torch::ones({dim}, opts), /*requires_grad=*/false);
+  }
+  at::Tensor forward(const at::Tensor& x) { return rms_norm(x, weight, eps_); }
+  at::Tensor weight;  // undefined without scale
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t num, int64_t dim, const at::TensorOptions& opts) {
+    weight = register_parameter("weight", torch::empty({num, dim}, opts), /*requires_grad=*/false);
+  }
+  // Rows of `weight` for `ids` (any shape) -> ids.shape + [dim].
+  at::Tensor forward(const at::Tensor& ids) { return at::embedding(weight, ids); }
+  at::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+}  // namespace gt::models

@@ -1,0 +1,24 @@
+// Small numeric building blocks shared by the Gemma towers, written in the order of operations of
+// transformers 5.17 (spec §1, §5). Free functions on tensors; modules live beside them in other files.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+
+namespace gt::models {
+
+// RMSNorm of both families (spec §1.1): float32 x * pow(mean(x^2) + eps, -0.5) (* float32 weight), cast back to
+// the input dtype. No "+1" on the weight. `weight` may be undefined (with_scale = false).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// gelu with the tanh approximation, as PyTorch's fused gelu(approximate="tanh").
+inline at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
+
+// cap * tanh(x / cap), three ops in the tensor dtype as HF does; cap <= 0 means no cap.
+at::Tensor soft_cap(const at::Tensor& x, double cap);
+
+// A constant as transformers stores it in a bf16 model: computed in float32, rounded once to `dtype`.
+double round_to(double value, at::ScalarType dtype);
+
+}  // namespace gt::models

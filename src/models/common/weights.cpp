@@ -1,0 +1,67 @@
+#include "models/common/weights.h"
+
+#include <set>
+
+#include "core/error.h"
+#include "io/safetensors_torch.h"
+
+namespace gt::models {
+
+namespace {
+
+bool is_lora_name(const std::string& name) {
+  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos ||
+         name.rfind("lora_A.", 0) == 0 || name.rfind("lora_B.", 0) == 0;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> module_tensors(torch::nn::Module& module) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : module.named_parameters(/*recurse=*/true))
+    if (!is_lora_name(p.key())) out.emplace_back(p.key(), p.value());
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+}  // namespace
+
+LoadReport load_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix) {
+  torch::NoGradGuard no_grad;
+  LoadReport report;
+  std::vector<std::string> problems;
+  for (auto& [name, dst] : module_tensors(module)) {
+    const std::string key = prefix + name;
+    if (!ckpt.contains(key)) {
+      problems.push_back(cat("missing tensor '", key, "' (shape ", io::shape_string(dst.sizes().vec()), ")"));
+      continue;
+    }
+    const io::TensorInfo& info = ckpt.info(key);
+    if (info.shape != dst.sizes().vec()) {
+      problems.push_back(cat("tensor '", key, "' has shape ", io::shape_string(info.shape), ", expected ",
+                             io::shape_string(dst.sizes().vec())));
+      continue;
+    }
+    dst.copy_(io::load_tensor(ckpt, key));
+    ++report.loaded;
+    report.bytes += info.nbytes();
+  }
+  if (!problems.empty()) {
+    std::string msg = cat(ckpt.describe(), ": ", problems.size(), " problem(s) loading '", prefix, "*':");
+    const size_t shown = std::min<size_t>(problems.size(), 20);
+    for (size_t i = 0; i < shown; ++i) msg += "\n  " + problems[i];
+    if (shown < problems.size()) msg += cat("\n  ... and ", problems.size() - shown, " more");
+    msg += "\n  hint: are config.json and the weights from the same model and size (E2B/E4B)?";
+    throw InputError(msg);
+  }
+  return report;
+}
+
+std::vector<std::string> unused_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix) {
+  std::set<std::string> have;
+  for (auto& [name, t] : module_tensors(module)) have.insert(prefix + name);
+  std::vector<std::string> out;
+  for (const std::string& n : ckpt.names())
+    if (n.rfind(prefix, 0) == 0 && !have.count(n)) out.push_back(n);
+  return out;
+}
+
+}  // namespace gt::models

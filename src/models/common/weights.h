@@ -1,0 +1,27 @@
+// Filling a module's parameters and buffers from a checkpoint by name: the module's names, prefixed, are the
+// checkpoint's tensor names (no rename tables). Every missing or mis-shaped tensor is collected and reported in
+// one error that names the checkpoint, so a wrong folder shows all its faults at once.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"  // defines: gt::io::Checkpoint
+
+namespace gt::models {
+
+struct LoadReport {
+  size_t loaded = 0;
+  uint64_t bytes = 0;
+};
+
+// Copies `prefix + name` for every parameter and buffer of `module` (LoRA factors excluded), converting to the
+// tensor's dtype and device. Throws gt::InputError listing every missing tensor and shape mismatch.
+LoadReport load_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix);
+
+// Names in the checkpoint under `prefix` that `module` has no parameter or buffer for (for warnings and tests).
+std::vector<std::string> unused_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix);
+
+}  // namespace gt::models

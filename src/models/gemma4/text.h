@@ -1,0 +1,70 @@
+// Gemma 4 text decoder (transformers Gemma4TextModel; spec §3.3). Module names mirror the checkpoint under
+// "model.language_model." (multimodal) or "model." (Gemma4ForCausalLM), so loading is a name match.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "io/model_config.h"
+#include "models/common/lora_linear.h"
+#include "models/common/modules.h"
+#include "models/text_model.h"
+
+namespace gt::models::gemma4 {
+
+class TextAttentionImpl : public torch::nn::Module {
+ public:
+  TextAttentionImpl(const io::TextConfig& c, int64_t layer, const at::TensorOptions& opts);
+  LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr}, v_norm{nullptr};
+  int64_t layer, head_dim, n_head, n_kv_head;
+  bool sliding, kv_shared;
+};
+TORCH_MODULE(TextAttention);
+
+class TextMLPImpl : public torch::nn::Module {
+ public:
+  TextMLPImpl(int64_t hidden, int64_t intermediate, const at::TensorOptions& opts);
+  at::Tensor forward(const at::Tensor& x);
+  LoraLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(TextMLP);
+
+class TextDecoderLayerImpl : public torch::nn::Module {
+ public:
+  TextDecoderLayerImpl(const io::TextConfig& c, int64_t layer, const at::TensorOptions& opts);
+  TextAttention self_attn{nullptr};
+  TextMLP mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr}, pre_feedforward_layernorm{nullptr},
+      post_feedforward_layernorm{nullptr}, post_per_layer_input_norm{nullptr};
+  LoraLinear per_layer_input_gate{nullptr}, per_layer_projection{nullptr};
+  at::Tensor layer_scalar;  // [1] buffer
+};
+TORCH_MODULE(TextDecoderLayer);
+
+class TextModelImpl : public torch::nn::Module, public models::TextModel {
+ public:
+  TextModelImpl(const io::ModelConfig& cfg, const at::TensorOptions& opts);
+
+  at::Tensor forward(const TextInputs& in, Trace* trace = nullptr) override;
+  at::Tensor embed(const at::Tensor& ids) override;
+  at::Tensor lm_head_weight() override { return embed_tokens->weight; }
+  double final_logit_softcapping() const override { return cfg_.text.final_logit_softcapping; }
+  torch::nn::Module& module() override { return *this; }
+  const io::ModelConfig& config() const override { return cfg_; }
+  void set_gradient_checkpointing(bool on) override { checkpointing_ = on; }
+
+  Embedding embed_tokens{nullptr}, embed_tokens_per_layer{nullptr};
+  LoraLinear per_layer_model_projection{nullptr};
+  RMSNorm per_layer_projection_norm{nullptr}, norm{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+
+ private:
+  // PLE (get_per_layer_inputs + project_per_layer_inputs): [B, T, L, P].
+  at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds);
+  at::Tensor layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, struct LayerContext& ctx);
+
+  io::ModelConfig cfg_;
+  bool checkpointing_ = false;
+};
+
+}  // namespace gt::models::gemma4

@@ -1,0 +1,58 @@
+// What the training loop, eval and generation need from a text decoder of either family, independent of its
+// internals: final hidden states, the (tied) output embedding and the logit soft-cap, and the module tree for
+// LoRA, loading and optimizers.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/model_config.h"  // defines: gt::io::ModelConfig
+
+namespace gt::models {
+
+struct TextInputs {
+  at::Tensor input_ids;       // [B, T] int64
+  at::Tensor attention_mask;  // [B, T], 1 = real token; undefined = no padding
+  // Optional [B, T, D] embeddings to use instead of looking input_ids up (multimodal merges write soft tokens
+  // here); the per-layer (PLE) token part is still taken from input_ids.
+  at::Tensor inputs_embeds;
+};
+
+// Optional capture of named intermediates (llama.cpp's cb / eval-callback): "layer.<l>" etc.
+using Trace = std::vector<std::pair<std::string, at::Tensor>>;
+
+class TextModel {
+ public:
+  virtual ~TextModel() = default;
+  // Final normalised hidden states [B, T, D].
+  virtual at::Tensor forward(const TextInputs& in, Trace* trace = nullptr) = 0;
+  // Embeddings of token ids as the model scales them [.., D] (for merging multimodal features).
+  virtual at::Tensor embed(const at::Tensor& ids) = 0;
+  // The output projection (tied input embedding) [V, D].
+  virtual at::Tensor lm_head_weight() = 0;
+  virtual double final_logit_softcapping() const = 0;
+  virtual torch::nn::Module& module() = 0;
+  virtual const io::ModelConfig& config() const = 0;
+  // Recompute each decoder layer in the backward pass instead of keeping its activations.
+  virtual void set_gradient_checkpointing(bool on) = 0;
+};
+
+// Builds the text decoder of the checkpoint's family with weights in `dtype` on `device` (uninitialised: load
+// them with load_text_model or fill them for a random checkpoint).
+std::shared_ptr<TextModel> make_text_model(const io::ModelConfig& cfg, at::ScalarType dtype, at::Device device);
+
+struct LoadedTextModel {
+  std::shared_ptr<TextModel> model;
+  io::ModelConfig config;
+  size_t tensors = 0;   // loaded
+  uint64_t bytes = 0;   // as stored in the checkpoint
+};
+
+// Reads config.json and the safetensors of `model_dir` and loads the text decoder only (no tower is read).
+// Base weights are frozen. Throws gt::InputError naming the folder and every missing or mis-shaped tensor.
+LoadedTextModel load_text_model(const std::string& model_dir, at::ScalarType dtype, at::Device device);
+
+}  // namespace gt::models
