@@ -16,8 +16,8 @@ UNAME      := $(shell uname -s)
 
 # Debian packages the build, the tests and the demo need.
 APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git \
-  libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev
-BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-cpp googletest node
+  libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev
+BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-cpp googletest node openssl@3
 
 TOKENIZER_DIR := .cache/gemma3-tokenizer
 export CCACHE_DIR ?= $(CURDIR)/.cache/ccache

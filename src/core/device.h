@@ -28,4 +28,11 @@ TorchInfo torch_info();
 // against what is available. Throws gt::InputError naming the option and what is available.
 std::string resolve_device(const std::string& requested);
 
+// Peak memory of this process on `device` since the last reset: the caching allocator's peak on CUDA, the
+// resident-set high-water mark on CPU and MPS (unified memory). 0 when unknown.
+uint64_t peak_memory_bytes(const std::string& device);
+void reset_peak_memory(const std::string& device);
+// Waits for queued work on the device (for timing).
+void synchronize_device(const std::string& device);
+
 }  // namespace gt

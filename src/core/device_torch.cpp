@@ -4,8 +4,12 @@
 #include "core/error.h"
 #include "core/strings.h"
 
+#include <fstream>
+#include <string>
+
 #if defined(GT_WITH_CUDA)
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
 namespace gt {
@@ -61,6 +65,57 @@ std::string resolve_device(const std::string& requested) {
     return r;
   }
   fail_input("--device ", r, ": expected auto, cpu, cuda, cuda:N or mps");
+}
+
+namespace {
+uint64_t resident_high_water_mark() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmHWM:") {
+      uint64_t kb = 0;
+      in >> kb;
+      return kb * 1024;
+    }
+    std::string rest;
+    std::getline(in, rest);
+  }
+  return 0;
+}
+}  // namespace
+
+uint64_t peak_memory_bytes(const std::string& device) {
+#if defined(GT_WITH_CUDA)
+  if (starts_with(device, "cuda")) {
+    at::Device d(device);
+    const int idx = d.has_index() ? d.index() : 0;
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(idx);
+    // Index 0 is the aggregate over pool types (StatType::AGGREGATE, whose namespace moved between versions).
+    return static_cast<uint64_t>(stats.allocated_bytes[0].peak);
+  }
+#endif
+  return resident_high_water_mark();
+}
+
+void reset_peak_memory(const std::string& device) {
+#if defined(GT_WITH_CUDA)
+  if (starts_with(device, "cuda")) {
+    at::Device d(device);
+    c10::cuda::CUDACachingAllocator::resetPeakStats(d.has_index() ? d.index() : 0);
+  }
+#endif
+}
+
+void synchronize_device(const std::string& device) {
+#if defined(GT_WITH_CUDA)
+  if (starts_with(device, "cuda")) {
+    torch::cuda::synchronize();
+    return;
+  }
+#endif
+#if TORCH_VERSION_MAJOR >= 2
+  if (device == "mps") torch::mps::synchronize();
+#endif
 }
 
 }  // namespace gt

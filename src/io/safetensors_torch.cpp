@@ -79,4 +79,33 @@ void save_tensors(const std::string& path, const std::vector<std::pair<std::stri
   write_safetensors(path, out, metadata);
 }
 
+void save_model_folder(const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                       uint64_t max_shard_bytes) {
+  std::vector<std::vector<std::pair<std::string, at::Tensor>>> shards(1);
+  uint64_t in_shard = 0, total = 0;
+  for (const auto& nt : tensors) {
+    const uint64_t n = static_cast<uint64_t>(nt.second.numel()) * nt.second.element_size();
+    if (in_shard > 0 && in_shard + n > max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(nt);
+    in_shard += n;
+    total += n;
+  }
+  const std::string meta_format = "pt";
+  if (shards.size() == 1) {
+    save_tensors(dir + "/model.safetensors", shards[0], {{"format", meta_format}});
+    return;
+  }
+  std::map<std::string, std::string> weight_map;
+  char name[64];
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    save_tensors(dir + "/" + name, shards[i], {{"format", meta_format}});
+    for (const auto& nt : shards[i]) weight_map[nt.first] = name;
+  }
+  write_safetensors_index(dir, weight_map, total);
+}
+
 }  // namespace gt::io

@@ -22,6 +22,11 @@ at::Tensor load_tensor(const Checkpoint& ckpt, const std::string& name);
 void save_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                   const std::map<std::string, std::string>& metadata = {});
 
+// Writes named tensors as a Hugging Face model folder: model.safetensors, or model-0000i-of-0000n.safetensors
+// shards of at most max_shard_bytes plus model.safetensors.index.json when they do not fit in one.
+void save_model_folder(const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                       uint64_t max_shard_bytes = 4ull << 30);
+
 at::ScalarType to_scalar_type(DType t);
 // Throws gt::InputError naming `what` for a scalar type safetensors cannot hold here (e.g. complex).
 DType from_scalar_type(at::ScalarType t, const std::string& what);

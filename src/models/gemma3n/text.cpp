@@ -4,7 +4,6 @@
 #include "models/gemma3n/text.h"
 
 #include <cmath>
-#include <map>
 
 #include "core/error.h"
 #include "models/common/attention.h"
@@ -14,12 +13,6 @@
 namespace gt::models::gemma3n {
 
 using io::LayerType;
-
-struct LayerContext {
-  AttentionMasks masks;
-  std::map<LayerType, RopeTable> rope;
-  std::map<LayerType, std::pair<at::Tensor, at::Tensor>> shared_kv;  // written by the last non-shared layer of a type
-};
 
 namespace {
 // A float32 constant stored in a buffer that follows the model dtype (bf16 in a bf16 model), as a 0-d tensor.
@@ -188,13 +181,12 @@ at::Tensor TextModelImpl::rescale_to(const at::Tensor& x, const at::Tensor& targ
   return x * target_magnitude / mag;
 }
 
-at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, const at::Tensor& ple, LayerContext& ctx) {
+at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, const at::Tensor& ple, const at::Tensor& mask,
+                                        const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out) {
   auto layer = layers->ptr<TextDecoderLayerImpl>(l);
   auto& attn = *layer->self_attn;
   const io::TextConfig& c = cfg_.text;
   const int64_t B = streams.size(1), T = streams.size(2);
-  const LayerType type = attn.sliding ? LayerType::Sliding : LayerType::Full;
-  const RopeTable& rope = ctx.rope.at(type);
 
   // --- AltUp predict
   at::Tensor predictions = layer->altup->predict(streams);  // [N, B, T, D]
@@ -207,14 +199,15 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, co
   q = apply_rope(attn.q_norm->forward(q).transpose(1, 2), rope);  // [B, H, T, hd]
   at::Tensor k, v;
   if (attn.kv_shared) {
-    std::tie(k, v) = ctx.shared_kv.at(type);
+    GT_CHECK(shared_in, "KV-shared layer ", l, " without its source's keys and values");
+    std::tie(k, v) = *shared_in;
   } else {
     k = attn.k_norm->forward(attn.k_proj->forward(active_normed).view({B, T, -1, attn.head_dim})).transpose(1, 2);
     k = apply_rope(k, rope);
     v = attn.v_norm->forward(attn.v_proj->forward(active_normed).view({B, T, -1, attn.head_dim})).transpose(1, 2);
-    if (c.num_kv_shared_layers > 0 && l < c.first_kv_shared_layer()) ctx.shared_kv[type] = {k, v};
+    if (shared_out) *shared_out = {k, v};
   }
-  at::Tensor o = attention(q, k, v, ctx.masks.for_layer(attn.sliding), /*scale=*/1.0);
+  at::Tensor o = attention(q, k, v, mask, /*scale=*/1.0);
   o = attn.o_proj->forward(o.transpose(1, 2).reshape({B, T, -1}));
   at::Tensor attn_out = layer->post_attention_layernorm->forward(o);
 
@@ -252,19 +245,11 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
     expanded.push_back(rescale_to(altup_projections->ptr<LoraLinearImpl>(i - 1)->forward(x0), target));
   at::Tensor streams = at::stack(expanded, 0);  // [N, B, T, D]
 
-  LayerContext ctx{AttentionMasks(in.attention_mask, B, T, c.sliding_window, x0.scalar_type(), x0.device()), {}, {}};
-  at::Tensor positions = torch::arange(T, at::TensorOptions().dtype(at::kLong).device(x0.device()));
-  ctx.rope[LayerType::Sliding] = rope_table(
-      rope_inv_freq(c.rope_sliding.rope_type, c.rope_sliding.rope_theta, c.head_dim, c.rope_sliding.partial_rotary_factor),
-      positions, x0.scalar_type());
-  ctx.rope[LayerType::Full] = rope_table(
-      rope_inv_freq(c.rope_full.rope_type, c.rope_full.rope_theta, c.head_dim, c.rope_full.partial_rotary_factor),
-      positions, x0.scalar_type());
-
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    streams = layer_forward(l, streams, ple.select(2, l), ctx);
-    if (trace) trace->emplace_back(cat("layer.", l), streams);
-  }
+  AttentionMasks masks(in.attention_mask, B, T, c.sliding_window, x0.scalar_type(), x0.device());
+  auto rope = rope_tables(c, T, x0.scalar_type(), x0.device());
+  LayerFn fn = [this](int64_t l, const at::Tensor& s, const at::Tensor& p, const at::Tensor& m, const RopeTable& r,
+                      const KeyValue* kv_in, KeyValue* kv_out) { return layer_forward(l, s, p, m, r, kv_in, kv_out); };
+  streams = run_layer_stack(c, streams, ple, masks, rope, checkpointing_ && is_training(), fn, trace);
 
   // Streams back to one: unembed projections scaled to stream 0's magnitude, then the mean of the four.
   at::Tensor s0 = streams[0];

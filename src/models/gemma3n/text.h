@@ -8,6 +8,8 @@
 #include "io/model_config.h"
 #include "models/common/lora_linear.h"
 #include "models/common/modules.h"
+#include "models/common/layer_stack.h"
+#include "models/common/rope.h"
 #include "models/text_model.h"
 
 namespace gt::models::gemma3n {
@@ -92,7 +94,9 @@ class TextModelImpl : public torch::nn::Module, public models::TextModel {
 
  private:
   at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds);
-  at::Tensor layer_forward(int64_t l, const at::Tensor& streams, const at::Tensor& ple, struct LayerContext& ctx);
+  // One decoder layer on the AltUp streams; shared_in / shared_out as in the Gemma 4 decoder.
+  at::Tensor layer_forward(int64_t l, const at::Tensor& streams, const at::Tensor& ple, const at::Tensor& mask,
+                           const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out);
   // Magnitude-matched projections of stream 0 (AltUp expansion) or back (unembedding).
   at::Tensor rescale_to(const at::Tensor& x, const at::Tensor& target_magnitude);
 

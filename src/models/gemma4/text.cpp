@@ -4,7 +4,6 @@
 #include "models/gemma4/text.h"
 
 #include <cmath>
-#include <map>
 
 #include "core/error.h"
 #include "models/common/attention.h"
@@ -14,14 +13,6 @@
 namespace gt::models::gemma4 {
 
 using io::LayerType;
-
-// Per-forward state shared by the layers: masks and RoPE tables per layer type, and the keys/values that
-// KV-shared layers read (keyed by layer type, written by the last non-shared layer of that type).
-struct LayerContext {
-  AttentionMasks masks;
-  std::map<LayerType, RopeTable> rope;
-  std::map<LayerType, std::pair<at::Tensor, at::Tensor>> shared_kv;
-};
 
 TextAttentionImpl::TextAttentionImpl(const io::TextConfig& c, int64_t l, const at::TensorOptions& opts)
     : layer(l),
@@ -105,12 +96,11 @@ at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tens
   return (proj + tok) * std::pow(2.0, -0.5);
 }
 
-at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, LayerContext& ctx) {
+at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, const at::Tensor& mask,
+                                        const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out) {
   auto layer = layers->ptr<TextDecoderLayerImpl>(l);
   auto& attn = *layer->self_attn;
   const int64_t B = x.size(0), T = x.size(1);
-  const LayerType type = attn.sliding ? LayerType::Sliding : LayerType::Full;
-  const RopeTable& rope = ctx.rope.at(type);
 
   // --- attention block
   at::Tensor residual = x;
@@ -120,14 +110,15 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at
   q = apply_rope(q, rope);
   at::Tensor k, v;
   if (attn.kv_shared) {
-    std::tie(k, v) = ctx.shared_kv.at(type);
+    GT_CHECK(shared_in, "KV-shared layer ", l, " without its source's keys and values");
+    std::tie(k, v) = *shared_in;
   } else {
     k = attn.k_norm->forward(attn.k_proj->forward(h).view({B, T, -1, attn.head_dim})).transpose(1, 2);
     k = apply_rope(k, rope);  // [B, KV, T, hd]
     v = attn.v_norm->forward(attn.v_proj->forward(h).view({B, T, -1, attn.head_dim})).transpose(1, 2);
-    if (cfg_.text.num_kv_shared_layers > 0 && l < cfg_.text.first_kv_shared_layer()) ctx.shared_kv[type] = {k, v};
+    if (shared_out) *shared_out = {k, v};
   }
-  at::Tensor o = attention(q, k, v, ctx.masks.for_layer(attn.sliding), /*scale=*/1.0);  // [B, H, T, hd]
+  at::Tensor o = attention(q, k, v, mask, /*scale=*/1.0);  // [B, H, T, hd]
   o = attn.o_proj->forward(o.transpose(1, 2).reshape({B, T, -1}));
   h = residual + layer->post_attention_layernorm->forward(o);
 
@@ -151,26 +142,11 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor ple = per_layer_inputs(ids, x);  // [B, T, L, P]
 
-  LayerContext ctx{AttentionMasks(in.attention_mask, B, T, c.sliding_window, x.scalar_type(), x.device()), {}, {}};
-  at::Tensor positions = torch::arange(T, at::TensorOptions().dtype(at::kLong).device(x.device()));
-  for (LayerType type : {LayerType::Sliding, LayerType::Full}) {
-    const io::RopeParameters& rp = type == LayerType::Full ? c.rope_full : c.rope_sliding;
-    // The head dim of the rope table is that of the layers of this type (global layers: 512 in E2B/E4B).
-    int64_t hd = c.head_dim;
-    for (int64_t l = 0; l < c.num_hidden_layers; ++l)
-      if (c.layer_types[l] == type) {
-        hd = c.layer_head_dim[l];
-        break;
-      }
-    at::Tensor inv = rope_inv_freq(rp.rope_type, rp.rope_theta, hd, rp.partial_rotary_factor).to(x.device());
-    ctx.rope[type] = rope_table(inv, positions, x.scalar_type());
-  }
-
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    at::Tensor ple_l = ple.select(2, l);  // [B, T, P]
-    x = layer_forward(l, x, ple_l, ctx);
-    if (trace) trace->emplace_back(cat("layer.", l), x);
-  }
+  AttentionMasks masks(in.attention_mask, B, T, c.sliding_window, x.scalar_type(), x.device());
+  auto rope = rope_tables(c, T, x.scalar_type(), x.device());
+  LayerFn fn = [this](int64_t l, const at::Tensor& s, const at::Tensor& p, const at::Tensor& m, const RopeTable& r,
+                      const KeyValue* kv_in, KeyValue* kv_out) { return layer_forward(l, s, p, m, r, kv_in, kv_out); };
+  x = run_layer_stack(c, x, ple, masks, rope, checkpointing_ && is_training(), fn, trace);
   return norm->forward(x);
 }
 

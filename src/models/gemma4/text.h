@@ -7,6 +7,8 @@
 #include "io/model_config.h"
 #include "models/common/lora_linear.h"
 #include "models/common/modules.h"
+#include "models/common/layer_stack.h"
+#include "models/common/rope.h"
 #include "models/text_model.h"
 
 namespace gt::models::gemma4 {
@@ -61,7 +63,10 @@ class TextModelImpl : public torch::nn::Module, public models::TextModel {
  private:
   // PLE (get_per_layer_inputs + project_per_layer_inputs): [B, T, L, P].
   at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds);
-  at::Tensor layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, struct LayerContext& ctx);
+  // One decoder layer. `shared_in`: the keys/values a KV-shared layer reads; `shared_out`: where the last
+  // non-shared layer of a type leaves its keys/values for them.
+  at::Tensor layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, const at::Tensor& mask,
+                           const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out);
 
   io::ModelConfig cfg_;
   bool checkpointing_ = false;

@@ -1,0 +1,206 @@
+#include "core/train_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace gt {
+
+const std::vector<ConfigField>& train_config_fields() {
+  using C = TrainConfig;
+  static const std::vector<ConfigField> fields = {
+      {"model", "Hugging Face model folder (config.json, safetensors, tokenizer.json)", &C::model, "data"},
+      {"data", "Dataset folder with train.jsonl|csv (and validation.jsonl|csv), or a train file", &C::data, "data"},
+      {"val_data", "Validation file (overrides the folder's validation split)", &C::val_data, "data"},
+      {"out", "Parent folder of run folders", &C::out, "data"},
+      {"name", "Run name (default: the model folder's name)", &C::name, "data"},
+      {"modality", "text | audio | image | audiovisual", &C::modality, "data"},
+      {"mode", "instruction | completion (text); caption | vqa (image)", &C::mode, "data"},
+      {"prompt_column", "Column or JSON key of the prompt", &C::prompt_column, "data"},
+      {"response_column", "Column or JSON key of the response", &C::response_column, "data"},
+      {"text_column", "Column or JSON key of completion text", &C::text_column, "data"},
+      {"system_prompt", "System message added to every conversation", &C::system_prompt, "data"},
+      {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},
+      {"lora_alpha", "LoRA alpha; the update is scaled by alpha / r", &C::lora_alpha, "lora"},
+      {"lora_dropout", "Dropout on the LoRA input", &C::lora_dropout, "lora"},
+      {"lora_targets", "Comma-separated module names, or re:<regex> over full module names", &C::lora_targets, "lora"},
+      {"lr", "Peak learning rate", &C::lr, "optim"},
+      {"lr_scheduler", "constant | linear | cosine (after warmup)", &C::lr_scheduler, "optim"},
+      {"warmup_steps", "Linear warmup steps", &C::warmup_steps, "optim"},
+      {"weight_decay", "AdamW weight decay", &C::weight_decay, "optim"},
+      {"adam_beta1", "AdamW beta1", &C::adam_beta1, "optim"},
+      {"adam_beta2", "AdamW beta2", &C::adam_beta2, "optim"},
+      {"adam_eps", "AdamW epsilon", &C::adam_eps, "optim"},
+      {"max_grad_norm", "Clip the gradient norm to this (0: no clipping)", &C::max_grad_norm, "optim"},
+      {"epochs", "Passes over the training set (unless max_steps is set)", &C::epochs, "optim"},
+      {"max_steps", "Optimizer steps to run (overrides epochs when > 0)", &C::max_steps, "optim"},
+      {"batch_size", "Examples per micro-batch", &C::batch_size, "optim"},
+      {"grad_accum", "Micro-batches per optimizer step", &C::grad_accum, "optim"},
+      {"max_seq_len", "Longest example in tokens (longer ones are cut)", &C::max_seq_len, "optim"},
+      {"seed", "Seed of shuffling, LoRA init and dropout", &C::seed, "optim"},
+      {"gradient_checkpointing", "Recompute layer activations in the backward pass (less memory, ~30% slower)",
+       &C::gradient_checkpointing, "optim"},
+      {"device", "auto | cpu | cuda | cuda:N | mps", &C::device, "run"},
+      {"dtype", "auto (bfloat16 on cuda/mps, float32 on cpu) | float32 | bfloat16", &C::dtype, "run"},
+      {"log_every", "Log metrics every N steps", &C::log_every, "run"},
+      {"eval_every", "Evaluate on the validation split every N steps (0: at the end of each epoch)", &C::eval_every, "run"},
+      {"save_every", "Write a checkpoint every N steps (0: only at the end)", &C::save_every, "run"},
+      {"keep_checkpoints", "How many step checkpoints to keep", &C::keep_checkpoints, "run"},
+      {"resume", "Run folder to continue from its last checkpoint", &C::resume, "run"},
+  };
+  return fields;
+}
+
+std::string flag_name(const std::string& key) {
+  std::string f = "--" + key;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+namespace {
+
+const ConfigField& find_field(const std::string& key, const std::string& where) {
+  for (const ConfigField& f : train_config_fields())
+    if (f.key == key) return f;
+  fail_input(where, ": unknown option '", key, "'");
+}
+
+void set_from_text(TrainConfig& cfg, const ConfigField& f, const std::string& value, const std::string& where) {
+  std::visit(
+      [&](auto member) {
+        using T = std::remove_reference_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          cfg.*member = value;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          std::string v = value;
+          std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+          if (v == "true" || v == "1" || v == "yes" || v == "on")
+            cfg.*member = true;
+          else if (v == "false" || v == "0" || v == "no" || v == "off")
+            cfg.*member = false;
+          else
+            fail_input(where, ": ", f.key, " is \"", value, "\", expected true or false");
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          size_t used = 0;
+          int64_t v = 0;
+          try {
+            v = std::stoll(value, &used);
+          } catch (...) {
+            used = 0;
+          }
+          if (used != value.size() || value.empty()) fail_input(where, ": ", f.key, " is \"", value, "\", expected an integer");
+          cfg.*member = v;
+        } else {
+          size_t used = 0;
+          double v = 0;
+          try {
+            v = std::stod(value, &used);
+          } catch (...) {
+            used = 0;
+          }
+          if (used != value.size() || value.empty()) fail_input(where, ": ", f.key, " is \"", value, "\", expected a number");
+          cfg.*member = v;
+        }
+      },
+      f.member);
+}
+
+}  // namespace
+
+void apply_text(TrainConfig& cfg, const std::string& key, const std::string& value) {
+  set_from_text(cfg, find_field(key, "command line"), value, "command line " + flag_name(key));
+}
+
+void apply_yaml(TrainConfig& cfg, const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail_input(path, ": cannot read the run config");
+  } catch (const YAML::Exception& e) {
+    fail_input(path, ": not valid YAML (", e.what(), ")");
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) fail_input(path, ": a run config is a map of option: value");
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    const ConfigField& f = find_field(key, path);
+    if (!kv.second.IsScalar() && !kv.second.IsNull())
+      fail_input(path, ": ", key, " must be a single value (line ", kv.second.Mark().line + 1, ")");
+    if (kv.second.IsNull()) continue;
+    set_from_text(cfg, f, kv.second.as<std::string>(), cat(path, " line ", kv.second.Mark().line + 1));
+  }
+}
+
+std::string to_yaml(const TrainConfig& cfg) {
+  std::ostringstream os;
+  std::string group;
+  for (const ConfigField& f : train_config_fields()) {
+    if (f.group != group) {
+      os << (group.empty() ? "" : "\n") << "# " << f.group << "\n";
+      group = f.group;
+    }
+    YAML::Emitter e;
+    std::visit(
+        [&](auto member) {
+          using T = std::remove_reference_t<decltype(cfg.*member)>;
+          if constexpr (std::is_same_v<T, std::string>)
+            e << YAML::DoubleQuoted << cfg.*member;
+          else if constexpr (std::is_same_v<T, bool>)
+            e << YAML::TrueFalseBool << cfg.*member;
+          else if constexpr (std::is_same_v<T, int64_t>)
+            e << static_cast<long long>(cfg.*member);
+          else
+            e << YAML::Precision(17) << cfg.*member;
+        },
+        f.member);
+    os << f.key << ": " << e.c_str() << "\n";
+  }
+  return os.str();
+}
+
+void validate(const TrainConfig& c) {
+  auto choice = [](const std::string& key, const std::string& v, std::initializer_list<const char*> allowed) {
+    for (const char* a : allowed)
+      if (v == a) return;
+    std::string list;
+    for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+    fail_input(flag_name(key), " is \"", v, "\", expected one of ", list);
+  };
+  auto positive = [](const std::string& key, double v) {
+    if (!(v > 0)) fail_input(flag_name(key), " is ", v, ", expected a positive value");
+  };
+  auto non_negative = [](const std::string& key, double v) {
+    if (!(v >= 0)) fail_input(flag_name(key), " is ", v, ", expected a value >= 0");
+  };
+  choice("modality", c.modality, {"text", "audio", "image", "audiovisual"});
+  choice("mode", c.mode, {"instruction", "completion", "caption", "vqa"});
+  choice("lr_scheduler", c.lr_scheduler, {"constant", "linear", "cosine"});
+  choice("dtype", c.dtype, {"auto", "float32", "bfloat16"});
+  positive("lora_r", static_cast<double>(c.lora_r));
+  positive("lora_alpha", c.lora_alpha);
+  if (c.lora_dropout < 0 || c.lora_dropout >= 1) fail_input("--lora-dropout is ", c.lora_dropout, ", expected [0, 1)");
+  positive("lr", c.lr);
+  non_negative("warmup_steps", static_cast<double>(c.warmup_steps));
+  non_negative("weight_decay", c.weight_decay);
+  if (c.adam_beta1 < 0 || c.adam_beta1 >= 1) fail_input("--adam-beta1 is ", c.adam_beta1, ", expected [0, 1)");
+  if (c.adam_beta2 < 0 || c.adam_beta2 >= 1) fail_input("--adam-beta2 is ", c.adam_beta2, ", expected [0, 1)");
+  positive("adam_eps", c.adam_eps);
+  non_negative("max_grad_norm", c.max_grad_norm);
+  positive("epochs", static_cast<double>(c.epochs));
+  non_negative("max_steps", static_cast<double>(c.max_steps));
+  positive("batch_size", static_cast<double>(c.batch_size));
+  positive("grad_accum", static_cast<double>(c.grad_accum));
+  if (c.max_seq_len < 8) fail_input("--max-seq-len is ", c.max_seq_len, ", expected at least 8");
+  positive("log_every", static_cast<double>(c.log_every));
+  non_negative("eval_every", static_cast<double>(c.eval_every));
+  non_negative("save_every", static_cast<double>(c.save_every));
+  positive("keep_checkpoints", static_cast<double>(c.keep_checkpoints));
+}
+
+}  // namespace gt

@@ -1,0 +1,83 @@
+// The configuration of a training run: every option with its default, its help text and its YAML key, in one
+// table, so that the command line, the YAML run config and the resolved config.yaml of a run folder can never
+// disagree. Resolution order: defaults < YAML file (--config) < command-line flags. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace gt {
+
+struct TrainConfig {
+  // What to train on
+  std::string model;             // Hugging Face model folder
+  std::string data;              // dataset folder (train.*, validation.*) or a train file
+  std::string val_data;          // explicit validation file (optional)
+  std::string out = "runs";      // parent folder of run folders
+  std::string name;              // run name (default: model folder name)
+  std::string modality = "text";     // text | audio | image | audiovisual
+  std::string mode = "instruction";  // instruction | completion | caption | vqa
+  std::string prompt_column = "prompt";
+  std::string response_column = "response";
+  std::string text_column = "text";
+  std::string system_prompt;
+  // LoRA
+  int64_t lora_r = 16;
+  double lora_alpha = 32.0;
+  double lora_dropout = 0.05;
+  std::string lora_targets = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
+  // Optimisation
+  double lr = 2e-4;
+  std::string lr_scheduler = "linear";  // constant | linear | cosine
+  int64_t warmup_steps = 0;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_eps = 1e-8;
+  double max_grad_norm = 1.0;  // 0 = no clipping
+  int64_t epochs = 1;
+  int64_t max_steps = 0;  // > 0 overrides epochs
+  int64_t batch_size = 4;
+  int64_t grad_accum = 1;
+  int64_t max_seq_len = 1024;
+  int64_t seed = 42;
+  bool gradient_checkpointing = false;
+  // Where and how
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N | mps
+  std::string dtype = "auto";   // auto (bf16 on cuda/mps, float32 on cpu) | float32 | bfloat16
+  // Periodic work
+  int64_t log_every = 1;
+  int64_t eval_every = 0;    // steps; 0 = at the end of each epoch
+  int64_t save_every = 100;  // steps; 0 = only at the end
+  int64_t keep_checkpoints = 3;
+  std::string resume;  // run folder to continue
+};
+
+// One option of the table.
+struct ConfigField {
+  std::string key;   // YAML key; the flag is "--" + key with '_' -> '-'
+  std::string help;
+  std::variant<std::string TrainConfig::*, int64_t TrainConfig::*, double TrainConfig::*, bool TrainConfig::*> member;
+  std::string group;
+};
+
+const std::vector<ConfigField>& train_config_fields();
+
+// Applies a YAML run config (a map of keys from the table). Unknown keys and wrong types are InputErrors that
+// name the file, the key and the expected type.
+void apply_yaml(TrainConfig& cfg, const std::string& yaml_path);
+// Applies one value given as text (from a flag): "--lr 1e-4" -> apply_text(cfg, "lr", "1e-4").
+void apply_text(TrainConfig& cfg, const std::string& key, const std::string& value);
+// The resolved config as YAML (every key, in table order, with group comments).
+std::string to_yaml(const TrainConfig& cfg);
+// Checks ranges and choices; throws gt::InputError naming the option.
+void validate(const TrainConfig& cfg);
+
+// "--max-seq-len" for "max_seq_len".
+std::string flag_name(const std::string& key);
+
+}  // namespace gt

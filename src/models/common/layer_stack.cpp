@@ -1,0 +1,75 @@
+#include "models/common/layer_stack.h"
+
+#include "core/error.h"
+#include "models/common/checkpoint.h"
+
+namespace gt::models {
+
+using io::LayerType;
+
+std::map<LayerType, RopeTable> rope_tables(const io::TextConfig& c, int64_t seq_len, at::ScalarType dtype,
+                                           at::Device device) {
+  std::map<LayerType, RopeTable> out;
+  at::Tensor positions = torch::arange(seq_len, at::TensorOptions().dtype(at::kLong).device(device));
+  for (LayerType type : {LayerType::Sliding, LayerType::Full}) {
+    int64_t hd = -1;
+    for (int64_t l = 0; l < c.num_hidden_layers && hd < 0; ++l)
+      if (c.layer_types[l] == type) hd = c.layer_head_dim[l];
+    if (hd < 0) continue;  // no layer of this type
+    const io::RopeParameters& p = type == LayerType::Full ? c.rope_full : c.rope_sliding;
+    out[type] = rope_table(rope_inv_freq(p.rope_type, p.rope_theta, hd, p.partial_rotary_factor).to(device), positions, dtype);
+  }
+  return out;
+}
+
+at::Tensor run_layer_stack(const io::TextConfig& c, at::Tensor state, const at::Tensor& ple, AttentionMasks& masks,
+                           const std::map<LayerType, RopeTable>& rope, bool checkpointing, const LayerFn& layer,
+                           Trace* trace) {
+  std::map<LayerType, KeyValue> shared;
+  const bool sharing = c.num_kv_shared_layers > 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const LayerType type = c.layer_types[l];
+    const bool reads = c.is_kv_shared(l);
+    const bool writes = sharing && !reads && [&] {
+      // The source of the shared layers of this type.
+      for (int64_t k = c.first_kv_shared_layer(); k < c.num_hidden_layers; ++k)
+        if (c.layer_types[k] == type && c.kv_source_layer[k] == l) return true;
+      return false;
+    }();
+    const at::Tensor mask = masks.for_layer(type == LayerType::Sliding);
+    const RopeTable& table = rope.at(type);
+    const at::Tensor ple_l = ple.select(2, l);
+    const KeyValue* in = nullptr;
+    if (reads) {
+      auto it = shared.find(type);
+      GT_CHECK(it != shared.end(), "layer ", l, " reads shared keys/values that no earlier layer wrote");
+      in = &it->second;
+    }
+    if (!checkpointing || !at::GradMode::is_enabled()) {
+      KeyValue out;
+      state = layer(l, state, ple_l, mask, table, in, writes ? &out : nullptr);
+      if (writes) shared[type] = out;
+    } else {
+      std::vector<at::Tensor> inputs{state, ple_l};
+      if (in) {
+        inputs.push_back(in->first);
+        inputs.push_back(in->second);
+      }
+      // Captured by value: the recomputation runs in the backward pass, after this forward has returned.
+      RopeTable table_copy = table;
+      auto fn = [layer, l, mask, table_copy, reads, writes](const std::vector<at::Tensor>& x) {
+        KeyValue kv_in = reads ? KeyValue{x[2], x[3]} : KeyValue{};
+        KeyValue kv_out;
+        at::Tensor h = layer(l, x[0], x[1], mask, table_copy, reads ? &kv_in : nullptr, writes ? &kv_out : nullptr);
+        return writes ? std::vector<at::Tensor>{h, kv_out.first, kv_out.second} : std::vector<at::Tensor>{h};
+      };
+      std::vector<at::Tensor> outs = checkpoint(fn, inputs);
+      state = outs[0];
+      if (writes) shared[type] = {outs[1], outs[2]};
+    }
+    if (trace) trace->emplace_back(cat("layer.", l), state);
+  }
+  return state;
+}
+
+}  // namespace gt::models

@@ -1,0 +1,38 @@
+// The commands that need libtorch, behind a torch-free interface so that src/cli/ stays light:
+// each cli/<command>.cpp parses options into these structs and calls one function here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/train_config.h"
+
+namespace gt::train {
+
+// Trains as `cfg` says (a new run, or cfg.resume). Returns the process exit code: 0 done, 130 interrupted
+// (a checkpoint was written). Throws gt::InputError for bad input; the run folder records the failure.
+int run_train(const TrainConfig& cfg);
+
+struct EvalOptions {
+  std::string model, adapter, data;
+  std::string mode = "instruction";
+  std::string dtype = "auto", device = "auto";
+  int64_t batch_size = 4;
+  int64_t max_seq_len = 1024;
+  bool json = false;
+  std::string prompt_column = "prompt", response_column = "response", text_column = "text", system_prompt;
+};
+// Mean cross-entropy over supervised tokens of the whole dataset; prints it (or one JSON object).
+void run_eval(const EvalOptions& o);
+
+struct InitRandomOptions {
+  std::string family = "gemma4";
+  std::string size = "tiny";
+  std::string out;
+  std::string tokenizer;  // Gemma 3 layout tokenizer.json to adapt and copy; default: the npm one if present
+  int64_t seed = 0;
+  std::string dtype = "bfloat16";
+};
+void run_init_random(const InitRandomOptions& o);
+
+}  // namespace gt::train

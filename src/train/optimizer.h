@@ -1,0 +1,48 @@
+// AdamW over the adapter parameters (PyTorch's torch.optim.AdamW arithmetic, decoupled weight decay) and the
+// learning-rate schedules of Hugging Face Trainer (constant / linear / cosine, each after a linear warmup).
+// The optimizer state is a set of named tensors, so a checkpoint stores it as safetensors next to the adapter.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace gt::train {
+
+struct AdamWOptions {
+  double lr = 2e-4;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double weight_decay = 0.0;
+};
+
+class AdamW {
+ public:
+  // params: (name, tensor) pairs; names key the saved state.
+  AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOptions opts);
+  // One update with learning rate `lr`; parameters without a gradient are skipped (their state too).
+  void step(double lr);
+  void zero_grad();
+  int64_t steps_taken() const { return step_; }
+
+  // "<name>.exp_avg", "<name>.exp_avg_sq" tensors plus "__step__" (int64).
+  std::vector<std::pair<std::string, at::Tensor>> state() const;
+  // Restores what state() returned; throws gt::InputError naming missing or mis-shaped entries.
+  void load_state(const std::map<std::string, at::Tensor>& state, const std::string& where);
+
+ private:
+  std::vector<std::pair<std::string, at::Tensor>> params_;
+  std::vector<at::Tensor> exp_avg_, exp_avg_sq_;
+  AdamWOptions opts_;
+  int64_t step_ = 0;
+};
+
+// L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, gradients are scaled by
+// max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping.
+double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
+
+// Learning rate at optimizer step `step` (0-based) of `total`, as transformers' get_*_schedule_with_warmup.
+double scheduled_lr(const std::string& kind, double peak, int64_t step, int64_t total, int64_t warmup);
+
+}  // namespace gt::train

@@ -1,0 +1,101 @@
+#include "train/run_folder.h"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <sstream>
+#include <vector>
+
+#include "core/error.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace gt::train {
+
+std::string utc_timestamp() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+RunFolder RunFolder::create(const std::string& out, const std::string& name) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::string safe;
+  for (char ch : name) safe += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.') ? ch : '_';
+  if (safe.empty()) safe = "run";
+  fs::path base = fs::path(out) / (std::string(stamp) + "-" + safe);
+  fs::path p = base;
+  for (int i = 2; fs::exists(p); ++i) p = base.string() + "-" + std::to_string(i);
+  std::error_code ec;
+  fs::create_directories(p, ec);
+  if (ec) fail_input(p.string(), ": cannot create the run folder (", ec.message(), ")");
+  RunFolder r;
+  r.path_ = p.string();
+  return r;
+}
+
+RunFolder RunFolder::open(const std::string& dir) {
+  if (!fs::exists(fs::path(dir) / "metadata.json") || !fs::exists(fs::path(dir) / "config.yaml"))
+    fail_input(dir, ": not a gemma-tune run folder (expected metadata.json and config.yaml)");
+  RunFolder r;
+  r.path_ = dir;
+  return r;
+}
+
+std::string RunFolder::file(const std::string& rel) const { return (fs::path(path_) / rel).string(); }
+
+json RunFolder::metadata() const {
+  std::ifstream in(file("metadata.json"));
+  if (!in) return json::object();
+  json j = json::parse(in, nullptr, false);
+  return j.is_discarded() ? json::object() : j;
+}
+
+void RunFolder::update_metadata(const json& fields) {
+  json j = metadata();
+  j.merge_patch(fields);
+  write_text("metadata.json", j.dump(2) + "\n");
+}
+
+void RunFolder::append_metric(const json& row) {
+  std::ofstream out(file("metrics.jsonl"), std::ios::app);
+  out << row.dump() << "\n";
+  out.flush();
+}
+
+void RunFolder::truncate_metrics_after(int64_t step) {
+  std::ifstream in(file("metrics.jsonl"));
+  if (!in) return;
+  std::vector<std::string> keep;
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded()) continue;
+    if (j.value("step", int64_t{0}) <= step) keep.push_back(line);
+  }
+  in.close();
+  std::string text;
+  for (const auto& l : keep) text += l + "\n";
+  write_text("metrics.jsonl", text);
+}
+
+void RunFolder::write_text(const std::string& rel, const std::string& content) const {
+  const std::string p = file(rel);
+  {
+    std::ofstream out(p + ".tmp", std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) fail_input(p, ": write failed (disk full?)");
+  }
+  fs::rename(p + ".tmp", p);
+}
+
+}  // namespace gt::train
