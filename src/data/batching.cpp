@@ -1,0 +1,108 @@
+#include "data/batching.h"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include "core/error.h"
+
+namespace gt::data {
+
+namespace {
+
+// Uniform in [0, bound) by rejection, so the result depends only on the generator's (standard-fixed) output.
+uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  const uint64_t reject_from = kMax - kMax % bound;  // [0, reject_from) holds a whole number of `bound`s
+  uint64_t x;
+  do x = rng();
+  while (x >= reject_from);
+  return x % bound;
+}
+
+}  // namespace
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  std::iota(order.begin(), order.end(), 0);
+  if (!shuffle || order.size() < 2) return order;
+  // std::seed_seq's mixing is specified by the standard, so (seed, epoch) -> state is the same everywhere.
+  const auto e = static_cast<uint64_t>(epoch);
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(e),
+                    static_cast<uint32_t>(e >> 32)};
+  std::mt19937_64 rng(seq);
+  for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[uniform_below(rng, i + 1)]);
+  return order;
+}
+
+Batch collate(const std::vector<Example>& examples, std::span<const int64_t> indices, int64_t pad_id,
+              int64_t pad_to_multiple_of) {
+  Batch b;
+  b.batch_size = static_cast<int64_t>(indices.size());
+  for (int64_t i : indices) {
+    GT_CHECK(i >= 0 && static_cast<size_t>(i) < examples.size(), "example index ", i, " of ", examples.size());
+    b.seq_len = std::max<int64_t>(b.seq_len, static_cast<int64_t>(examples[i].input_ids.size()));
+  }
+  if (pad_to_multiple_of > 1) b.seq_len = (b.seq_len + pad_to_multiple_of - 1) / pad_to_multiple_of * pad_to_multiple_of;
+  const size_t cells = static_cast<size_t>(b.batch_size * b.seq_len);
+  b.input_ids.assign(cells, pad_id);
+  b.labels.assign(cells, kIgnoreIndex);
+  b.attention_mask.assign(cells, 0);
+  b.example_indices.assign(indices.begin(), indices.end());
+  for (int64_t row = 0; row < b.batch_size; ++row) {
+    const Example& ex = examples[indices[row]];
+    GT_CHECK(ex.labels.size() == ex.input_ids.size(), ex.source, ": labels and input_ids differ in length");
+    const size_t base = static_cast<size_t>(row * b.seq_len);
+    std::copy(ex.input_ids.begin(), ex.input_ids.end(), b.input_ids.begin() + base);
+    std::copy(ex.labels.begin(), ex.labels.end(), b.labels.begin() + base);
+    std::fill_n(b.attention_mask.begin() + base, ex.input_ids.size(), 1);
+    b.supervised_tokens += ex.supervised_tokens();
+    b.real_tokens += static_cast<int64_t>(ex.input_ids.size());
+  }
+  return b;
+}
+
+BatchIterator::BatchIterator(const std::vector<Example>& examples, BatchOptions options, DataPosition start)
+    : examples_(examples), options_(options), position_(start) {
+  const auto n = static_cast<int64_t>(examples.size());
+  if (n == 0) fail_input("cannot make batches from a dataset with no examples");
+  if (options.batch_size < 1) fail_input("batch_size is ", options.batch_size, "; expected at least 1");
+  if (options.drop_last && options.batch_size > n)
+    fail_input("batch_size ", options.batch_size, " is larger than the dataset (", n,
+               " examples) and drop_last is set, so no batch would ever be made");
+  if (start.epoch < 0 || start.index_in_epoch < 0 || start.index_in_epoch > n)
+    fail_input("data position (epoch ", start.epoch, ", index ", start.index_in_epoch,
+               ") does not fit a dataset of ", n, " examples; was the checkpoint made with another dataset?");
+  normalize();
+}
+
+int64_t BatchIterator::batches_per_epoch() const {
+  const auto n = static_cast<int64_t>(examples_.size());
+  return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+}
+
+void BatchIterator::normalize() {
+  const auto n = static_cast<int64_t>(examples_.size());
+  const int64_t end = options_.drop_last ? n / options_.batch_size * options_.batch_size : n;
+  if (position_.index_in_epoch >= end) {
+    ++position_.epoch;
+    position_.index_in_epoch = 0;
+  }
+}
+
+Batch BatchIterator::next() {
+  if (order_epoch_ != position_.epoch) {
+    order_ = epoch_order(static_cast<int64_t>(examples_.size()), options_.seed, position_.epoch, options_.shuffle);
+    order_epoch_ = position_.epoch;
+  }
+  const auto n = static_cast<int64_t>(order_.size());
+  const int64_t count = std::min(options_.batch_size, n - position_.index_in_epoch);
+  Batch b = collate(examples_, std::span<const int64_t>(order_).subspan(position_.index_in_epoch, count),
+                    options_.pad_id, options_.pad_to_multiple_of);
+  position_.index_in_epoch += count;
+  normalize();
+  return b;
+}
+
+}  // namespace gt::data

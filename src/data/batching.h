@@ -1,0 +1,81 @@
+// Epoch order, batches and the data position a checkpoint stores. Torch-free: batches are plain vectors that
+// the training loop turns into tensors.
+//
+// Order: each epoch visits every example once, in an order computed from (seed, epoch) alone, so a resumed run
+// recomputes exactly the order it was in. The shuffle is a Fisher-Yates driven by std::mt19937_64, whose output
+// the C++ standard fixes; std::shuffle and std::uniform_int_distribution are not used because their results
+// differ between standard libraries (libstdc++ on Linux, libc++ on macOS).
+// Batches: `batch_size` consecutive examples of the order, never spanning two epochs (the last batch of an
+// epoch may be smaller, or is dropped with drop_last), right-padded to the longest example of the batch
+// (optionally rounded up to a multiple): pad id in input_ids, -100 in labels, 0 in attention_mask.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "data/example.h"
+
+namespace gt::data {
+
+// Where the next batch starts: an epoch and an index into that epoch's order. Stored in checkpoints
+// (train::TrainerState epoch / index_in_epoch) and given back to BatchIterator to resume.
+struct DataPosition {
+  int64_t epoch = 0;
+  int64_t index_in_epoch = 0;
+  bool operator==(const DataPosition&) const = default;
+};
+
+// The order of examples 0..n-1 in `epoch`: a permutation from (seed, epoch), or 0..n-1 when !shuffle.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle = true);
+
+struct Batch {
+  int64_t batch_size = 0;  // B: examples in this batch
+  int64_t seq_len = 0;     // T: longest example of the batch (rounded up to pad_to_multiple_of)
+  // Row-major [B, T]; int64 because that is what embedding lookups and cross-entropy take.
+  std::vector<int64_t> input_ids;
+  std::vector<int64_t> labels;
+  std::vector<int64_t> attention_mask;  // 1 = real token, 0 = padding
+  std::vector<int64_t> example_indices;  // [B] indices into the dataset
+  int64_t supervised_tokens = 0;         // targets of the shifted loss (Example::supervised_tokens summed)
+  int64_t real_tokens = 0;               // non-padding positions
+};
+
+// Pads `indices` of `examples` into one batch. pad_to_multiple_of <= 1: no rounding.
+Batch collate(const std::vector<Example>& examples, std::span<const int64_t> indices, int64_t pad_id,
+              int64_t pad_to_multiple_of = 1);
+
+struct BatchOptions {
+  int64_t batch_size = 1;
+  uint64_t seed = 42;
+  bool shuffle = true;
+  bool drop_last = false;  // drop an epoch's last batch when it is smaller than batch_size
+  int64_t pad_id = 0;
+  int64_t pad_to_multiple_of = 1;
+};
+
+// Endless batches over the epochs. Holds a reference to `examples`, which must outlive it.
+class BatchIterator {
+ public:
+  // Starts at `start` (a position from a checkpoint). Throws gt::InputError when the position cannot belong to
+  // this dataset (index past the end of the epoch); an index at the end of an epoch moves to the next one.
+  BatchIterator(const std::vector<Example>& examples, BatchOptions options, DataPosition start = {});
+
+  // The batch at position() and the move past it.
+  Batch next();
+  // Where the next batch starts; store this in a checkpoint after the step that used the last batch.
+  DataPosition position() const { return position_; }
+  // Batches in one epoch (with drop_last, the full ones only).
+  int64_t batches_per_epoch() const;
+
+ private:
+  void normalize();  // moves an end-of-epoch position to the start of the next epoch
+
+  const std::vector<Example>& examples_;
+  BatchOptions options_;
+  DataPosition position_;
+  int64_t order_epoch_ = -1;  // epoch whose order is cached
+  std::vector<int64_t> order_;
+};
+
+}  // namespace gt::data

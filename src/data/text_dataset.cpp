@@ -1,0 +1,176 @@
+#include "data/text_dataset.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <optional>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "data/chat_format.h"
+#include "data/csv_reader.h"
+#include "data/example_builder.h"
+#include "data/jsonl_reader.h"
+#include "data/text_rows.h"
+
+namespace gt::data {
+
+namespace {
+
+constexpr size_t kReasonsInError = 5;
+
+enum class FileFormat { Jsonl, Csv };
+
+FileFormat format_of(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".jsonl") return FileFormat::Jsonl;
+  if (ext == ".csv") return FileFormat::Csv;
+  fail_input(path, ": unknown dataset format ", quote(ext), "; expected a .jsonl or .csv file");
+}
+
+// Turns rows into examples and keeps the books.
+class Builder {
+ public:
+  Builder(const std::string& path, const TextDatasetOptions& options, const tok::Tokenizer& tokenizer,
+          io::Family family)
+      : path_(path), name_(std::filesystem::path(path).filename().string()), options_(options), tokenizer_(tokenizer) {
+    if (options.mode == TextMode::Instruction) {
+      chat_.emplace(family, tokenizer);
+      bos_id_ = chat_->bos_id();
+    } else {
+      bos_id_ = require_single_token(tokenizer, "<bos>", "completion rows");
+    }
+    out_.summary.file = path;
+    if (options.max_seq_len < 2)
+      fail_input(path, ": max_seq_len is ", options.max_seq_len, "; expected at least 2 (a token and its target)");
+  }
+
+  void add(int64_t row, const RowResult<TextRow>& parsed) {
+    ++out_.summary.rows_read;
+    if (!parsed) return skip(row, parsed.error);
+    RowResult<Example> built = build(*parsed.value);
+    if (!built) return skip(row, built.error);
+    Example& ex = *built.value;
+    ex.source = cat(name_, ":", row);
+    TextDatasetSummary& s = out_.summary;
+    ++s.examples;
+    s.truncated += ex.truncated;
+    s.total_tokens += static_cast<int64_t>(ex.input_ids.size());
+    s.supervised_tokens += ex.supervised_tokens();
+    s.longest = std::max<int64_t>(s.longest, static_cast<int64_t>(ex.input_ids.size()));
+    out_.examples.push_back(std::move(ex));
+  }
+
+  // Rows the reader already refused.
+  void add_unreadable(const std::vector<SkippedRow>& rows) {
+    for (const SkippedRow& r : rows) {
+      ++out_.summary.rows_read;
+      skip(r.row, RowError{r.kind, r.reason});
+    }
+  }
+
+  TextDataset finish() {
+    std::stable_sort(out_.skipped.begin(), out_.skipped.end(),
+                     [](const SkippedRow& a, const SkippedRow& b) { return a.row < b.row; });
+    if (!options_.skipped_log.empty()) append_skipped_rows(options_.skipped_log, out_.skipped);
+    if (out_.examples.empty()) fail_input(no_usable_row_message());
+    return std::move(out_);
+  }
+
+ private:
+  RowResult<Example> build(const TextRow& row) {
+    if (const auto* chat = std::get_if<ChatRow>(&row)) {
+      GT_CHECK(chat_.has_value(), "conversation rows only come in instruction mode");
+      return build_chat_example(*chat_, chat->turns, options_.max_seq_len);
+    }
+    if (const auto* text = std::get_if<CompletionRow>(&row))
+      return build_completion_example(tokenizer_, bos_id_, text->text, options_.max_seq_len);
+    return build_token_example(std::get<TokenRow>(row), options_.max_seq_len);
+  }
+
+  void skip(int64_t row, const RowError& error) {
+    out_.skipped.push_back({path_, row, error.kind, error.reason});
+    ++out_.summary.skipped;
+    ++out_.summary.skipped_by_kind[error.kind];
+  }
+
+  std::string no_usable_row_message() const {
+    const TextDatasetSummary& s = out_.summary;
+    if (s.rows_read == 0) return cat(path_, ": no rows; the file holds no data (only blank lines or a header)");
+    std::string msg = cat(path_, ": no usable row; ", s.rows_read, " read, ", s.skipped, " skipped (");
+    bool first = true;
+    for (const auto& [kind, n] : s.skipped_by_kind) {
+      msg += cat(first ? "" : ", ", kind, " ", n);
+      first = false;
+    }
+    msg += "); first reasons:";
+    for (size_t i = 0; i < out_.skipped.size() && i < kReasonsInError; ++i)
+      msg += cat("\n  row ", out_.skipped[i].row, ": ", out_.skipped[i].reason);
+    if (!options_.skipped_log.empty()) msg += cat("\nevery skipped row is listed in ", options_.skipped_log);
+    return msg;
+  }
+
+  std::string path_, name_;
+  const TextDatasetOptions& options_;
+  const tok::Tokenizer& tokenizer_;
+  std::optional<ChatFormat> chat_;
+  int32_t bos_id_ = 0;
+  TextDataset out_;
+};
+
+void require_columns(const CsvFile& csv, const TextDatasetOptions& options) {
+  std::vector<std::pair<std::string, const char*>> needed;
+  if (options.mode == TextMode::Instruction) {
+    needed = {{options.prompt_column, "prompt_column"}, {options.response_column, "response_column"}};
+  } else {
+    needed = {{options.text_column, "text_column"}};
+  }
+  for (const auto& [column, option] : needed) {
+    if (std::find(csv.header.begin(), csv.header.end(), column) != csv.header.end()) continue;
+    std::string columns;
+    for (const std::string& h : csv.header) columns += (columns.empty() ? "" : ", ") + h;
+    fail_input(csv.path, ": the header has no column ", quote(column), " (columns: ", columns, "); set ", option,
+               " to the column that holds it");
+  }
+}
+
+}  // namespace
+
+std::string TextDatasetSummary::describe() const {
+  std::string out = cat(std::filesystem::path(file).filename().string(), ": ", rows_read, " rows, ", examples,
+                        " examples");
+  if (truncated > 0) out += cat(" (", truncated, " truncated)");
+  out += cat(", ", skipped, " skipped");
+  if (skipped > 0) {
+    out += " (";
+    bool first = true;
+    for (const auto& [kind, n] : skipped_by_kind) {
+      out += cat(first ? "" : ", ", kind, " ", n);
+      first = false;
+    }
+    out += ")";
+  }
+  out += cat(", ", total_tokens, " tokens, ", supervised_tokens, " supervised, longest ", longest);
+  return out;
+}
+
+TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions& options,
+                              const tok::Tokenizer& tokenizer, io::Family family) {
+  const FileFormat format = format_of(path);
+  Builder builder(path, options, tokenizer, family);
+  if (format == FileFormat::Jsonl) {
+    const JsonlFile file = read_jsonl_file(path);
+    builder.add_unreadable(file.skipped);
+    for (const JsonlRow& row : file.rows)
+      builder.add(row.row, text_row_from_json(row.value, options, tokenizer.vocab_size()));
+  } else {
+    const CsvFile file = read_csv_file(path);
+    require_columns(file, options);
+    builder.add_unreadable(file.skipped);
+    for (const CsvRow& row : file.rows) builder.add(row.row, text_row_from_csv(row.fields, options));
+  }
+  return builder.finish();
+}
+
+}  // namespace gt::data
