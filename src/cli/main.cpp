@@ -17,11 +17,16 @@ int main(int argc, char** argv) {
                "gemma-tune"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "gemma-tune " GT_VERSION);
+  gt::cli::add_train(app);
+  gt::cli::add_eval(app);
   gt::cli::add_pending_commands(app);
   gt::cli::add_doctor(app);
   gt::cli::add_tokenize(app);
+  gt::cli::add_init_random(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command's own exit code (train interrupted: 130)
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const gt::InputError& e) {

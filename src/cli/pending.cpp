@@ -16,13 +16,10 @@ struct Pending {
 };
 
 const Pending kPending[] = {
-    {"train", "Train a LoRA adapter on a dataset (text, audio, image, audiovisual).", "#3 (text) and #4 (audio)"},
-    {"eval", "Mean cross-entropy of a model (and optional adapter) over a dataset.", "#3"},
     {"generate", "Generate text from a prompt with a model and optional adapter.", "a later issue"},
     {"export", "Export an adapter: PEFT, merged safetensors, GGUF LoRA.", "a later issue"},
     {"prepare", "Check and cache a dataset (decode, resample, report bad rows).", "#4"},
     {"runs", "List and inspect training runs.", "a later issue"},
-    {"init-random", "Write a random-weight checkpoint (tiny, E2B or E4B shapes) in the published layout.", "#3"},
 };
 
 }  // namespace

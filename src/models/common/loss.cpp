@@ -11,7 +11,8 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows of hidden states -> (sum of losses, d sum / d rows), chunk by chunk.
+// Rows of hidden states -> (sum of losses, d sum / d rows), chunk by chunk. In-place ops keep the number of
+// [chunk, V] buffers at three (logits/tanh, capped logits -> probabilities, float copy in bf16 runs).
 std::pair<at::Tensor, at::Tensor> loss_and_grad(const at::Tensor& rows, const at::Tensor& weight,
                                                 const at::Tensor& targets, double softcap, int64_t chunk,
                                                 bool need_grad) {
@@ -21,21 +22,23 @@ std::pair<at::Tensor, at::Tensor> loss_and_grad(const at::Tensor& rows, const at
   for (int64_t s = 0; s < N; s += chunk) {
     const int64_t e = std::min(N, s + chunk);
     at::Tensor h = rows.slice(0, s, e);
-    at::Tensor logits = at::matmul(h, weight.t());  // [n, V], rounded to the activation dtype as in HF
-    at::Tensor t;                                    // tanh(logits / cap) when capped
-    at::Tensor z = logits;
+    at::Tensor t = at::matmul(h, weight.t());  // [n, V] logits, rounded to the activation dtype as in HF
+    at::Tensor z;
     if (softcap > 0) {
-      t = at::tanh(logits / softcap);
+      t.div_(softcap).tanh_();  // t = tanh(logits / cap), kept for the derivative of the cap
       z = t * softcap;
+    } else {
+      z = t;
     }
-    at::Tensor zf = z.to(at::kFloat);
+    at::Tensor zf = z.scalar_type() == at::kFloat ? z : z.to(at::kFloat);
     at::Tensor lse = at::logsumexp(zf, -1);  // [n]
-    at::Tensor tgt = targets.slice(0, s, e);
-    total = total + (lse - zf.gather(1, tgt.unsqueeze(1)).squeeze(1)).sum();
+    at::Tensor tgt = targets.slice(0, s, e).unsqueeze(1);
+    total.add_((lse - zf.gather(1, tgt).squeeze(1)).sum());
     if (need_grad) {
-      at::Tensor dz = at::softmax(zf, -1);  // d loss / d z = softmax - onehot
-      dz.scatter_add_(1, tgt.unsqueeze(1), torch::full({e - s, 1}, -1.0f, dz.options()));
-      if (softcap > 0) dz = dz * (1 - t.to(at::kFloat).pow(2));  // d z / d logits
+      // d loss / d z = softmax(z) - onehot(target), computed in place over z's float copy.
+      at::Tensor dz = zf.sub_(lse.unsqueeze(1)).exp_();
+      dz.scatter_add_(1, tgt, torch::full({e - s, 1}, -1.0f, dz.options()));
+      if (softcap > 0) dz.mul_(t.to(at::kFloat).pow_(2).neg_().add_(1));  // d z / d logits = 1 - tanh^2
       grad.slice(0, s, e).copy_(at::matmul(dz.to(weight.scalar_type()), weight));
     }
   }
@@ -74,6 +77,9 @@ LossSum causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels, const
   }
   at::Tensor rows = h.index_select(0, keep);
   at::Tensor targets = flat.index_select(0, keep).to(at::kLong);
+  // On the CPU small chunks keep the [chunk, V] buffers below glibc's mmap threshold, so they are reused
+  // instead of being faulted in afresh for every chunk; accelerators have caching allocators.
+  if (chunk_bytes <= 0) chunk_bytes = hidden.device().is_cpu() ? (16ll << 20) : (1ll << 30);
   const int64_t chunk = std::max<int64_t>(1, chunk_bytes / (V * 4));
   out.sum = ChunkedSoftcapCE::apply(rows, weight, targets, softcap, chunk);
   return out;

@@ -1,0 +1,106 @@
+// Benchmark of LoRA training steps, the gemma-tune side of ../shared/bench/hf_peft_baseline.py: the same model
+// shapes (presets of io/model_presets.h), random weights, LoRA r16/alpha32 without dropout on q,k,v,o,gate,up,down
+// of the language model, AdamW, random token batches with labels = input ids. Prints one JSON line with the same
+// fields as the baseline (tokens/s over all positions, median step seconds, peak memory).
+//
+//   bench_train_step --family gemma4 --size E2B --batch 4 --seq 1024 [--device cuda] [--dtype bfloat16] [--gc]
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+
+#include "core/device.h"
+#include "io/model_presets.h"
+#include "models/common/lora_targets.h"
+#include "models/common/loss.h"
+#include "models/random_init.h"
+#include "models/text_model.h"
+#include "train/optimizer.h"
+
+using namespace gt;
+
+int main(int argc, char** argv) {
+  std::string family = "gemma4", size = "E2B", device_name = "auto", dtype_name = "auto";
+  int64_t batch = 4, seq = 1024, steps = 8, warmup = 3;
+  bool gc = false, phases = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
+    if (a == "--family") family = next();
+    else if (a == "--size") size = next();
+    else if (a == "--batch") batch = std::stoll(next());
+    else if (a == "--seq") seq = std::stoll(next());
+    else if (a == "--steps") steps = std::stoll(next());
+    else if (a == "--warmup") warmup = std::stoll(next());
+    else if (a == "--device") device_name = next();
+    else if (a == "--dtype") dtype_name = next();
+    else if (a == "--gc") gc = true;
+    else if (a == "--phases") phases = true;
+    else {
+      std::cerr << "unknown argument " << a << "\n";
+      return 2;
+    }
+  }
+  device_name = resolve_device(device_name);
+  const at::Device device(device_name);
+  const at::ScalarType dtype = dtype_name == "float32" ? at::kFloat
+                               : dtype_name == "bfloat16" ? at::kBFloat16
+                               : (device_name == "cpu" ? at::kFloat : at::kBFloat16);
+  const auto cfg_json = io::preset_config(family, size);
+  // The baseline trains the text-only causal LM; same decoder here.
+  io::ModelConfig cfg = io::parse_model_config(cfg_json.dump(), "preset");
+  reset_peak_memory(device_name);
+  auto model = models::make_text_model(cfg, dtype, device);
+  models::random_init(*model, 0);
+  int64_t nparams = 0;
+  for (const auto& p : model->module().parameters()) nparams += p.numel();
+  torch::manual_seed(0);
+  models::apply_lora(model->module(), cfg.text_prefix, models::LoraTargets::defaults(), {16, 32.0, 0.0});
+  auto named = models::lora_parameters(model->module(), cfg.text_prefix);
+  std::vector<at::Tensor> params;
+  for (auto& [n, t] : named) params.push_back(t);
+  train::AdamW opt(named, {1e-4, 0.9, 0.999, 1e-8, 0.0});
+  model->set_gradient_checkpointing(gc);
+  model->module().train();
+
+  std::vector<double> times;
+  double loss_value = 0, t_fwd = 0, t_loss = 0, t_bwd = 0, t_opt = 0;
+  auto now = [&] {
+    synchronize_device(device_name);
+    return std::chrono::steady_clock::now();
+  };
+  auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+  for (int64_t i = 0; i < steps + warmup; ++i) {
+    at::Tensor ids = torch::randint(3, 262000, {batch, seq}, at::TensorOptions().dtype(at::kLong)).to(device);
+    auto t0 = now();
+    at::Tensor h = model->forward({ids, {}, {}});
+    auto t1 = phases ? now() : t0;
+    models::LossSum ls = models::causal_lm_loss(h, ids, model->lm_head_weight(), model->final_logit_softcapping());
+    at::Tensor loss = ls.sum / static_cast<double>(ls.tokens);
+    auto t2 = phases ? now() : t0;
+    loss.backward();
+    auto t3 = phases ? now() : t0;
+    opt.step(1e-4);
+    opt.zero_grad();
+    auto t4 = now();
+    loss_value = loss.item<double>();
+    if (i >= warmup) {
+      times.push_back(secs(t0, t4));
+      t_fwd += secs(t0, t1), t_loss += secs(t1, t2), t_bwd += secs(t2, t3), t_opt += secs(t3, t4);
+    }
+  }
+  std::sort(times.begin(), times.end());
+  const double med = times[times.size() / 2];
+  nlohmann::json out = {{"tool", "gemma-tune"}, {"family", family}, {"size", size}, {"modality", "text"},
+                        {"batch", batch}, {"seq", seq}, {"gc", gc}, {"params_b", nparams / 1e9},
+                        {"step_s", med}, {"tokens_per_s", batch * seq / med},
+                        {"peak_gib", peak_memory_bytes(device_name) / double(1ull << 30)}, {"loss", loss_value},
+                        {"device", device_name}, {"dtype", std::string(c10::toString(dtype))}};
+  if (phases) {
+    const double n = static_cast<double>(times.size());
+    out["phases_s"] = {{"forward", t_fwd / n}, {"loss", t_loss / n}, {"backward", t_bwd / n}, {"optimizer", t_opt / n}};
+  }
+  std::cout << out.dump() << std::endl;
+  return 0;
+}

@@ -1,0 +1,53 @@
+#include "train/batches_torch.h"
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "models/common/loss.h"
+
+namespace gt::train {
+
+BatchTensors to_tensors(const data::Batch& b, const at::Device& device) {
+  const auto opts = at::TensorOptions().dtype(at::kLong);
+  auto make = [&](const std::vector<int64_t>& v) {
+    return torch::from_blob(const_cast<int64_t*>(v.data()), {b.batch_size, b.seq_len}, opts).clone().to(device);
+  };
+  BatchTensors t;
+  t.inputs.input_ids = make(b.input_ids);
+  if (b.real_tokens != b.batch_size * b.seq_len) t.inputs.attention_mask = make(b.attention_mask);
+  t.labels = make(b.labels);
+  return t;
+}
+
+at::ScalarType resolve_dtype(const std::string& requested, const std::string& device) {
+  if (requested == "float32") return at::kFloat;
+  if (requested == "bfloat16") return at::kBFloat16;
+  if (requested == "auto" || requested.empty()) return device == "cpu" ? at::kFloat : at::kBFloat16;
+  fail_input("--dtype is \"", requested, "\", expected auto, float32 or bfloat16");
+}
+
+EvalResult evaluate(models::TextModel& model, const std::vector<data::Example>& examples, int64_t batch_size,
+                    int64_t pad_id, const at::Device& device, const std::string& label) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.module().is_training();
+  model.module().eval();
+  std::vector<int64_t> order(examples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  double sum = 0;
+  int64_t tokens = 0;
+  Progress bar(label, static_cast<int64_t>(examples.size()), 30.0);
+  for (size_t s = 0; s < order.size(); s += static_cast<size_t>(batch_size)) {
+    const size_t e = std::min(order.size(), s + static_cast<size_t>(batch_size));
+    data::Batch b = data::collate(examples, std::span<const int64_t>(order.data() + s, e - s), pad_id);
+    BatchTensors t = to_tensors(b, device);
+    at::Tensor h = model.forward(t.inputs);
+    models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
+    sum += ls.sum.item<double>();
+    tokens += ls.tokens;
+    bar.update(static_cast<int64_t>(e), tokens ? cat("loss ", sum / static_cast<double>(tokens)) : "");
+  }
+  bar.finish();
+  if (was_training) model.module().train();
+  return {tokens ? sum / static_cast<double>(tokens) : 0.0, tokens};
+}
+
+}  // namespace gt::train

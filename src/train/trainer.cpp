@@ -1,0 +1,292 @@
+// `gemma-tune train`: LoRA training of a text decoder, readable top to bottom (llm.c's train_gpt2 shape):
+//   set-up      run folder, model, adapter, data, optimizer; on --resume, the last checkpoint
+//   loop        periodic work first (evaluation, checkpoint), then the step: micro-batches -> forward ->
+//               chunked loss -> backward scaled by 1 / supervised tokens of the whole step (so accumulation equals
+//               one large batch) -> clip -> AdamW -> schedule
+//   end         final evaluation, adapter in PEFT format, metadata, integrity manifest
+// Ctrl-C (SIGINT/SIGTERM) finishes the current step, writes a checkpoint and marks the run cancelled; an error
+// marks it failed and keeps the checkpoints already written. Metrics go to metrics.jsonl and the progress line.
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/strings.h"
+#include "data/dataset_files.h"
+#include "data/text_dataset.h"
+#include "io/integrity.h"
+#include "models/common/lora_targets.h"
+#include "models/common/loss.h"
+#include "models/peft_adapter.h"
+#include "models/text_model.h"
+#include "tokenizer/tokenizer.h"
+#include "train/batches_torch.h"
+#include "train/checkpoint.h"
+#include "train/commands.h"
+#include "train/optimizer.h"
+#include "train/run_folder.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace gt::train {
+
+namespace {
+
+std::atomic<int> g_interrupts{0};
+
+void on_signal(int) {
+  // First Ctrl-C: stop after this step with a checkpoint. Second: leave now.
+  if (g_interrupts.fetch_add(1) >= 1) std::_Exit(130);
+}
+
+struct SignalGuard {
+  using Handler = void (*)(int);
+  Handler old_int, old_term;
+  SignalGuard() {
+    g_interrupts = 0;
+    old_int = std::signal(SIGINT, on_signal);
+    old_term = std::signal(SIGTERM, on_signal);
+  }
+  ~SignalGuard() {
+    std::signal(SIGINT, old_int);
+    std::signal(SIGTERM, old_term);
+  }
+};
+
+data::TextDatasetOptions dataset_options(const TrainConfig& c, const std::string& skipped_log) {
+  data::TextDatasetOptions o;
+  o.mode = c.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;
+  o.max_seq_len = c.max_seq_len;
+  o.prompt_column = c.prompt_column;
+  o.response_column = c.response_column;
+  o.text_column = c.text_column;
+  o.system_prompt = c.system_prompt;
+  o.skipped_log = skipped_log;
+  return o;
+}
+
+// The test hook GT_TEST_STOP_AFTER_STEP=N behaves like Ctrl-C after step N (used by the resume tests).
+int64_t stop_after_step() {
+  const char* s = std::getenv("GT_TEST_STOP_AFTER_STEP");
+  return s ? std::atoll(s) : -1;
+}
+
+std::string describe_memory(const std::string& device) {
+  const uint64_t peak = peak_memory_bytes(device);
+  return peak ? format_bytes(static_cast<double>(peak)) : "?";
+}
+
+}  // namespace
+
+int run_train(const TrainConfig& config) {
+  TrainConfig cfg = config;
+  validate(cfg);
+  if (cfg.modality != "text")
+    fail_input("--modality ", cfg.modality, " is not available yet: audio arrives with issue #4, images with the vision issue");
+  if (cfg.mode != "instruction" && cfg.mode != "completion")
+    fail_input("--mode ", cfg.mode, " needs --modality image (not available yet)");
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Set-up
+  const bool resuming = !cfg.resume.empty();
+  RunFolder run = resuming ? RunFolder::open(cfg.resume)
+                           : RunFolder::create(cfg.out, cfg.name.empty() ? fs::path(cfg.model).filename().string() : cfg.name);
+  if (!resuming) run.write_text("config.yaml", to_yaml(cfg));
+  const std::string device_name = resolve_device(cfg.device);
+  const at::Device device(device_name);
+  const at::ScalarType dtype = resolve_dtype(cfg.dtype, device_name);
+  run.update_metadata({{"status", "running"},
+                       {resuming ? "resumed_at" : "started_at", utc_timestamp()},
+                       {"gemma_tune_version", GT_VERSION},
+                       {"libtorch", torch_info().version},
+                       {"device", device_name},
+                       {"dtype", std::string(c10::toString(dtype))},
+                       {"model", cfg.model},
+                       {"error", nullptr}});
+  std::cerr << "run folder  " << run.path() << (resuming ? " (resuming)" : "") << "\n";
+
+  try {
+    const tok::Tokenizer tokenizer = tok::Tokenizer::from_model_dir(cfg.model);
+    const io::ModelConfig mcfg = io::load_model_config(cfg.model);
+    const int64_t pad_id = tokenizer.require_id("<pad>");
+
+    data::DatasetFiles files;
+    if (fs::is_directory(cfg.data))
+      files = data::find_dataset_files(cfg.data);
+    else
+      files.train = cfg.data;
+    if (!cfg.val_data.empty()) files.validation = cfg.val_data;
+    const data::TextDatasetOptions dopts = dataset_options(cfg, run.file("skipped.jsonl"));
+    if (resuming) fs::remove(run.file("skipped.jsonl"));  // re-recorded by the reload below
+    data::TextDataset train = data::load_text_dataset(files.train, dopts, tokenizer, mcfg.family);
+    std::cerr << "train       " << train.summary.describe() << "\n";
+    data::TextDataset val;
+    if (!files.validation.empty()) {
+      val = data::load_text_dataset(files.validation, dopts, tokenizer, mcfg.family);
+      std::cerr << "validation  " << val.summary.describe() << "\n";
+    }
+
+    models::LoadedTextModel lm = models::load_text_model(cfg.model, dtype, device);
+    models::TextModel& model = *lm.model;
+    torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+    models::AdapterConfig acfg;
+    acfg.r = cfg.lora_r;
+    acfg.lora_alpha = cfg.lora_alpha;
+    acfg.lora_dropout = cfg.lora_dropout;
+    acfg.target_modules = models::LoraTargets::parse(cfg.lora_targets);
+    acfg.base_model_name_or_path = fs::absolute(cfg.model).string();
+    const auto adapted = models::apply_lora(model.module(), mcfg.text_prefix, acfg.target_modules,
+                                            {acfg.r, acfg.lora_alpha, acfg.lora_dropout});
+    auto named = models::lora_parameters(model.module(), mcfg.text_prefix);
+    std::vector<at::Tensor> params;
+    int64_t trainable = 0, total = 0;
+    for (auto& [n, t] : named) {
+      params.push_back(t);
+      trainable += t.numel();
+    }
+    for (const auto& p : model.module().parameters()) total += p.numel();
+    model.set_gradient_checkpointing(cfg.gradient_checkpointing);
+    model.module().train();
+    std::cerr << "model       " << io::family_name(mcfg.family) << ", " << mcfg.text.num_hidden_layers << " layers, "
+              << format_bytes(static_cast<double>(lm.bytes)) << " of weights on " << device_name << " as "
+              << c10::toString(dtype) << "; LoRA r=" << cfg.lora_r << " on " << adapted.size() << " layers ("
+              << trainable << " trainable of " << total << " parameters)\n";
+
+    AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
+    TrainerState state;
+    if (resuming) {
+      auto ckpt = latest_checkpoint(run.path());
+      if (!ckpt) fail_input(run.path(), ": no complete checkpoint to resume from (checkpoints/step-N/DONE)");
+      state = load_checkpoint(*ckpt, model, opt, device);
+      run.truncate_metrics_after(state.step);
+      std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
+    }
+    const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1};
+    data::BatchIterator batches(train.examples, bopts, {state.epoch, state.index_in_epoch});
+    const int64_t micro_per_epoch = batches.batches_per_epoch();
+    const int64_t total_micro = cfg.max_steps > 0 ? cfg.max_steps * cfg.grad_accum : cfg.epochs * micro_per_epoch;
+    const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : (total_micro + cfg.grad_accum - 1) / cfg.grad_accum;
+    std::cerr << "schedule    " << total_steps << " steps of " << cfg.grad_accum << " x " << cfg.batch_size
+              << " examples (" << micro_per_epoch << " micro-batches per epoch), lr " << cfg.lr << " " << cfg.lr_scheduler
+              << "\n";
+    int64_t micro_done = state.step * cfg.grad_accum;  // exact except after a short last step, which ends the run
+
+    SignalGuard signals;
+    const int64_t stop_at = stop_after_step();
+    Progress bar("train", total_steps);
+    bar.start_at(state.step);
+    reset_peak_memory(device_name);
+    auto checkpoint_now = [&] {
+      const data::DataPosition pos = batches.position();
+      state.epoch = pos.epoch;
+      state.index_in_epoch = pos.index_in_epoch;
+      save_checkpoint(run.path(), cfg.keep_checkpoints, model, acfg, opt, state, device);
+    };
+    auto run_eval = [&](const char* when) {
+      if (val.examples.empty()) return;
+      EvalResult r = evaluate(model, val.examples, cfg.batch_size, pad_id, device);
+      run.append_metric({{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}});
+      bar.message(cat("step ", state.step, ": eval loss ", r.loss, " over ", r.tokens, " tokens"));
+      run.update_metadata({{"eval_loss", r.loss}});
+    };
+    int64_t bad_steps = 0;
+    double last_loss = NAN;
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Training
+    while (state.step < total_steps && micro_done < total_micro) {
+      // Periodic work before the step (a resumed run starts right after a step, so it repeats none of it).
+      if (state.step > 0 && cfg.eval_every > 0 && state.step % cfg.eval_every == 0) run_eval("periodic");
+      if (state.step > 0 && cfg.eval_every == 0 && micro_done % micro_per_epoch == 0) run_eval("epoch");
+
+      synchronize_device(device_name);
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<data::Batch> micro;
+      for (int64_t i = 0; i < cfg.grad_accum && micro_done < total_micro; ++i, ++micro_done) micro.push_back(batches.next());
+      int64_t step_tokens = 0, real_tokens = 0;
+      for (const auto& b : micro) {
+        step_tokens += b.supervised_tokens;
+        real_tokens += b.real_tokens;
+      }
+      double loss_sum = 0;
+      for (const auto& b : micro) {
+        BatchTensors t = to_tensors(b, device);
+        at::Tensor h = model.forward(t.inputs);
+        models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
+        if (step_tokens > 0) (ls.sum / static_cast<double>(step_tokens)).backward();
+        loss_sum += ls.sum.item<double>();
+      }
+      const double grad_norm = clip_grad_norm(params, cfg.max_grad_norm);
+      const double lr = scheduled_lr(cfg.lr_scheduler, cfg.lr, state.step, total_steps, cfg.warmup_steps);
+      const double loss = step_tokens ? loss_sum / static_cast<double>(step_tokens) : NAN;
+      const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
+      if (finite) {
+        opt.step(lr);
+        bad_steps = 0;
+        last_loss = loss;
+      } else if (++bad_steps >= 5) {
+        fail_input("the loss or gradient norm was not finite for 5 steps in a row (last loss ", loss, ", grad norm ",
+                   grad_norm, "); try a lower --lr or --dtype float32");
+      }
+      opt.zero_grad();
+      ++state.step;
+      state.tokens_seen += step_tokens;
+      synchronize_device(device_name);
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+      if (state.step % cfg.log_every == 0 || state.step == total_steps) {
+        json row = {{"step", state.step},
+                    {"epoch", static_cast<double>(micro_done) / static_cast<double>(micro_per_epoch)},
+                    {"loss", finite ? json(loss) : json(nullptr)},
+                    {"lr", lr},
+                    {"grad_norm", std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr)},
+                    {"supervised_tokens", step_tokens},
+                    {"tokens", real_tokens},
+                    {"tokens_per_s", real_tokens / dt},
+                    {"step_s", dt},
+                    {"peak_memory_bytes", peak_memory_bytes(device_name)}};
+        if (!finite) row["skipped_update"] = true;
+        run.append_metric(row);
+      }
+      bar.update(state.step, cat("loss ", finite ? loss : NAN, "  lr ", lr, "  ", static_cast<int64_t>(real_tokens / dt),
+                                 " tok/s  mem ", describe_memory(device_name)));
+
+      const bool interrupted = g_interrupts.load() > 0 || state.step == stop_at;
+      if ((cfg.save_every > 0 && state.step % cfg.save_every == 0) || interrupted) checkpoint_now();
+      if (interrupted) {
+        bar.finish();
+        run.update_metadata({{"status", "cancelled"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
+                             {"last_loss", last_loss}});
+        std::cerr << "interrupted at step " << state.step << "; checkpoint written. Continue with: gemma-tune train --resume "
+                  << run.path() << "\n";
+        return 130;
+      }
+    }
+    bar.finish();
+
+    // ---------------------------------------------------------------------------------------------------------
+    // End of training
+    run_eval("final");
+    checkpoint_now();
+    models::save_adapter(run.file("adapter"), model, acfg);
+    run.update_metadata({{"status", "completed"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
+                         {"last_loss", last_loss}, {"peak_memory_bytes", peak_memory_bytes(device_name)},
+                         {"train_summary", train.summary.describe()}});
+    io::write_integrity_manifest(run.path());
+    std::cerr << "adapter     " << run.file("adapter") << " (PEFT format)\n";
+    return 0;
+  } catch (const std::exception& e) {
+    run.update_metadata({{"status", "failed"}, {"finished_at", utc_timestamp()}, {"error", e.what()}});
+    throw;
+  }
+}
+
+}  // namespace gt::train
