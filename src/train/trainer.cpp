@@ -142,6 +142,7 @@ int run_train(const TrainConfig& config) {
     acfg.lora_alpha = cfg.lora_alpha;
     acfg.lora_dropout = cfg.lora_dropout;
     acfg.target_modules = models::LoraTargets::parse(cfg.lora_targets);
+    if (mcfg.multimodal) acfg.target_modules = acfg.target_modules.scoped_to(mcfg.text_prefix);
     acfg.base_model_name_or_path = fs::absolute(cfg.model).string();
     const auto adapted = models::apply_lora(model.module(), mcfg.text_prefix, acfg.target_modules,
                                             {acfg.r, acfg.lora_alpha, acfg.lora_dropout});

@@ -57,3 +57,16 @@ TEST(GradientCheckpointing, SameLoraGradientsBothFamilies) {
     std::printf("[checkpointing] %s: %zu gradients, worst relative difference %.3g\n", fixture, plain.size(), worst);
   }
 }
+
+TEST(LoraTargets, ScopedNamesMatchOnlyTheLanguageModel) {
+  auto t = models::LoraTargets::defaults().scoped_to("model.language_model.");
+  EXPECT_FALSE(t.regex.empty());
+  EXPECT_TRUE(models::lora_target_matches(t, "model.language_model.layers.3.self_attn.q_proj"));
+  EXPECT_TRUE(models::lora_target_matches(t, "model.language_model.layers.10.mlp.down_proj"));
+  EXPECT_FALSE(models::lora_target_matches(t, "model.audio_tower.layers.0.self_attn.q_proj"));
+  EXPECT_FALSE(models::lora_target_matches(t, "model.language_model.layers.3.self_attn.q_proj_extra"));
+  EXPECT_FALSE(models::lora_target_matches(t, "model.language_model.layers.3.self_attn.xq_proj"));
+  // Names and their scoped regex pick the same language-model modules.
+  for (const char* n : {"model.language_model.layers.0.mlp.gate_proj", "model.language_model.per_layer_model_projection"})
+    EXPECT_EQ(models::lora_target_matches(t, n), models::lora_target_matches(models::LoraTargets::defaults(), n)) << n;
+}

@@ -41,6 +41,24 @@ std::string LoraTargets::describe() const {
   return s;
 }
 
+LoraTargets LoraTargets::scoped_to(const std::string& prefix) const {
+  if (!regex.empty() || names.empty()) return *this;
+  std::string escaped;
+  for (char ch : prefix) {
+    if (std::string(".^$|()[]{}*+?\\").find(ch) != std::string::npos) escaped += '\\';
+    escaped += ch;
+  }
+  std::string alternatives;
+  for (const std::string& n : names) {
+    if (!alternatives.empty()) alternatives += "|";
+    for (char ch : n) {
+      if (std::string(".^$|()[]{}*+?\\").find(ch) != std::string::npos) alternatives += '\\';
+      alternatives += ch;
+    }
+  }
+  return LoraTargets{{}, escaped + "(.*\\.)?(" + alternatives + ")"};
+}
+
 bool lora_target_matches(const LoraTargets& t, const std::string& full_name) {
   if (!t.regex.empty()) return std::regex_match(full_name, std::regex(t.regex));
   for (const std::string& n : t.names)

@@ -22,6 +22,10 @@ struct LoraTargets {
   // "q_proj,v_proj" -> names; "re:<pattern>" or a string with regex characters -> regex.
   static LoraTargets parse(const std::string& text);
   std::string describe() const;
+  // The same names as a regex limited to modules under `prefix` (e.g. "model.language_model."). A multimodal
+  // checkpoint also has q_proj/k_proj/... in its towers, which PEFT would try to adapt from a plain name list;
+  // adapters of multimodal checkpoints therefore record this form. A regex target is returned unchanged.
+  LoraTargets scoped_to(const std::string& prefix) const;
 };
 
 bool lora_target_matches(const LoraTargets& t, const std::string& full_name);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Copies, from this Debian machine's packages, the headers and libraries the GPU machine lacks into .device/root
+# (ignored by git; named in the device tool's `carry`), plus the Python baseline script from ../shared/bench.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+R=.device/root/usr
+rm -rf .device && mkdir -p $R/include $R/lib/x86_64-linux-gnu/cmake $R/share/cmake
+cp -r /usr/include/CLI /usr/include/nlohmann /usr/include/yaml-cpp /usr/include/gtest /usr/include/gmock $R/include/
+cp -r /usr/include/openssl $R/include/ && cp -r /usr/include/x86_64-linux-gnu/openssl/* $R/include/openssl/
+cp -a /usr/lib/x86_64-linux-gnu/libyaml-cpp.so* /usr/lib/x86_64-linux-gnu/libgtest*.a /usr/lib/x86_64-linux-gnu/libgmock*.a \
+  /usr/lib/x86_64-linux-gnu/libcrypto.so* $R/lib/x86_64-linux-gnu/
+cp -r /usr/lib/x86_64-linux-gnu/cmake/yaml-cpp /usr/lib/x86_64-linux-gnu/cmake/GTest $R/lib/x86_64-linux-gnu/cmake/
+cp -r /usr/share/cmake/nlohmann_json $R/share/cmake/
+[ -d /usr/share/cmake/CLI11 ] && cp -r /usr/share/cmake/CLI11 $R/share/cmake/ || true
+mkdir -p .device/root/../
+cp ../shared/bench/hf_peft_baseline.py .device/
+du -sh .device
