@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "core/files.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -32,13 +34,17 @@ TempDir::TempDir(const std::string& tag) {
   std::random_device rd;
   path_ = fs::path(GT_BINARY_DIR) / "test-tmp" /
           (tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rd() % 100000));
-  fs::remove_all(path_);
+  gt::remove_tree(path_.string());
   fs::create_directories(path_);
 }
 
 TempDir::~TempDir() {
-  std::error_code ec;
-  if (!std::getenv("GT_KEEP_TEST_TMP")) fs::remove_all(path_, ec);
+  if (!std::getenv("GT_KEEP_TEST_TMP")) {
+    try {
+      gt::remove_tree(path_.string());
+    } catch (...) {
+    }
+  }
 }
 
 std::string read_file(const fs::path& p) {

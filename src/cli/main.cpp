@@ -3,6 +3,10 @@
 //   0 success, 1 bad input or a failed run (message names what to change), 2 usage error, 3 internal error.
 #include <CLI/CLI.hpp>
 
+#include <execinfo.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -10,7 +14,26 @@
 #include "cli/commands.h"  // defines: add_doctor, add_tokenize, add_pending_commands
 #include "core/error.h"    // defines: gt::InputError
 
+namespace {
+// A crash is a bug: print where it happened so that it can be reported, then die with the same signal.
+void on_crash(int sig) {
+  const char msg[] = "\ngemma-tune crashed; this is a bug, please report it with this backtrace:\n";
+  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  void* frames[64];
+  const int n = ::backtrace(frames, 64);
+  ::backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  void* warm[1];
+  ::backtrace(warm, 1);  // loads the unwinder now, not inside the signal handler
+  std::signal(SIGSEGV, on_crash);
+  std::signal(SIGBUS, on_crash);
+  std::signal(SIGILL, on_crash);
   CLI::App app{"gemma-tune " GT_VERSION
                ": LoRA fine-tuning of Gemma 3n and Gemma 4 (E2B/E4B) on text, image + text and audio + text.\n"
                "Run `gemma-tune <command> --help` for the options of a command.",

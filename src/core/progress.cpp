@@ -42,6 +42,8 @@ void Progress::draw(bool force) {
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_draw_).count();
   if (!force && since < (tty_ ? 0.1 : plain_every_s_) && done_ != total_) return;
+  if (!tty_ && done_ == last_printed_) return;  // a log file gets each position once
+  last_printed_ = done_;
   last_draw_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   std::string line = label_ + " ";

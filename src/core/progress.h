@@ -29,6 +29,7 @@ class Progress {
   void draw(bool force);
   std::string label_;
   int64_t total_, done_ = 0, first_ = 0;
+  int64_t last_printed_ = -1;  // plain (non-terminal) mode: the position of the last line printed
   std::string fields_;
   bool tty_;
   bool finished_ = false;

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "io/safetensors_torch.h"
 #include "models/common/lora_targets.h"
 
@@ -72,7 +73,7 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
   const fs::path root = fs::path(run_dir) / "checkpoints";
   const fs::path final_dir = root / ("step-" + std::to_string(state.step));
   const fs::path tmp = root / ("step-" + std::to_string(state.step) + ".tmp");
-  fs::remove_all(tmp);
+  remove_tree(tmp.string());
   fs::create_directories(tmp);
   models::save_adapter(tmp.string(), model, adapter_cfg);
   io::save_tensors((tmp / "optimizer.safetensors").string(), opt.state());
@@ -83,12 +84,12 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
     std::ofstream out(tmp / "trainer_state.json");
     out << state.to_json().dump(2) << "\n";
   }
-  fs::remove_all(final_dir);
+  remove_tree(final_dir.string());
   fs::rename(tmp, final_dir);
   std::ofstream(final_dir / "DONE") << "step " << state.step << "\n";
 
   auto all = complete_checkpoints(run_dir);
-  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove_all(all[i].second);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) remove_tree(all[i].second.string());
 }
 
 std::optional<std::string> latest_checkpoint(const std::string& run_dir) {

@@ -17,6 +17,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "core/progress.h"
 #include "core/strings.h"
 #include "data/dataset_files.h"
@@ -125,7 +126,7 @@ int run_train(const TrainConfig& config) {
       files.train = cfg.data;
     if (!cfg.val_data.empty()) files.validation = cfg.val_data;
     const data::TextDatasetOptions dopts = dataset_options(cfg, run.file("skipped.jsonl"));
-    if (resuming) fs::remove(run.file("skipped.jsonl"));  // re-recorded by the reload below
+    if (resuming) remove_tree(run.file("skipped.jsonl"));  // re-recorded by the reload below
     data::TextDataset train = data::load_text_dataset(files.train, dopts, tokenizer, mcfg.family);
     std::cerr << "train       " << train.summary.describe() << "\n";
     data::TextDataset val;

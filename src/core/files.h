@@ -1,0 +1,16 @@
+// File-system helpers that stay away from std::filesystem where it was seen to break. Torch-free.
+//
+// std::filesystem::remove_all crashed (a call through a null pointer) in binaries linked with the libtorch of
+// the PyTorch 2.11 wheels, whose libraries carry their own copy of parts of libstdc++'s filesystem code; the same
+// call works in binaries without libtorch. Removing trees with POSIX calls avoids the question entirely.
+#pragma once
+
+#include <string>
+
+namespace gt {
+
+// Removes a file or a folder with everything in it; a missing path is not an error. Throws gt::InputError naming
+// the path when something cannot be removed.
+void remove_tree(const std::string& path);
+
+}  // namespace gt
