@@ -84,10 +84,18 @@ uint64_t resident_high_water_mark() {
 }
 }  // namespace
 
+#if defined(GT_WITH_CUDA)
+namespace {
+// The caching allocator knows a device only once CUDA is initialised on it; asking earlier is an error.
+void touch_cuda(const at::Device& d) { (void)torch::empty({1}, at::TensorOptions().device(d)); }
+}  // namespace
+#endif
+
 uint64_t peak_memory_bytes(const std::string& device) {
 #if defined(GT_WITH_CUDA)
   if (starts_with(device, "cuda")) {
     at::Device d(device);
+    touch_cuda(d);
     const int idx = d.has_index() ? d.index() : 0;
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(idx);
     // Index 0 is the aggregate over pool types (StatType::AGGREGATE, whose namespace moved between versions).
@@ -101,6 +109,7 @@ void reset_peak_memory(const std::string& device) {
 #if defined(GT_WITH_CUDA)
   if (starts_with(device, "cuda")) {
     at::Device d(device);
+    touch_cuda(d);
     c10::cuda::CUDACachingAllocator::resetPeakStats(d.has_index() ? d.index() : 0);
   }
 #endif
