@@ -58,8 +58,6 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   models::apply_lora(model->module(), cfg.text_prefix, models::LoraTargets::defaults(), {16, 32.0, 0.0});
   auto named = models::lora_parameters(model->module(), cfg.text_prefix);
-  std::vector<at::Tensor> params;
-  for (auto& [n, t] : named) params.push_back(t);
   train::AdamW opt(named, {1e-4, 0.9, 0.999, 1e-8, 0.0});
   model->set_gradient_checkpointing(gc);
   model->module().train();

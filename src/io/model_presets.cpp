@@ -27,7 +27,7 @@ json gemma3n_text(const std::string& size) {
             {"hidden_size", 64}, {"hidden_size_per_layer_input", 16}, {"intermediate_size", json(std::vector<int>(8, 128))},
             {"num_hidden_layers", 8}, {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"head_dim", 16},
             {"layer_types", tiny_layer_types()}, {"sliding_window", 32}, {"num_kv_shared_layers", 3},
-            {"activation_sparsity_pattern", {0.95, 0.95, 0, 0, 0, 0, 0, 0}}, {"laurel_rank", 8},
+            {"activation_sparsity_pattern", {0.95, 0.95, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0}}, {"laurel_rank", 8},
             {"altup_num_inputs", 4}, {"altup_active_idx", 0}, {"altup_coef_clip", 120.0}, {"altup_correct_scale", true},
             {"rope_parameters", {{"full_attention", {{"rope_type", "default"}, {"rope_theta", 1000000.0}}},
                                  {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 10000.0}}}}},

@@ -8,10 +8,27 @@ namespace gt::train {
 
 AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOptions opts)
     : params_(std::move(params)), opts_(opts) {
+  GT_CHECK(!params_.empty(), "AdamW without parameters");
+  torch::NoGradGuard no_grad;
+  int64_t total = 0;
   for (auto& [name, p] : params_) {
-    exp_avg_.push_back(torch::zeros_like(p, at::MemoryFormat::Preserve));
-    exp_avg_sq_.push_back(torch::zeros_like(p, at::MemoryFormat::Preserve));
+    GT_CHECK(p.scalar_type() == params_[0].second.scalar_type() && p.device() == params_[0].second.device(),
+             "AdamW parameters must share dtype and device: ", name);
+    spans_.emplace_back(total, p.numel());
+    total += p.numel();
   }
+  const auto opts_t = params_[0].second.options();
+  flat_ = torch::empty({total}, opts_t);
+  flat_grad_ = torch::zeros({total}, opts_t);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    at::Tensor& p = params_[i].second;
+    at::Tensor slot = flat_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
+    slot.copy_(p);
+    p.set_data(slot);
+    p.mutable_grad() = flat_grad_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
+  }
+  exp_avg_ = torch::zeros({total}, opts_t);
+  exp_avg_sq_ = torch::zeros({total}, opts_t);
 }
 
 void AdamW::step(double lr) {
@@ -21,28 +38,41 @@ void AdamW::step(double lr) {
   const double bc2 = 1.0 - std::pow(opts_.beta2, static_cast<double>(step_));
   const double step_size = lr / bc1;
   const double bc2_sqrt = std::sqrt(bc2);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    at::Tensor& p = params_[i].second;
-    const at::Tensor& g = p.grad();
-    if (!g.defined()) continue;
-    if (opts_.weight_decay != 0) p.mul_(1.0 - lr * opts_.weight_decay);
-    exp_avg_[i].lerp_(g, 1.0 - opts_.beta1);
-    exp_avg_sq_[i].mul_(opts_.beta2).addcmul_(g, g, 1.0 - opts_.beta2);
-    at::Tensor denom = (exp_avg_sq_[i].sqrt() / bc2_sqrt).add_(opts_.eps);
-    p.addcdiv_(exp_avg_[i], denom, -step_size);
-  }
+  const at::Tensor& g = flat_grad_;
+  if (opts_.weight_decay != 0) flat_.mul_(1.0 - lr * opts_.weight_decay);
+  exp_avg_.lerp_(g, 1.0 - opts_.beta1);
+  exp_avg_sq_.mul_(opts_.beta2).addcmul_(g, g, 1.0 - opts_.beta2);
+  at::Tensor denom = (exp_avg_sq_.sqrt() / bc2_sqrt).add_(opts_.eps);
+  flat_.addcdiv_(exp_avg_, denom, -step_size);
 }
 
 void AdamW::zero_grad() {
-  for (auto& [name, p] : params_)
-    if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+  flat_grad_.zero_();
+  // A backward pass may have replaced a view by a fresh tensor (it does when the gradient was undefined);
+  // put the views back so accumulation lands in the flat buffer.
+  for (size_t i = 0; i < params_.size(); ++i) {
+    at::Tensor& p = params_[i].second;
+    if (!p.grad().defined() ||
+        p.grad().data_ptr() != static_cast<void*>(flat_grad_.data_ptr<float>() + spans_[i].first))
+      p.mutable_grad() = flat_grad_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
+  }
+}
+
+double AdamW::clip_grad_norm(double max_norm) {
+  torch::NoGradGuard no_grad;
+  const double total = flat_grad_.norm(2).item<double>();
+  const double coef = max_norm / (total + 1e-6);
+  if (max_norm > 0 && coef < 1.0) flat_grad_.mul_(coef);
+  return total;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> AdamW::state() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (size_t i = 0; i < params_.size(); ++i) {
-    out.emplace_back(params_[i].first + ".exp_avg", exp_avg_[i]);
-    out.emplace_back(params_[i].first + ".exp_avg_sq", exp_avg_sq_[i]);
+    const auto shape = params_[i].second.sizes();
+    out.emplace_back(params_[i].first + ".exp_avg", exp_avg_.narrow(0, spans_[i].first, spans_[i].second).view(shape));
+    out.emplace_back(params_[i].first + ".exp_avg_sq",
+                     exp_avg_sq_.narrow(0, spans_[i].first, spans_[i].second).view(shape));
   }
   out.emplace_back("__step__", torch::tensor({step_}, at::kLong));
   return out;
@@ -58,8 +88,11 @@ void AdamW::load_state(const std::map<std::string, at::Tensor>& state, const std
     return it->second;
   };
   for (size_t i = 0; i < params_.size(); ++i) {
-    exp_avg_[i].copy_(get(params_[i].first + ".exp_avg", exp_avg_[i]));
-    exp_avg_sq_[i].copy_(get(params_[i].first + ".exp_avg_sq", exp_avg_sq_[i]));
+    const auto shape = params_[i].second.sizes();
+    at::Tensor m = exp_avg_.narrow(0, spans_[i].first, spans_[i].second).view(shape);
+    at::Tensor v = exp_avg_sq_.narrow(0, spans_[i].first, spans_[i].second).view(shape);
+    m.copy_(get(params_[i].first + ".exp_avg", m));
+    v.copy_(get(params_[i].first + ".exp_avg_sq", v));
   }
   auto it = state.find("__step__");
   if (it == state.end()) fail_input(where, ": optimizer state has no step count");

@@ -17,13 +17,20 @@ struct AdamWOptions {
   double weight_decay = 0.0;
 };
 
+// The parameters (all float32 on one device, as LoRA factors are) are moved into one flat buffer, and their
+// gradients are views of one flat gradient buffer, so an update is six kernels instead of six per tensor (a
+// Gemma E2B adapter has about 400 tensors; per-tensor updates cost ~18 ms a step on an H100).
 class AdamW {
  public:
-  // params: (name, tensor) pairs; names key the saved state.
+  // params: (name, tensor) pairs; names key the saved state. The tensors keep their identity (modules still
+  // hold them) but their storage becomes part of the flat buffer.
   AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOptions opts);
-  // One update with learning rate `lr`; parameters without a gradient are skipped (their state too).
+  // One update with learning rate `lr`.
   void step(double lr);
+  // Zeroes the gradients (they stay allocated: backward accumulates into the flat buffer).
   void zero_grad();
+  // L2 norm of all gradients, scaling them to max_norm when above it (as clip_grad_norm below).
+  double clip_grad_norm(double max_norm);
   int64_t steps_taken() const { return step_; }
 
   // "<name>.exp_avg", "<name>.exp_avg_sq" tensors plus "__step__" (int64).
@@ -33,7 +40,8 @@ class AdamW {
 
  private:
   std::vector<std::pair<std::string, at::Tensor>> params_;
-  std::vector<at::Tensor> exp_avg_, exp_avg_sq_;
+  std::vector<std::pair<int64_t, int64_t>> spans_;  // offset and size of each parameter in the flat buffers
+  at::Tensor flat_, flat_grad_, exp_avg_, exp_avg_sq_;
   AdamWOptions opts_;
   int64_t step_ = 0;
 };

@@ -148,12 +148,8 @@ int run_train(const TrainConfig& config) {
     const auto adapted = models::apply_lora(model.module(), mcfg.text_prefix, acfg.target_modules,
                                             {acfg.r, acfg.lora_alpha, acfg.lora_dropout});
     auto named = models::lora_parameters(model.module(), mcfg.text_prefix);
-    std::vector<at::Tensor> params;
     int64_t trainable = 0, total = 0;
-    for (auto& [n, t] : named) {
-      params.push_back(t);
-      trainable += t.numel();
-    }
+    for (auto& [n, t] : named) trainable += t.numel();
     for (const auto& p : model.module().parameters()) total += p.numel();
     model.set_gradient_checkpointing(cfg.gradient_checkpointing);
     model.module().train();
@@ -226,7 +222,7 @@ int run_train(const TrainConfig& config) {
         if (step_tokens > 0) (ls.sum / static_cast<double>(step_tokens)).backward();
         loss_sum += ls.sum.item<double>();
       }
-      const double grad_norm = clip_grad_norm(params, cfg.max_grad_norm);
+      const double grad_norm = opt.clip_grad_norm(cfg.max_grad_norm);
       const double lr = scheduled_lr(cfg.lr_scheduler, cfg.lr, state.step, total_steps, cfg.warmup_steps);
       const double loss = step_tokens ? loss_sum / static_cast<double>(step_tokens) : NAN;
       const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
