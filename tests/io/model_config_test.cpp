@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "core/error.h"
 #include "io/model_config.h"
 #include "test_util.h"
@@ -315,4 +317,34 @@ TEST(ModelConfig, LoadFromFolder) {
   gt::test::write_file(tmp / "config.json", gemma3n_e2b_text().dump());
   ModelConfig c = gt::io::load_model_config(tmp.path().string());
   EXPECT_EQ(c.path, (tmp / "config.json").string());
+}
+
+// config.json files exactly as transformers 5.17 saved them (tools/make_config_fixtures.py), and what
+// transformers itself resolved per layer (expected.json): layer types, head dims, KV heads, KV sources, RoPE.
+TEST(ModelConfig, AgreesWithTransformersOnItsOwnSavedConfigs) {
+  std::ifstream in(gt::test::fixture("config/expected.json"));
+  ASSERT_TRUE(in) << "missing tests/fixtures/config/expected.json";
+  json expected = json::parse(in);
+  int checked = 0;
+  for (const char* name : {"gemma3n-e2b", "gemma3n-e2b-text", "gemma4-e2b", "gemma4-e2b-text"}) {
+    SCOPED_TRACE(name);
+    ModelConfig c = gt::io::load_model_config(gt::test::fixture(std::string("config/") + name + ".json").string());
+    const json& e = expected.at(name);
+    const auto& t = c.text;
+    ASSERT_EQ(static_cast<size_t>(t.num_hidden_layers), e.at("layer_types").size());
+    for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
+      EXPECT_EQ(gt::io::layer_type_name(t.layer_types[l]), e["layer_types"][l].get<std::string>()) << l;
+      EXPECT_EQ(t.layer_head_dim[l], e["head_dim"][l].get<int64_t>()) << l;
+      EXPECT_EQ(t.layer_num_kv_heads[l], e["num_key_value_heads"][l].get<int64_t>()) << l;
+      EXPECT_EQ(t.kv_source_layer[l], e["kv_source_layer"][l].get<int64_t>()) << l;
+    }
+    for (auto [type, rope] : {std::pair{"full_attention", &t.rope_full}, std::pair{"sliding_attention", &t.rope_sliding}}) {
+      const json& r = e["rope_parameters"].at(type);
+      EXPECT_EQ(rope->rope_type, r.value("rope_type", std::string("default"))) << type;
+      EXPECT_DOUBLE_EQ(rope->rope_theta, r.at("rope_theta").get<double>()) << type;
+      EXPECT_DOUBLE_EQ(rope->partial_rotary_factor, r.value("partial_rotary_factor", 1.0)) << type;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 4);
 }
