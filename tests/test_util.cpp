@@ -61,10 +61,14 @@ void write_file(const fs::path& p, const std::string& content) {
 }
 
 CommandResult run_cli(const std::string& args, const std::string& stdin_text) {
+  return run_shell(std::string("'") + GT_CLI_PATH + "' " + args, stdin_text);
+}
+
+CommandResult run_shell(const std::string& command, const std::string& stdin_text) {
   TempDir tmp("cli");
   write_file(tmp / "stdin", stdin_text);
-  std::string cmd = std::string("'") + GT_CLI_PATH + "' " + args + " < '" + (tmp / "stdin").string() + "' > '" +
-                    (tmp / "stdout").string() + "' 2> '" + (tmp / "stderr").string() + "'";
+  std::string cmd = "{ " + command + " ; } < '" + (tmp / "stdin").string() + "' > '" + (tmp / "stdout").string() +
+                    "' 2> '" + (tmp / "stderr").string() + "'";
   int status = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

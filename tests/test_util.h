@@ -35,6 +35,8 @@ struct CommandResult {
 };
 // Runs the gemma-tune binary with `args` (a shell-quoted string) and optional standard input.
 CommandResult run_cli(const std::string& args, const std::string& stdin_text = "");
+// Runs any shell command line (for environment variables, background processes and signals).
+CommandResult run_shell(const std::string& command, const std::string& stdin_text = "");
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& content);

@@ -20,6 +20,8 @@ void add_init_random(CLI::App& app) {
                   ".cache/gemma3-tokenizer/tokenizer.json from `make deps`)");
   sub->add_option("--seed", o->seed, "Seed of the random weights")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "bfloat16 (as published) | float32")->capture_default_str();
+  sub->add_option("--vocab-size", o->vocab_size,
+                  "Vocabulary rows (default: the family's 262,144 / 262,400); for small test tokenizers");
   sub->callback([o] { train::run_init_random(*o); });
 }
 

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -64,6 +65,13 @@ std::string flag_name(const std::string& key) {
 
 namespace {
 
+// The shortest text that reads back as the same double (0.05, not 0.050000000000000003).
+std::string shortest(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+}
+
 const ConfigField& find_field(const std::string& key, const std::string& where) {
   for (const ConfigField& f : train_config_fields())
     if (f.key == key) return f;
@@ -73,7 +81,7 @@ const ConfigField& find_field(const std::string& key, const std::string& where) 
 void set_from_text(TrainConfig& cfg, const ConfigField& f, const std::string& value, const std::string& where) {
   std::visit(
       [&](auto member) {
-        using T = std::remove_reference_t<decltype(cfg.*member)>;
+        using T = std::remove_cvref_t<decltype(cfg.*member)>;
         if constexpr (std::is_same_v<T, std::string>) {
           cfg.*member = value;
         } else if constexpr (std::is_same_v<T, bool>) {
@@ -148,7 +156,7 @@ std::string to_yaml(const TrainConfig& cfg) {
     YAML::Emitter e;
     std::visit(
         [&](auto member) {
-          using T = std::remove_reference_t<decltype(cfg.*member)>;
+          using T = std::remove_cvref_t<decltype(cfg.*member)>;
           if constexpr (std::is_same_v<T, std::string>)
             e << YAML::DoubleQuoted << cfg.*member;
           else if constexpr (std::is_same_v<T, bool>)
@@ -156,7 +164,7 @@ std::string to_yaml(const TrainConfig& cfg) {
           else if constexpr (std::is_same_v<T, int64_t>)
             e << static_cast<long long>(cfg.*member);
           else
-            e << YAML::Precision(17) << cfg.*member;
+            e << shortest(cfg.*member);
         },
         f.member);
     os << f.key << ": " << e.c_str() << "\n";

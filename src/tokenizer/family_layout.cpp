@@ -48,6 +48,12 @@ void write_family_tokenizer(const std::string& src, const std::string& dst, cons
     fail_input(src, ": not a Hugging Face tokenizer.json with added_tokens and model.vocab");
   json& added = j["added_tokens"];
   json& vocab = j["model"]["vocab"];
+  if (vocab.size() < 262144) {
+    std::ofstream out(dst);
+    out << j.dump();
+    if (!out) fail_input(dst, ": write failed");
+    return;
+  }
   std::map<int64_t, size_t> added_by_id;
   for (size_t i = 0; i < added.size(); ++i) added_by_id[added[i]["id"].get<int64_t>()] = i;
   std::map<int64_t, std::string> vocab_by_id;

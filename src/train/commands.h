@@ -32,6 +32,7 @@ struct InitRandomOptions {
   std::string tokenizer;  // Gemma 3 layout tokenizer.json to adapt and copy; default: the npm one if present
   int64_t seed = 0;
   std::string dtype = "bfloat16";
+  int64_t vocab_size = 0;  // 0: the family's; smaller values pair with small test tokenizers
 };
 void run_init_random(const InitRandomOptions& o);
 

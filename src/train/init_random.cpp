@@ -19,7 +19,12 @@ namespace gt::train {
 
 void run_init_random(const InitRandomOptions& o) {
   if (o.out.empty()) fail_input("init-random: --out DIR is required");
-  const nlohmann::json cfg_json = io::preset_config(o.family, o.size);
+  nlohmann::json cfg_json = io::preset_config(o.family, o.size);
+  if (o.vocab_size > 0) {
+    nlohmann::json& t = cfg_json["text_config"];
+    t["vocab_size"] = o.vocab_size;
+    t["vocab_size_per_layer_input"] = o.vocab_size;
+  }
   const std::string text = cfg_json.dump(2);
   const io::ModelConfig cfg = io::parse_model_config(text, o.out + "/config.json");
   at::ScalarType dtype;
