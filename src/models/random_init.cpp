@@ -8,7 +8,7 @@
 
 namespace gt::models {
 
-void random_init(TextModel& model, uint64_t seed, double std) {
+void random_init(TextModel& model, uint64_t seed, double std, double embed_std) {
   torch::NoGradGuard no_grad;
   // Drawn in place on the weights' device (an E2B per-layer embedding table alone is 2.3 B values): the same seed
   // gives the same weights on the same kind of device.
@@ -23,6 +23,8 @@ void random_init(TextModel& model, uint64_t seed, double std) {
       t.zero_();
     } else if (t.dim() == 1) {  // norm scales
       t.fill_(1.0);
+    } else if (n == "embed_tokens.weight") {
+      t.normal_(0.0, embed_std, gen);
     } else {
       t.normal_(0.0, std, gen);
     }

@@ -9,7 +9,9 @@
 
 namespace gt::models {
 
-void random_init(TextModel& model, uint64_t seed, double std = 0.02);
+// embed_std: std of the token embedding (the tied output matrix). transformers uses 0.02 everywhere; at a tiny
+// hidden size that leaves logits too flat for a LoRA to move them much, so tiny checkpoints use a larger value.
+void random_init(TextModel& model, uint64_t seed, double std = 0.02, double embed_std = 0.02);
 
 // Writes config.json (the given JSON text) and the text decoder's weights under the config's text prefix, as
 // model.safetensors or shards with an index.

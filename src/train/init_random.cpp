@@ -3,6 +3,7 @@
 // special tokens), for the demo, tests and benchmarks. See io/model_presets.h for the sizes.
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -44,7 +45,9 @@ void run_init_random(const InitRandomOptions& o) {
   if (!tokenizer.empty()) tok::write_family_tokenizer(tokenizer, o.out + "/tokenizer.json", o.family);
 
   auto model = models::make_text_model(cfg, dtype, at::kCPU);
-  models::random_init(*model, static_cast<uint64_t>(o.seed));
+  // Tiny: logits with a spread of about 2 (so the demo's loss visibly falls); real sizes: transformers' 0.02.
+  const double embed_std = o.size == "tiny" ? 2.0 / std::sqrt(static_cast<double>(cfg.text.hidden_size)) : 0.02;
+  models::random_init(*model, static_cast<uint64_t>(o.seed), 0.02, embed_std);
   models::save_text_model(o.out, *model, text);
   int64_t params = 0;
   for (const auto& p : model->module().parameters()) params += p.numel();
