@@ -8,6 +8,7 @@ namespace gt::cli {
 
 void add_eval(CLI::App& app) {
   auto o = std::make_shared<train::EvalOptions>();
+  o->dataset.max_seq_len = 1024;
   CLI::App* sub = app.add_subcommand(
       "eval", "Mean cross-entropy over the supervised tokens of a dataset (sum of token losses / token count), with "
               "or without a LoRA adapter. A dataset folder is evaluated on its validation split if it has one.");
@@ -18,11 +19,11 @@ void add_eval(CLI::App& app) {
   sub->add_option("--dtype", o->dtype, "auto | float32 | bfloat16")->capture_default_str();
   sub->add_option("--device", o->device, "auto | cpu | cuda | cuda:N | mps")->capture_default_str();
   sub->add_option("--batch-size", o->batch_size, "Examples per batch")->capture_default_str();
-  sub->add_option("--max-seq-len", o->max_seq_len, "Longest example in tokens (longer ones are cut)")->capture_default_str();
-  sub->add_option("--prompt-column", o->prompt_column, "Column or key of the prompt")->capture_default_str();
-  sub->add_option("--response-column", o->response_column, "Column or key of the response")->capture_default_str();
-  sub->add_option("--text-column", o->text_column, "Column or key of completion text")->capture_default_str();
-  sub->add_option("--system-prompt", o->system_prompt, "System message for rows without one");
+  sub->add_option("--max-seq-len", o->dataset.max_seq_len, "Longest example in tokens (longer ones are cut)")->capture_default_str();
+  sub->add_option("--prompt-column", o->dataset.prompt_column, "Column or key of the prompt")->capture_default_str();
+  sub->add_option("--response-column", o->dataset.response_column, "Column or key of the response")->capture_default_str();
+  sub->add_option("--text-column", o->dataset.text_column, "Column or key of completion text")->capture_default_str();
+  sub->add_option("--system-prompt", o->dataset.system_prompt, "System message for rows without one");
   sub->add_flag("--json", o->json, "Print one JSON object {\"loss\": ..., \"tokens\": ...}");
   sub->callback([o] { train::run_eval(*o); });
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/train_config.h"
+#include "data/text_options.h"
 
 namespace gt::train {
 
@@ -15,12 +16,11 @@ int run_train(const TrainConfig& cfg);
 
 struct EvalOptions {
   std::string model, adapter, data;
-  std::string mode = "instruction";
+  std::string mode = "instruction";  // -> dataset.mode
   std::string dtype = "auto", device = "auto";
   int64_t batch_size = 4;
-  int64_t max_seq_len = 1024;
   bool json = false;
-  std::string prompt_column = "prompt", response_column = "response", text_column = "text", system_prompt;
+  data::TextDatasetOptions dataset;  // columns, max_seq_len, system prompt
 };
 // Mean cross-entropy over supervised tokens of the whole dataset; prints it (or one JSON object).
 void run_eval(const EvalOptions& o);

@@ -37,13 +37,8 @@ void run_eval(const EvalOptions& o) {
     data::DatasetFiles f = data::find_dataset_files(o.data);
     file = f.validation.empty() ? f.train : f.validation;
   }
-  data::TextDatasetOptions dopts;
+  data::TextDatasetOptions dopts = o.dataset;
   dopts.mode = o.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;
-  dopts.max_seq_len = o.max_seq_len;
-  dopts.prompt_column = o.prompt_column;
-  dopts.response_column = o.response_column;
-  dopts.text_column = o.text_column;
-  dopts.system_prompt = o.system_prompt;
   data::TextDataset ds = data::load_text_dataset(file, dopts, tokenizer, mcfg.family);
   if (!o.json) std::cerr << "data     " << ds.summary.describe() << "\n";
 

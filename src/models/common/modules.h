@@ -28,6 +28,11 @@ class EmbeddingImpl : public torch::nn::Module {
   }
   // Rows of `weight` for `ids` (any shape) -> ids.shape + [dim].
   at::Tensor forward(const at::Tensor& ids) { return at::embedding(weight, ids); }
+  // The same times `scale`, as Gemma*TextScaledWordEmbedding does it: the scale is a float32 buffer cast to the
+  // weight dtype at use (sqrt(1536) becomes 39.25 in a bf16 model).
+  at::Tensor forward_scaled(const at::Tensor& ids, double scale) {
+    return forward(ids) * at::scalar_tensor(round_to(scale, weight.scalar_type()), weight.options());
+  }
   at::Tensor weight;
 };
 TORCH_MODULE(Embedding);

@@ -149,9 +149,7 @@ TextModelImpl::TextModelImpl(const io::ModelConfig& cfg, const at::TensorOptions
 }
 
 at::Tensor TextModelImpl::embed(const at::Tensor& ids) {
-  const at::ScalarType dt = embed_tokens->weight.scalar_type();
-  const double scale = round_to(std::sqrt(static_cast<double>(cfg_.text.hidden_size)), dt);
-  return embed_tokens->forward(ids) * at::scalar_tensor(scale, embed_tokens->weight.options());
+  return embed_tokens->forward_scaled(ids, std::sqrt(static_cast<double>(cfg_.text.hidden_size)));
 }
 
 at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tensor& x0) {
@@ -159,14 +157,11 @@ at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tens
   const int64_t L = c.num_hidden_layers, P = c.hidden_size_per_layer_input;
   // Ids without a row in the per-layer table (multimodal hard tokens) read row 0, as Gemma3nModel does.
   at::Tensor ple_ids = at::where((ids >= 0) & (ids < c.vocab_size_per_layer_input), ids, at::zeros_like(ids));
-  const at::ScalarType dt = embed_tokens_per_layer->weight.scalar_type();
-  const double ple_scale = round_to(std::sqrt(static_cast<double>(P)), dt);
   std::vector<int64_t> shape = ids.sizes().vec();
   shape.push_back(L);
   shape.push_back(P);
-  at::Tensor tok = (embed_tokens_per_layer->forward(ple_ids) *
-                    at::scalar_tensor(ple_scale, embed_tokens_per_layer->weight.options()))
-                       .reshape(shape);  // [B, T, L, P]
+  at::Tensor tok =
+      embed_tokens_per_layer->forward_scaled(ple_ids, std::sqrt(static_cast<double>(P))).reshape(shape);  // [B, T, L, P]
   // 3n's scales are float32 buffers cast to the activation dtype at use (bf16-rounded in a bf16 model).
   at::Tensor proj = per_layer_model_projection->forward(x0) *
                     dtype_constant(std::pow(static_cast<double>(c.hidden_size), -0.5), x0);

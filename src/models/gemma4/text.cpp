@@ -73,23 +73,16 @@ TextModelImpl::TextModelImpl(const io::ModelConfig& cfg, const at::TensorOptions
 }
 
 at::Tensor TextModelImpl::embed(const at::Tensor& ids) {
-  // Gemma4TextScaledWordEmbedding: sqrt(D) held in a float32 buffer, cast to the weight dtype at use.
-  const at::ScalarType dt = embed_tokens->weight.scalar_type();
-  const double scale = round_to(std::sqrt(static_cast<double>(cfg_.text.hidden_size)), dt);
-  return embed_tokens->forward(ids) * at::scalar_tensor(scale, embed_tokens->weight.options());
+  return embed_tokens->forward_scaled(ids, std::sqrt(static_cast<double>(cfg_.text.hidden_size)));
 }
 
 at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tensor& x0) {
   const io::TextConfig& c = cfg_.text;
   const int64_t L = c.num_hidden_layers, P = c.hidden_size_per_layer_input;
-  const at::ScalarType dt = embed_tokens_per_layer->weight.scalar_type();
-  const double ple_scale = round_to(std::sqrt(static_cast<double>(P)), dt);
   std::vector<int64_t> shape = ids.sizes().vec();
   shape.push_back(L);
   shape.push_back(P);
-  at::Tensor tok = (embed_tokens_per_layer->forward(ids) *
-                    at::scalar_tensor(ple_scale, embed_tokens_per_layer->weight.options()))
-                       .reshape(shape);  // [B, T, L, P]
+  at::Tensor tok = embed_tokens_per_layer->forward_scaled(ids, std::sqrt(static_cast<double>(P))).reshape(shape);  // [B, T, L, P]
   // Gemma 4 multiplies by Python floats (one rounding in float32 opmath), unlike 3n's bf16 buffers.
   at::Tensor proj = per_layer_model_projection->forward(x0) * std::pow(static_cast<double>(c.hidden_size), -0.5);
   proj = per_layer_projection_norm->forward(proj.reshape(shape));
