@@ -93,16 +93,15 @@ void save_model_folder(const std::string& dir, const std::vector<std::pair<std::
     in_shard += n;
     total += n;
   }
-  const std::string meta_format = "pt";
   if (shards.size() == 1) {
-    save_tensors(dir + "/model.safetensors", shards[0], {{"format", meta_format}});
+    save_tensors(dir + "/model.safetensors", shards[0], {{"format", "pt"}});
     return;
   }
   std::map<std::string, std::string> weight_map;
   char name[64];
   for (size_t i = 0; i < shards.size(); ++i) {
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    save_tensors(dir + "/" + name, shards[i], {{"format", meta_format}});
+    save_tensors(dir + "/" + name, shards[i], {{"format", "pt"}});
     for (const auto& nt : shards[i]) weight_map[nt.first] = name;
   }
   write_safetensors_index(dir, weight_map, total);

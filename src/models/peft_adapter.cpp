@@ -105,30 +105,32 @@ void save_adapter(const std::string& dir, TextModel& model, const AdapterConfig&
   fs::rename(path + ".tmp", path);
 }
 
-size_t load_adapter(const std::string& dir, TextModel& model) {
-  AdapterConfig c = read_adapter_config(dir);
+std::string adapter_key_to_parameter(const std::string& key) {
+  std::string name = key.rfind(kAdapterPrefix, 0) == 0 ? key.substr(std::string(kAdapterPrefix).size()) : key;
+  // PEFT also accepts keys with the adapter's name (".lora_A.default.weight"); both forms are read.
+  for (const std::string f : {".lora_A.default.weight", ".lora_B.default.weight"}) {
+    size_t pos = name.find(f);
+    if (pos != std::string::npos) name.replace(pos, f.size(), f.substr(0, 7) + ".weight");
+  }
+  return name;
+}
+
+void load_adapter_weights(const std::string& dir, TextModel& model) {
   const std::string prefix = text_prefix(model);
   const fs::path weights = fs::path(dir) / kWeightsFile;
   if (!fs::exists(weights)) fail_input(weights.string(), ": not found (PEFT writes adapter weights there)");
   io::Checkpoint ckpt = io::Checkpoint::open(weights.string());
-  std::vector<std::string> adapted =
-      apply_lora(model.module(), prefix, c.target_modules, LoraOptions{c.r, c.lora_alpha, c.lora_dropout});
   std::map<std::string, at::Tensor> by_name;
-  for (auto& [name, t] : lora_parameters(model.module(), prefix)) by_name[kAdapterPrefix + name] = t;
+  for (auto& [name, t] : lora_parameters(model.module(), prefix)) by_name[name] = t;
   std::vector<std::string> problems;
   std::set<std::string> used;
   torch::NoGradGuard no_grad;
   for (const std::string& key : ckpt.names()) {
-    // PEFT also accepts keys with the adapter name (".lora_A.default.weight"); both forms are read.
-    std::string norm = key;
-    for (const std::string f : {".lora_A.default.weight", ".lora_B.default.weight"}) {
-      size_t pos = norm.find(f);
-      if (pos != std::string::npos) norm.replace(pos, f.size(), f.substr(0, 7) + ".weight");
-    }
-    auto it = by_name.find(norm);
+    const std::string name = adapter_key_to_parameter(key);
+    auto it = by_name.find(name);
     if (it == by_name.end()) {
       problems.push_back(cat("tensor '", key, "' matches no LoRA layer of the model (expected names like '",
-                             by_name.empty() ? std::string("?") : by_name.begin()->first, "')"));
+                             by_name.empty() ? std::string("?") : kAdapterPrefix + by_name.begin()->first, "')"));
       continue;
     }
     at::Tensor src = io::load_tensor(ckpt, key);
@@ -138,10 +140,10 @@ size_t load_adapter(const std::string& dir, TextModel& model) {
       continue;
     }
     it->second.copy_(src);
-    used.insert(norm);
+    used.insert(name);
   }
   for (const auto& [name, t] : by_name)
-    if (!used.count(name)) problems.push_back(cat("no weights for '", name, "'"));
+    if (!used.count(name)) problems.push_back(cat("no weights for '", kAdapterPrefix, name, "'"));
   if (!problems.empty()) {
     std::string msg = cat(weights.string(), ": ", problems.size(), " problem(s) loading the adapter:");
     for (size_t i = 0; i < problems.size() && i < 10; ++i) msg += "\n  " + problems[i];
@@ -149,6 +151,13 @@ size_t load_adapter(const std::string& dir, TextModel& model) {
     msg += cat("\n  hint: was the adapter trained on this model and checkpoint layout (tensors under '", prefix, "')?");
     throw InputError(msg);
   }
+}
+
+size_t load_adapter(const std::string& dir, TextModel& model) {
+  AdapterConfig c = read_adapter_config(dir);
+  std::vector<std::string> adapted = apply_lora(model.module(), text_prefix(model), c.target_modules,
+                                                LoraOptions{c.r, c.lora_alpha, c.lora_dropout});
+  load_adapter_weights(dir, model);
   return adapted.size();
 }
 

@@ -36,4 +36,11 @@ void save_adapter(const std::string& dir, TextModel& model, const AdapterConfig&
 // Adds LoRA as the config says and loads the weights. Returns the number of adapted modules.
 size_t load_adapter(const std::string& dir, TextModel& model);
 
+// Copies <dir>/adapter_model.safetensors into a model that already has its LoRA layers (resume). Strict as above.
+void load_adapter_weights(const std::string& dir, TextModel& model);
+
+// The model's parameter name for a key of a PEFT file: "base_model.model.X.lora_A.default.weight" and
+// "base_model.model.X.lora_A.weight" both give "X.lora_A.weight".
+std::string adapter_key_to_parameter(const std::string& key);
+
 }  // namespace gt::models

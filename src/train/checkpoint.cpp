@@ -9,7 +9,6 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "io/safetensors_torch.h"
-#include "models/common/lora_targets.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -100,16 +99,8 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
 
 TrainerState load_checkpoint(const std::string& ckpt_dir, models::TextModel& model, AdamW& opt, const at::Device& device) {
   const fs::path dir(ckpt_dir);
-  // Adapter weights: the model already has LoRA applied with the run's config; copy values by name.
-  {
-    io::Checkpoint ad = io::Checkpoint::open((dir / "adapter_model.safetensors").string());
-    torch::NoGradGuard no_grad;
-    for (auto& [name, t] : models::lora_parameters(model.module(), model.config().text_prefix)) {
-      const std::string key = models::kAdapterPrefix + name;
-      if (!ad.contains(key)) fail_input(ckpt_dir, ": checkpoint adapter has no '", key, "'");
-      t.copy_(io::load_tensor(ad, key));
-    }
-  }
+  // The model already has LoRA applied with the run's config; the adapter file fills it.
+  models::load_adapter_weights(ckpt_dir, model);
   {
     io::Checkpoint os = io::Checkpoint::open((dir / "optimizer.safetensors").string());
     std::map<std::string, at::Tensor> state;

@@ -99,21 +99,6 @@ void AdamW::load_state(const std::map<std::string, at::Tensor>& state, const std
   step_ = it->second.item<int64_t>();
 }
 
-double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
-  torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> norms;
-  for (const at::Tensor& p : params)
-    if (p.grad().defined()) norms.push_back(p.grad().to(at::kFloat).norm(2));
-  if (norms.empty()) return 0.0;
-  const double total = at::stack(norms).norm(2).item<double>();
-  const double coef = max_norm / (total + 1e-6);
-  if (max_norm > 0 && coef < 1.0) {
-    for (const at::Tensor& p : params)
-      if (p.grad().defined()) p.grad().mul_(coef);
-  }
-  return total;
-}
-
 double scheduled_lr(const std::string& kind, double peak, int64_t step, int64_t total, int64_t warmup) {
   if (step < warmup) return peak * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
   if (kind == "constant") return peak;

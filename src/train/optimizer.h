@@ -29,7 +29,8 @@ class AdamW {
   void step(double lr);
   // Zeroes the gradients (they stay allocated: backward accumulates into the flat buffer).
   void zero_grad();
-  // L2 norm of all gradients, scaling them to max_norm when above it (as clip_grad_norm below).
+  // L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, gradients are scaled by
+  // max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping.
   double clip_grad_norm(double max_norm);
   int64_t steps_taken() const { return step_; }
 
@@ -45,10 +46,6 @@ class AdamW {
   AdamWOptions opts_;
   int64_t step_ = 0;
 };
-
-// L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, gradients are scaled by
-// max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping.
-double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm);
 
 // Learning rate at optimizer step `step` (0-based) of `total`, as transformers' get_*_schedule_with_warmup.
 double scheduled_lr(const std::string& kind, double peak, int64_t step, int64_t total, int64_t warmup);

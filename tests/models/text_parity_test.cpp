@@ -153,7 +153,6 @@ TEST_P(TextParity, LogitsLossAndLoraGradients) {
   EXPECT_LE(std::abs(mean.item<double>() - ref2), 1e-5 * std::abs(ref2)) << c.name;
   mean.backward();
 
-  const std::string prefix = models::kAdapterPrefix;
   size_t compared = 0;
   double worst = 0;
   std::string worst_name;
@@ -162,12 +161,7 @@ TEST_P(TextParity, LogitsLossAndLoraGradients) {
   for (auto& [n, t] : params) ours[n] = t;
   for (const auto& [key, ref] : c.expected) {
     if (key.rfind("grad.", 0) != 0) continue;
-    std::string n = key.substr(5);
-    if (n.rfind(prefix, 0) == 0) n = n.substr(prefix.size());
-    for (const std::string f : {".lora_A.default.weight", ".lora_B.default.weight"}) {
-      size_t pos = n.find(f);
-      if (pos != std::string::npos) n.replace(pos, f.size(), f.substr(0, 7) + ".weight");
-    }
+    const std::string n = models::adapter_key_to_parameter(key.substr(5));
     auto it = ours.find(n);
     ASSERT_NE(it, ours.end()) << "no LoRA parameter for reference gradient " << key;
     ASSERT_TRUE(it->second.grad().defined()) << n << " got no gradient";

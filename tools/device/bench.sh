@@ -3,11 +3,8 @@
 # carried as .device/hf_peft_baseline.py) on the same GPU in the same call, text LoRA at the real E2B shapes,
 # 4 x 1024 tokens, bf16, LoRA r16/alpha32 on the 7 projections, AdamW. One JSON line per run.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
+source tools/device/env.sh
 exec > >(tee "$OUT/bench.log") 2>&1
-D=$PWD/.device/root/usr
-export LD_LIBRARY_PATH=$D/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 for fam in ${FAMILIES:-gemma3n gemma4}; do
   ./build-cuda/bench/bench_train_step --family $fam --size E2B --batch 4 --seq 1024 --device cuda --phases ${GC:+--gc}

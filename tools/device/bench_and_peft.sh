@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
 # Second GPU call: rebuild what changed, the Gemma 3n PEFT round trip with its messages, then the benchmarks.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-D=$PWD/.device/root/usr
-export LD_LIBRARY_PATH=$D/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-TORCH=$(python3 -c "import torch; print(torch.utils.cmake_prefix_path)")
-[ -f build-cuda/build.ninja ] || cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DGT_USE_CCACHE=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH;$D" -DOPENSSL_ROOT_DIR="$D" -DOPENSSL_CRYPTO_LIBRARY="$D/lib/x86_64-linux-gnu/libcrypto.so.3" \
-  -DOPENSSL_INCLUDE_DIR="$D/include" -DCMAKE_CXX_FLAGS="-isystem $D/include" > /dev/null
+source tools/device/env.sh
+configure_cuda_build > /dev/null
 ninja -C build-cuda -j16 gemma-tune bench_train_step 2>&1 | grep -E "error|FAILED" | head
 m=/tmp/peft-gemma3n
 rm -rf $m /tmp/runs-gemma3n

@@ -4,18 +4,11 @@
 # config fixtures with transformers. Libraries that machine lacks (CLI11, nlohmann-json, yaml-cpp, GoogleTest,
 # OpenSSL headers) come in .device/root, copied from this machine's Debian packages by tools/device/pack.sh.
 set -uo pipefail
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
+source tools/device/env.sh
 exec > >(tee "$OUT/build_and_test.log") 2>&1
-D=$PWD/.device/root/usr
-export LD_LIBRARY_PATH=$D/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-TORCH=$(python3 -c "import torch; print(torch.utils.cmake_prefix_path)")
 python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
 t0=$(date +%s)
-cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DGT_USE_CCACHE=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH;$D" -DCLI11_INCLUDE_DIR="$D/include" -DOPENSSL_ROOT_DIR="$D" \
-  -DOPENSSL_CRYPTO_LIBRARY="$D/lib/x86_64-linux-gnu/libcrypto.so.3" -DOPENSSL_INCLUDE_DIR="$D/include" \
-  -DCMAKE_CXX_FLAGS="-isystem $D/include" | tail -5
+configure_cuda_build
 ninja -C build-cuda -j16 2>&1 | grep -E "error|warning: unused|FAILED" | head -40
 echo "build: $(( $(date +%s) - t0 )) s"
 ./build-cuda/gemma-tune doctor

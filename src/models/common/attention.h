@@ -19,7 +19,6 @@ class AttentionMasks {
   // Additive mask [B, 1, T, T] in the activation dtype (0 where visible, the dtype's lowest value where not), or
   // undefined when the fused kernel can use its own causal mask (full layer, no padding).
   at::Tensor for_layer(bool sliding);
-  bool has_padding() const { return padding_.defined(); }
 
  private:
   at::Tensor build(bool sliding) const;

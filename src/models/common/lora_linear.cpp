@@ -31,17 +31,11 @@ void LoraLinearImpl::enable_lora(const LoraOptions& o) {
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   at::Tensor y = at::linear(x, weight, bias);
-  if (!lora_A || !lora_active_) return y;
+  if (!lora_A) return y;
   at::Tensor h = x.to(at::kFloat);
   if (dropout_ > 0 && is_training()) h = at::dropout(h, dropout_, /*train=*/true);
   at::Tensor delta = at::linear(at::linear(h, lora_A->weight), lora_B->weight) * scaling_;
   return (y.to(at::kFloat) + delta).to(y.scalar_type());
-}
-
-at::Tensor LoraLinearImpl::merged_weight() const {
-  if (!lora_A) return weight;
-  at::Tensor delta = at::matmul(lora_B->weight, lora_A->weight) * scaling_;
-  return (weight.to(at::kFloat) + delta).to(weight.scalar_type());
 }
 
 }  // namespace gt::models

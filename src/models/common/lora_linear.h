@@ -34,10 +34,6 @@ class LoraLinearImpl : public torch::nn::Module {
   // Adds lora_A / lora_B (float32, on the base weight's device) and initialises them as PEFT does.
   void enable_lora(const LoraOptions& o);
   bool has_lora() const { return static_cast<bool>(lora_A); }
-  // Turns the adapter path off without removing it (eval with and without the adapter).
-  void set_lora_active(bool active) { lora_active_ = active; }
-  // W + scaling * B A in the base dtype (for export of a merged model).
-  at::Tensor merged_weight() const;
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
@@ -52,7 +48,6 @@ class LoraLinearImpl : public torch::nn::Module {
   int64_t in_, out_;
   double scaling_ = 0.0;
   double dropout_ = 0.0;
-  bool lora_active_ = true;
 };
 TORCH_MODULE(LoraLinear);
 

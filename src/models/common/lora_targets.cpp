@@ -107,9 +107,4 @@ std::vector<std::pair<std::string, at::Tensor>> lora_parameters(torch::nn::Modul
   return out;
 }
 
-void set_lora_active(torch::nn::Module& root, bool active) {
-  for (const auto& m : root.modules(/*include_self=*/true))
-    if (auto* lin = dynamic_cast<LoraLinearImpl*>(m.get())) lin->set_lora_active(active);
-}
-
 }  // namespace gt::models

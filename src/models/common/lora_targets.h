@@ -39,7 +39,4 @@ std::vector<std::string> apply_lora(torch::nn::Module& root, const std::string& 
 // Every LoRA factor parameter under root, with full names "<prefix><path>.lora_A.weight".
 std::vector<std::pair<std::string, at::Tensor>> lora_parameters(torch::nn::Module& root, const std::string& prefix);
 
-// Switches the adapter path of every LoRA layer on or off.
-void set_lora_active(torch::nn::Module& root, bool active);
-
 }  // namespace gt::models

@@ -1,6 +1,5 @@
 #include "models/common/weights.h"
 
-#include <set>
 
 #include "core/error.h"
 #include "io/safetensors_torch.h"
@@ -53,15 +52,6 @@ LoadReport load_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, c
     throw InputError(msg);
   }
   return report;
-}
-
-std::vector<std::string> unused_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix) {
-  std::set<std::string> have;
-  for (auto& [name, t] : module_tensors(module)) have.insert(prefix + name);
-  std::vector<std::string> out;
-  for (const std::string& n : ckpt.names())
-    if (n.rfind(prefix, 0) == 0 && !have.count(n)) out.push_back(n);
-  return out;
 }
 
 }  // namespace gt::models

@@ -21,7 +21,4 @@ struct LoadReport {
 // tensor's dtype and device. Throws gt::InputError listing every missing tensor and shape mismatch.
 LoadReport load_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix);
 
-// Names in the checkpoint under `prefix` that `module` has no parameter or buffer for (for warnings and tests).
-std::vector<std::string> unused_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix);
-
 }  // namespace gt::models

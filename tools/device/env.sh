@@ -1,0 +1,15 @@
+# Sourced by the device scripts: the libraries carried in .device/root (tools/device/pack.sh), and a CUDA build
+# of gemma-tune in build-cuda against the libtorch inside the installed PyTorch (configured once per machine).
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+D=$PWD/.device/root/usr
+export LD_LIBRARY_PATH=$D/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+configure_cuda_build() {
+  [ -f build-cuda/build.ninja ] && return 0
+  local torch_prefix
+  torch_prefix=$(python3 -c "import torch; print(torch.utils.cmake_prefix_path)")
+  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DGT_USE_CCACHE=OFF \
+    -DCMAKE_PREFIX_PATH="$torch_prefix;$D" -DOPENSSL_ROOT_DIR="$D" \
+    -DOPENSSL_CRYPTO_LIBRARY="$D/lib/x86_64-linux-gnu/libcrypto.so.3" -DOPENSSL_INCLUDE_DIR="$D/include" \
+    -DCMAKE_CXX_FLAGS="-isystem $D/include" | tail -3
+}
