@@ -22,6 +22,7 @@ void add_init_random(CLI::App& app) {
   sub->add_option("--dtype", o->dtype, "bfloat16 (as published) | float32")->capture_default_str();
   sub->add_option("--vocab-size", o->vocab_size,
                   "Vocabulary rows (default: the family's 262,144 / 262,400); for small test tokenizers");
+  sub->add_flag("--config-only", o->config_only, "Write config.json only (to inspect a preset or build it elsewhere)");
   sub->callback([o] { train::run_init_random(*o); });
 }
 

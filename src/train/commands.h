@@ -33,6 +33,7 @@ struct InitRandomOptions {
   int64_t seed = 0;
   std::string dtype = "bfloat16";
   int64_t vocab_size = 0;  // 0: the family's; smaller values pair with small test tokenizers
+  bool config_only = false;
 };
 void run_init_random(const InitRandomOptions& o);
 

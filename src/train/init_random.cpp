@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "core/error.h"
@@ -38,6 +39,11 @@ void run_init_random(const InitRandomOptions& o) {
   if (fs::exists(o.out) && !fs::is_empty(o.out))
     fail_input("init-random: ", o.out, " exists and is not empty; choose a new folder");
   fs::create_directories(o.out);
+  if (o.config_only) {
+    std::ofstream(o.out + "/config.json") << text << "\n";
+    std::cout << "wrote " << o.out << "/config.json (" << o.family << " " << o.size << ")\n";
+    return;
+  }
 
   std::string tokenizer = o.tokenizer;
   if (tokenizer.empty() && fs::exists(".cache/gemma3-tokenizer/tokenizer.json"))
