@@ -30,6 +30,8 @@ class AudioTower {
   virtual AudioSoftTokens encode(const at::Tensor& features, const at::Tensor& feature_mask) = 0;
   // Embeddings of hard audio token ids (Gemma 3n: ids >= embed_audio.vocab_offset); undefined for Gemma 4.
   virtual at::Tensor embed_hard_tokens(const at::Tensor& ids) { return {}; }
+  // Fills every weight as transformers' _init_weights does for a fresh model (for init-random and benchmarks).
+  virtual void init_random(at::Generator& gen) = 0;
   // Children "audio_tower" and "embed_audio", named as in the checkpoint below the prefix "model.".
   virtual torch::nn::Module& module() = 0;
 };
