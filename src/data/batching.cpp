@@ -58,6 +58,7 @@ Batch collate(const std::vector<Example>& examples, std::span<const int64_t> ind
     std::copy(ex.labels.begin(), ex.labels.end(), b.labels.begin() + base);
     std::fill_n(b.attention_mask.begin() + base, ex.input_ids.size(), 1);
     b.supervised_tokens += ex.supervised_tokens();
+    b.audio.insert(b.audio.end(), ex.audio.begin(), ex.audio.end());
     b.real_tokens += static_cast<int64_t>(ex.input_ids.size());
   }
   return b;

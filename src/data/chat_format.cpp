@@ -73,7 +73,7 @@ RenderedChat ChatFormat::render(std::span<const Turn> turns) const {
           s += *pending_system + "\n\n";
           pending_system = nullptr;
         }
-        s += t.content + turn_end_ + "\n";
+        s += t.media + t.content + turn_end_ + "\n";
         break;
       case Role::Model: {
         s += turn_start_ + "model\n";

@@ -17,11 +17,22 @@ namespace gt::data {
 
 inline constexpr int32_t kIgnoreIndex = -100;
 
+// An audio clip of an example: where it comes from and what decoding it found when the dataset was read. The
+// samples themselves are decoded again when a batch needs them (holding every clip would not fit in memory).
+struct AudioRef {
+  std::string source;       // absolute path or URL
+  int64_t samples = 0;      // mono samples at the feature extractor's rate, after the max_duration cut
+  double seconds = 0;       // duration as used (after the cut)
+  bool cut = false;         // longer than max_duration, cut to it
+  int64_t soft_tokens = 0;  // audio placeholder tokens the clip takes in the text
+};
+
 struct Example {
   std::vector<int32_t> input_ids;
   std::vector<int32_t> labels;  // same length as input_ids; kIgnoreIndex or a token id
   std::string source;           // "train.jsonl:12": file name and row, for messages
   bool truncated = false;       // cut to fit max_seq_len
+  std::vector<AudioRef> audio;  // clips in the order their placeholders appear in input_ids
 
   // Targets the shifted loss actually uses: positions 1..T-1 whose label is not kIgnoreIndex.
   int64_t supervised_tokens() const;
@@ -54,6 +65,9 @@ inline constexpr const char* kBadTokens = "bad_tokens";          // pre-tokenize
 inline constexpr const char* kTooLong = "too_long";              // does not fit max_seq_len even when cut
 inline constexpr const char* kLabelBoundary = "label_boundary";  // a turn boundary fell inside a token
 inline constexpr const char* kNothingToTrain = "nothing_to_train";  // no position has a target
+inline constexpr const char* kBadAudio = "bad_audio";            // a clip that cannot be read or decoded
+inline constexpr const char* kEmptyAudio = "empty_audio";        // a clip with no samples
+inline constexpr const char* kAudioTokens = "audio_tokens";      // placeholder tokens do not match the clips
 }  // namespace skip_kind
 
 // Why a row was rejected, before the file and row are known.

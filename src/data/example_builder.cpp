@@ -58,6 +58,13 @@ RowResult<Example> build_chat_example(const ChatFormat& format, std::vector<Turn
         (fits() ? hi : lo) = mid;
       }
       cut_prompt(hi);
+    } else if (std::any_of(turns.begin(), turns.end(), [](const Turn& t) { return !t.media.empty(); })) {
+      // A transcript cut short would teach the model to drop the end of what it hears: audio rows are skipped.
+      return RowResult<Example>::fail(
+          skip_kind::kTooLong, cat("needs ", full_tokens, " tokens, more than max_seq_len=", max_seq_len,
+                                   ", and still needs ", format.count_tokens(turns),
+                                   " with the prompt text removed; the audio placeholders and the answer of a row "
+                                   "with audio are never cut (raise --max-seq-len)"));
     } else {
       // 2. Prompt gone: keep the longest prefix of the last answer that fits (at least one character).
       const std::string answer = turns[model].content;

@@ -6,6 +6,8 @@
 //      boundaries for the shortest cut that fits; what is left is trimmed on the left);
 //   2. if the prompt is gone and it still does not fit, the last answer is cut at its END to the longest
 //      prefix that fits (trimmed on the right).
+// Media placeholders (Turn::media) are never cut; rows with media skip step 2 (kTooLong) instead of cutting the
+// answer, since a transcript missing its end no longer matches its audio.
 // If not even one character of the answer fits, the row is skipped (kTooLong): an example whose answer is
 // empty would only teach the model to stop at once. Token counts are not strictly monotonic in the number of
 // characters (BPE), so the search can miss a slightly better cut, but what it returns always fits: every

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
@@ -59,6 +60,11 @@ class Builder {
     s.total_tokens += static_cast<int64_t>(ex.input_ids.size());
     s.supervised_tokens += ex.supervised_tokens();
     s.longest = std::max<int64_t>(s.longest, static_cast<int64_t>(ex.input_ids.size()));
+    for (const AudioRef& clip : ex.audio) {
+      ++s.audio_clips;
+      s.audio_cut += clip.cut;
+      s.audio_seconds += clip.seconds;
+    }
     out_.examples.push_back(std::move(ex));
   }
 
@@ -82,11 +88,53 @@ class Builder {
   RowResult<Example> build(const TextRow& row) {
     if (const auto* chat = std::get_if<ChatRow>(&row)) {
       GT_CHECK(chat_.has_value(), "conversation rows only come in instruction mode");
-      return build_chat_example(*chat_, chat->turns, options_.max_seq_len);
+      if (chat->audio.empty()) return build_chat_example(*chat_, chat->turns, options_.max_seq_len);
+      return build_audio_example(*chat);
     }
     if (const auto* text = std::get_if<CompletionRow>(&row))
       return build_completion_example(tokenizer_, bos_id_, text->text, options_.max_seq_len);
     return build_token_example(std::get<TokenRow>(row), options_.max_seq_len);
+  }
+
+  // A conversation with clips: probe each one, put its placeholder text in its turn, and check after tokenization
+  // that the placeholders are exactly the clips' (a prompt that spells the placeholder token would break that).
+  RowResult<Example> build_audio_example(const ChatRow& chat) {
+    GT_CHECK(options_.audio && options_.audio->probe && options_.audio->placeholder_text, "audio rows need probe and "
+             "placeholder_text functions");
+    const AudioRowOptions& a = *options_.audio;
+    std::vector<Turn> turns = chat.turns;
+    std::vector<AudioRef> clips;
+    int64_t placeholders = 0;
+    for (const auto& [turn, source] : chat.audio) {
+      RowResult<AudioRef> probed = a.probe(resolve(source));
+      if (!probed) return RowResult<Example>::fail(probed.error.kind, probed.error.reason);
+      turns[turn].media += a.placeholder_text(*probed.value);
+      placeholders += probed.value->soft_tokens;
+      clips.push_back(std::move(*probed.value));
+    }
+    RowResult<Example> built = build_chat_example(*chat_, std::move(turns), options_.max_seq_len);
+    if (!built) return built;
+    if (a.placeholder_id >= 0) {
+      const auto found = std::count(built.value->input_ids.begin(), built.value->input_ids.end(), a.placeholder_id);
+      if (found != placeholders)
+        return RowResult<Example>::fail(skip_kind::kAudioTokens,
+                                        cat("the text has ", found, " audio placeholder tokens (id ", a.placeholder_id,
+                                            ") where its ", clips.size(), " clip(s) need ", placeholders,
+                                            "; does the text itself contain the placeholder token?"));
+    }
+    built.value->audio = std::move(clips);
+    return built;
+  }
+
+  // A clip's source as written in a row -> an absolute path (relative to the dataset folder) or the URL as is.
+  std::string resolve(const std::string& source) const {
+    if (source.find("://") != std::string::npos) return source;
+    std::filesystem::path p(source);
+    if (p.is_absolute()) return source;
+    const std::filesystem::path base = options_.audio->base_dir.empty()
+                                           ? std::filesystem::absolute(path_).parent_path()
+                                           : std::filesystem::path(options_.audio->base_dir);
+    return (base / p).lexically_normal().string();
   }
 
   void skip(int64_t row, const RowError& error) {
@@ -121,7 +169,9 @@ class Builder {
 
 void require_columns(const CsvFile& csv, const TextDatasetOptions& options) {
   std::vector<std::pair<std::string, const char*>> needed;
-  if (options.mode == TextMode::Instruction) {
+  if (options.audio) {
+    needed = {{options.audio->column, "audio_column"}, {options.text_column, "text_column"}};
+  } else if (options.mode == TextMode::Instruction) {
     needed = {{options.prompt_column, "prompt_column"}, {options.response_column, "response_column"}};
   } else {
     needed = {{options.text_column, "text_column"}};
@@ -152,6 +202,12 @@ std::string TextDatasetSummary::describe() const {
     out += ")";
   }
   out += cat(", ", total_tokens, " tokens, ", supervised_tokens, " supervised, longest ", longest);
+  if (audio_clips > 0) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", audio_seconds);
+    out += cat(", ", audio_clips, " clips, ", secs, " s of audio");
+    if (audio_cut > 0) out += cat(" (", audio_cut, " cut to max_duration)");
+  }
   return out;
 }
 

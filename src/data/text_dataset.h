@@ -5,6 +5,8 @@
 // reason (appended to options.skipped_log as they are found, before anything can stop the load); a file with no
 // usable row is a gt::InputError that gives the counts and the first reasons.
 // The format comes from the extension: .jsonl or .csv.
+// Audio (options.audio): each clip is probed (decoded once) while the file is read, so that bad clips are skipped
+// up front and the number of placeholder tokens is known; a relative path resolves against the dataset folder.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +31,12 @@ struct TextDatasetSummary {
   int64_t total_tokens = 0;
   int64_t supervised_tokens = 0;  // Example::supervised_tokens summed
   int64_t longest = 0;            // tokens of the longest example
+  int64_t audio_clips = 0;        // clips of the examples
+  int64_t audio_cut = 0;          // clips longer than max_duration, cut to it
+  double audio_seconds = 0;       // duration of the clips as used (after the cut)
 
   // One line: "train.jsonl: 16 rows, 15 examples (2 truncated), 1 skipped (empty_answer 1), 1234 tokens,
-  // 567 supervised, longest 140".
+  // 567 supervised, longest 140" (+ ", 15 clips, 42.0 s of audio (1 cut to max_duration)" with audio).
   std::string describe() const;
 };
 

@@ -1,14 +1,32 @@
-// Options of a text dataset (instruction or completion). Torch-free.
+// Options of a dataset: text (instruction or completion) and, with --modality audio, audio rows. Torch-free.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+
+#include "data/example.h"  // AudioRef, RowResult
 
 namespace gt::data {
 
 enum class TextMode {
   Instruction,  // prompt/response or messages rows, in the model family's chat format; answers trained
   Completion,   // plain text rows: <bos> + text, every token trained
+};
+
+// Audio rows (--modality audio). Decoding and the model's processor rules live outside the torch-free data layer:
+// the caller gives them as functions (train/audio_source.h builds them from FFmpeg and the model config).
+struct AudioRowOptions {
+  std::string column = "audio_path";                      // CSV column / flat JSONL key of the clip
+  std::string prompt = "Please transcribe this audio.";   // the user turn's text after the clip (reference default)
+  std::string base_dir;  // relative paths resolve against it; empty: the folder of the dataset file
+  // Decodes `source` (absolute path or URL) and fills samples, seconds, cut and soft_tokens; a clip that cannot
+  // be used is a RowError (kBadAudio, kEmptyAudio) naming what is wrong.
+  std::function<RowResult<AudioRef>(const std::string& source)> probe;
+  // The text that stands for one clip in a user turn (begin-of-audio marker, placeholders, end marker).
+  std::function<std::string(const AudioRef&)> placeholder_text;
+  int32_t placeholder_id = -1;  // the id of the audio placeholder token, to check the counts after tokenization
 };
 
 struct TextDatasetOptions {
@@ -22,6 +40,8 @@ struct TextDatasetOptions {
   std::string system_prompt;
   // Where skipped rows are appended as JSON lines (the run folder's skipped.jsonl); empty: not written.
   std::string skipped_log;
+  // Set for --modality audio: rows may (CSV: must) bring audio clips.
+  std::optional<AudioRowOptions> audio;
 };
 
 }  // namespace gt::data

@@ -58,49 +58,91 @@ Result exchange(std::string_view prompt, std::string_view response, std::string_
   return Result::ok(std::move(chat));
 }
 
+// An audio row: user = the clip + the prompt, model = the transcript.
+Result audio_exchange(std::string_view source, std::string_view prompt, std::string_view transcript,
+                      const TextDatasetOptions& options) {
+  const AudioRowOptions& a = *options.audio;
+  if (trim(source).empty()) return Result::fail(skip_kind::kMissingColumn, cat(key_name(a.column), " is empty"));
+  ChatRow chat;
+  const std::string sys = trim(options.system_prompt);
+  if (!sys.empty()) chat.turns.push_back({Role::System, sys});
+  chat.audio.emplace_back(chat.turns.size(), trim(source));
+  chat.turns.push_back({Role::User, trim(prompt)});
+  chat.turns.push_back({Role::Model, trim(transcript)});
+  if (chat.turns.back().content.empty())
+    return Result::fail(skip_kind::kEmptyAnswer, cat(key_name(options.text_column), " (the transcript) is empty"));
+  return Result::ok(std::move(chat));
+}
+
 Result completion(std::string text, const TextDatasetOptions& options) {
   if (trim(text).empty()) return Result::fail(skip_kind::kEmptyAnswer, cat(key_name(options.text_column), " is empty"));
   return Result::ok(CompletionRow{std::move(text)});
 }
 
-// The text of a message's content: a string, or a list of parts of which only text parts are accepted for now.
-TextResult message_content(const json& content, const std::string& where) {
-  if (content.is_string()) {
-    TextResult s = json_string(content, where);
+struct Content {
+  std::string text;
+  std::vector<std::string> audio;  // sources of the audio parts, in order
+};
+using ContentResult = RowResult<Content>;
+
+ContentResult content_fail(const RowError& e) { return ContentResult::fail(e.kind, e.reason); }
+
+// The source of an audio part: its "path", "audio" or "url" string.
+TextResult audio_part_source(const json& part, const std::string& where) {
+  for (const char* key : {"path", "audio", "url"}) {
+    if (!part.contains(key)) continue;
+    TextResult s = json_string(part.at(key), cat(where, ".", key));
+    if (s && trim(*s.value).empty()) return TextResult::fail(skip_kind::kMissingColumn, cat(where, ".", key, " is empty"));
     if (s) s.value = trim(*s.value);
     return s;
   }
+  return TextResult::fail(skip_kind::kMissingColumn,
+                          cat(where, " is an audio part without \"path\", \"audio\" or \"url\" (a file path or URL)"));
+}
+
+// The text of a message's content: a string, or a list of parts: text parts, and audio parts with --modality audio.
+ContentResult message_content(const json& content, const std::string& where, const TextDatasetOptions& options) {
+  if (content.is_string()) {
+    TextResult s = json_string(content, where);
+    if (!s) return content_fail(s.error);
+    return ContentResult::ok(Content{trim(*s.value), {}});
+  }
   if (!content.is_array())
-    return TextResult::fail(skip_kind::kWrongType,
-                            cat(where, " is a ", content.type_name(), "; expected a string or a list of parts"));
-  std::string out;
+    return ContentResult::fail(skip_kind::kWrongType,
+                               cat(where, " is a ", content.type_name(), "; expected a string or a list of parts"));
+  Content out;
   for (size_t j = 0; j < content.size(); ++j) {
     const json& part = content[j];
     const std::string part_where = cat(where, "[", j, "]");
     if (!part.is_object() || !part.contains("type") || !part.at("type").is_string())
-      return TextResult::fail(skip_kind::kWrongType,
-                              cat(part_where, " is not a part object with a string \"type\""));
+      return ContentResult::fail(skip_kind::kWrongType,
+                                 cat(part_where, " is not a part object with a string \"type\""));
     const std::string type = part.at("type").get<std::string>();
     if (type == "text") {
       if (!part.contains("text"))
-        return TextResult::fail(skip_kind::kMissingColumn, cat(part_where, " is a text part without \"text\""));
+        return ContentResult::fail(skip_kind::kMissingColumn, cat(part_where, " is a text part without \"text\""));
       TextResult t = json_string(part.at("text"), part_where + ".text");
-      if (!t) return t;
-      out += trim(*t.value);
+      if (!t) return content_fail(t.error);
+      out.text += trim(*t.value);
     } else if (type == "image" || type == "image_url") {
-      return TextResult::fail(skip_kind::kMediaPart,
-                              cat(part_where, " is an image part; image parts need --modality image, and this is a "
-                                              "text dataset"));
+      return ContentResult::fail(skip_kind::kMediaPart,
+                                 cat(part_where, " is an image part; image parts need --modality image"));
+    } else if (type == "audio" && options.audio) {
+      TextResult source = audio_part_source(part, part_where);
+      if (!source) return content_fail(source.error);
+      out.audio.push_back(std::move(*source.value));
     } else if (type == "audio" || type == "input_audio") {
-      return TextResult::fail(skip_kind::kMediaPart,
-                              cat(part_where, " is an audio part; audio parts need --modality audio, and this is a "
-                                              "text dataset"));
+      return ContentResult::fail(skip_kind::kMediaPart,
+                                 cat(part_where, " is an audio part; ",
+                                     type == "input_audio" ? "inline (base64) audio is not supported, give a \"path\""
+                                                           : "audio parts need --modality audio"));
     } else {
-      return TextResult::fail(skip_kind::kWrongType,
-                              cat(part_where, " has type ", quote(type), "; expected text (or image/audio)"));
+      return ContentResult::fail(skip_kind::kWrongType,
+                                 cat(part_where, " has type ", quote(type), "; expected text (or image/audio)"));
     }
   }
-  return TextResult::ok(trim(out));
+  out.text = trim(out.text);
+  return ContentResult::ok(std::move(out));
 }
 
 Result conversation(const json& messages, const TextDatasetOptions& options) {
@@ -130,24 +172,29 @@ Result conversation(const json& messages, const TextDatasetOptions& options) {
                           cat(where, ".role is ", quote(r), "; expected system, user, assistant or model"));
     }
     if (!m.contains("content")) return Result::fail(skip_kind::kMissingColumn, cat(where, " has no \"content\""));
-    TextResult content = message_content(m.at("content"), where + ".content");
-    if (!content) return Result::fail(content.error.kind, content.error.reason);
+    ContentResult parsed = message_content(m.at("content"), where + ".content", options);
+    if (!parsed) return Result::fail(parsed.error.kind, parsed.error.reason);
+    Content& content = *parsed.value;
+    if (!content.audio.empty() && role != Role::User)
+      return Result::fail(skip_kind::kMediaPart,
+                          cat(where, " (", r, ") has an audio part; audio belongs in user turns"));
 
     if (role == Role::System) {
       if (i != 0)
         return Result::fail(skip_kind::kBadConversation,
                             cat(where, " is a system message; only the first message may be one"));
-      system = *content.value;
+      system = content.text;
       continue;
     }
     if (role != expected)
       return Result::fail(skip_kind::kBadConversation,
                           cat(where, " is a ", role_name(role), " turn where a ", role_name(expected),
                               " turn was expected; roles must alternate user, model, user, model, ..."));
-    if (content.value->empty())
+    if (content.text.empty() && content.audio.empty())
       return Result::fail(role == Role::User ? skip_kind::kEmptyPrompt : skip_kind::kEmptyAnswer,
                           cat(where, " (", r, ") is empty"));
-    chat.turns.push_back({role, std::move(*content.value)});
+    for (std::string& source : content.audio) chat.audio.emplace_back(chat.turns.size(), std::move(source));
+    chat.turns.push_back({role, std::move(content.text)});
     expected = role == Role::User ? Role::Model : Role::User;
   }
   if (chat.turns.empty())
@@ -156,7 +203,10 @@ Result conversation(const json& messages, const TextDatasetOptions& options) {
     return Result::fail(skip_kind::kBadConversation,
                         "the conversation ends with a user turn; the last message must be the model's answer");
   if (system.empty()) system = trim(options.system_prompt);
-  if (!system.empty()) chat.turns.insert(chat.turns.begin(), Turn{Role::System, system});
+  if (!system.empty()) {
+    chat.turns.insert(chat.turns.begin(), Turn{Role::System, system});
+    for (auto& a : chat.audio) ++a.first;
+  }
   return Result::ok(std::move(chat));
 }
 
@@ -210,6 +260,19 @@ Result token_row(const json& row, size_t vocab_size) {
 
 RowResult<TextRow> text_row_from_json(const json& row, const TextDatasetOptions& options, size_t vocab_size) {
   if (row.contains("input_ids")) return token_row(row, vocab_size);
+  if (options.audio && row.contains(options.audio->column) && !row.contains("messages")) {
+    TextResult source = json_key_string(row, options.audio->column);
+    if (!source) return Result::fail(source.error.kind, source.error.reason);
+    TextResult transcript = json_key_string(row, options.text_column);
+    if (!transcript) return Result::fail(transcript.error.kind, transcript.error.reason);
+    std::string prompt = options.audio->prompt;
+    if (row.contains(options.prompt_column)) {
+      TextResult p = json_key_string(row, options.prompt_column);
+      if (!p) return Result::fail(p.error.kind, p.error.reason);
+      prompt = *p.value;
+    }
+    return audio_exchange(*source.value, prompt, *transcript.value, options);
+  }
   const bool has_exchange = row.contains(options.prompt_column) || row.contains(options.response_column);
   if (options.mode == TextMode::Instruction) {
     if (row.contains("messages")) return conversation(row.at("messages"), options);
@@ -250,6 +313,19 @@ RowResult<TextRow> text_row_from_csv(const std::map<std::string, std::string>& f
       return TextResult::fail(err->kind, err->reason);
     return TextResult::ok(it->second);
   };
+  if (options.audio) {
+    TextResult source = field(options.audio->column);
+    if (!source) return Result::fail(source.error.kind, source.error.reason);
+    TextResult transcript = field(options.text_column);
+    if (!transcript) return Result::fail(transcript.error.kind, transcript.error.reason);
+    std::string prompt = options.audio->prompt;
+    if (fields.count(options.prompt_column)) {
+      TextResult p = field(options.prompt_column);
+      if (!p) return Result::fail(p.error.kind, p.error.reason);
+      if (!trim(*p.value).empty()) prompt = *p.value;
+    }
+    return audio_exchange(*source.value, prompt, *transcript.value, options);
+  }
   if (options.mode == TextMode::Instruction) {
     TextResult prompt = field(options.prompt_column);
     if (!prompt) return Result::fail(prompt.error.kind, prompt.error.reason);

@@ -12,7 +12,11 @@
 // Conversation rules (those of Gemma's Hugging Face chat templates): roles are system (first only), user and
 // assistant/model, alternating user, model, user, model... and ending with a model turn. Content is a string
 // or a list of parts; text parts ({"type": "text", "text": ...}) are trimmed and joined with nothing between them
-// (as the templates do); image and audio parts are refused for now. Every turn's content is trimmed of leading
+// (as the templates do). Audio parts ({"type": "audio", "path" | "audio" | "url": source}) are accepted with
+// --modality audio and refused otherwise; image parts are refused for now.
+// Audio rows (--modality audio): CSV rows and flat JSONL objects with the audio column (default "audio_path") and
+// the text column (the transcript, trained) become the reference's turn pair: user = the clip followed by the
+// prompt (the prompt column when the row has one, otherwise the audio prompt option), model = the transcript. Every turn's content is trimmed of leading
 // and trailing whitespace; an empty user turn (kEmptyPrompt) or model turn (kEmptyAnswer) skips the row, an
 // empty system message is dropped. The options' system prompt is used only by rows that bring none.
 #pragma once
@@ -33,6 +37,9 @@ namespace gt::data {
 
 struct ChatRow {
   std::vector<Turn> turns;  // [system] user model (user model)...
+  // Audio clips (--modality audio): the index of the user turn they belong to, and the source as written in the
+  // row (a path, relative to the dataset folder or absolute, or an http(s) URL), in order.
+  std::vector<std::pair<size_t, std::string>> audio;
 };
 struct CompletionRow {
   std::string text;  // as given (not trimmed); non-empty after trimming
