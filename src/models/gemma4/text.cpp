@@ -135,7 +135,7 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   // per-layer token part, and the per-layer projection sees the raw (unscaled) pad row there, not the soft token
   // that the merge put in the embeddings.
   at::Tensor media;
-  for (const auto& id : {cfg_.image_token_id, cfg_.video_token_id, cfg_.audio_token_id}) {
+  for (const auto& id : {cfg_.media.image_token_id, cfg_.media.video_token_id, cfg_.media.audio_token_id}) {
     if (!id) continue;
     at::Tensor m = ids == *id;
     media = media.defined() ? media.logical_or(m) : m;
