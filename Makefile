@@ -14,10 +14,13 @@ JOBS       ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo
 CMAKE_ARGS ?=
 UNAME      := $(shell uname -s)
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need (the ffmpeg and espeak-ng programs make the audio test
+# inputs and data/sample-audio).
 APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git \
-  libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev
-BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-cpp googletest node openssl@3
+  libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev \
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev ffmpeg espeak-ng
+BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-cpp googletest node openssl@3 \
+  ffmpeg espeak-ng
 
 TOKENIZER_DIR := .cache/gemma3-tokenizer
 export CCACHE_DIR ?= $(CURDIR)/.cache/ccache

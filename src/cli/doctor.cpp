@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "core/system_info.h"  // defines: system_info, disk_free_bytes
+#include "media/audio_decode.h"  // defines: ffmpeg_version
 
 namespace gt::cli {
 
@@ -45,7 +46,7 @@ std::vector<Modality> modalities() {
       {"text", {text_model}},
       {"audio",
        {text_model,
-        {"FFmpeg audio decoding", ffmpeg, "install libavformat-dev libavcodec-dev libswresample-dev and rebuild"},
+        {"FFmpeg audio decoding", ffmpeg, "install libavformat-dev libavcodec-dev libswresample-dev libavutil-dev and rebuild"},
         {"audio towers", false, "arrives with issue #4"}}},
       {"image",
        {text_model,
@@ -77,6 +78,9 @@ nlohmann::json report(const std::string& model_dir) {
                        {"nlohmann-json", cat(NLOHMANN_JSON_VERSION_MAJOR, ".", NLOHMANN_JSON_VERSION_MINOR, ".",
                                              NLOHMANN_JSON_VERSION_PATCH)},
                        {"yaml-cpp", GT_YAML_CPP_VERSION}};
+#if defined(GT_HAVE_FFMPEG)
+  j["ffmpeg"] = media::ffmpeg_version();  // own line: the audio path depends on which codecs this build has
+#endif
   nlohmann::json mods = nlohmann::json::object();
   for (const Modality& m : modalities()) {
     nlohmann::json missing = nlohmann::json::array();
@@ -107,7 +111,9 @@ void print_human(const nlohmann::json& j) {
   std::cout << "  [--device auto = " << t["default_device"].get<std::string>() << "]\n";
   std::cout << "libraries  ";
   for (const auto& [k, v] : j["dependencies"].items()) std::cout << " " << k << " " << v.get<std::string>();
-  std::cout << "\nmodalities\n";
+  std::cout << "\n";
+  if (j.contains("ffmpeg")) std::cout << "ffmpeg      " << j["ffmpeg"].get<std::string>() << "\n";
+  std::cout << "modalities\n";
   for (const auto& [name, m] : j["modalities"].items()) {
     std::cout << "  " << name << std::string(12 - std::min<size_t>(name.size(), 11), ' ');
     if (m["ready"].get<bool>()) {

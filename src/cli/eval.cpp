@@ -24,6 +24,12 @@ void add_eval(CLI::App& app) {
   sub->add_option("--response-column", o->dataset.response_column, "Column or key of the response")->capture_default_str();
   sub->add_option("--text-column", o->dataset.text_column, "Column or key of completion text")->capture_default_str();
   sub->add_option("--system-prompt", o->dataset.system_prompt, "System message for rows without one");
+  sub->add_option("--modality", o->modality, "text | audio")->capture_default_str();
+  sub->add_option("--audio-column", o->audio_column, "Column or key of the audio clip")->capture_default_str();
+  sub->add_option("--audio-prompt", o->audio_prompt, "User text after each clip of an audio_path,text row")
+      ->capture_default_str();
+  sub->add_option("--max-duration", o->max_duration, "Longest clip in seconds; longer clips are cut")
+      ->capture_default_str();
   sub->add_flag("--json", o->json, "Print one JSON object {\"loss\": ..., \"tokens\": ...}");
   sub->callback([o] { train::run_eval(*o); });
 }

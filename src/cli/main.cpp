@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   gt::cli::add_doctor(app);
   gt::cli::add_tokenize(app);
   gt::cli::add_init_random(app);
+  gt::cli::add_prepare(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

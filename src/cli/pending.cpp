@@ -18,7 +18,6 @@ struct Pending {
 const Pending kPending[] = {
     {"generate", "Generate text from a prompt with a model and optional adapter.", "a later issue"},
     {"export", "Export an adapter: PEFT, merged safetensors, GGUF LoRA.", "a later issue"},
-    {"prepare", "Check and cache a dataset (decode, resample, report bad rows).", "#4"},
     {"runs", "List and inspect training runs.", "a later issue"},
 };
 

@@ -26,6 +26,10 @@ const std::vector<ConfigField>& train_config_fields() {
       {"response_column", "Column or JSON key of the response", &C::response_column, "data"},
       {"text_column", "Column or JSON key of completion text", &C::text_column, "data"},
       {"system_prompt", "System message added to every conversation", &C::system_prompt, "data"},
+      {"audio_column", "Column or JSON key of the audio clip (path relative to the dataset folder, or URL)",
+       &C::audio_column, "data"},
+      {"audio_prompt", "User text after each clip of an audio_path,text row", &C::audio_prompt, "data"},
+      {"max_duration", "Longest clip in seconds; longer clips are cut (and counted)", &C::max_duration, "data"},
       {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},
       {"lora_alpha", "LoRA alpha; the update is scaled by alpha / r", &C::lora_alpha, "lora"},
       {"lora_dropout", "Dropout on the LoRA input", &C::lora_dropout, "lora"},
@@ -191,6 +195,7 @@ void validate(const TrainConfig& c) {
   choice("lr_scheduler", c.lr_scheduler, {"constant", "linear", "cosine"});
   choice("dtype", c.dtype, {"auto", "float32", "bfloat16"});
   positive("lora_r", static_cast<double>(c.lora_r));
+  positive("max_duration", c.max_duration);
   positive("lora_alpha", c.lora_alpha);
   if (c.lora_dropout < 0 || c.lora_dropout >= 1) fail_input("--lora-dropout is ", c.lora_dropout, ", expected [0, 1)");
   positive("lr", c.lr);

@@ -25,6 +25,10 @@ struct TrainConfig {
   std::string response_column = "response";
   std::string text_column = "text";
   std::string system_prompt;
+  // Audio rows (--modality audio)
+  std::string audio_column = "audio_path";
+  std::string audio_prompt = "Please transcribe this audio.";
+  double max_duration = 30.0;  // seconds; longer clips are cut
   // LoRA
   int64_t lora_r = 16;
   double lora_alpha = 32.0;

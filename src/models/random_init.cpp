@@ -32,7 +32,8 @@ void random_init(TextModel& model, uint64_t seed, double std, double embed_std) 
   for (auto& b : model.module().named_buffers(true)) b.value().fill_(1.0);  // layer_scalar
 }
 
-void save_text_model(const std::string& dir, TextModel& model, const std::string& config_json) {
+void save_text_model(const std::string& dir, TextModel& model, const std::string& config_json,
+                     const std::vector<std::pair<std::string, at::Tensor>>& extra) {
   std::filesystem::create_directories(dir);
   {
     std::ofstream out(dir + "/config.json");
@@ -43,6 +44,7 @@ void save_text_model(const std::string& dir, TextModel& model, const std::string
   for (auto& p : model.module().named_parameters(true))
     if (p.key().find("lora_") == std::string::npos) tensors.emplace_back(prefix + p.key(), p.value());
   for (auto& b : model.module().named_buffers(true)) tensors.emplace_back(prefix + b.key(), b.value());
+  tensors.insert(tensors.end(), extra.begin(), extra.end());
   io::save_model_folder(dir, tensors);
 }
 

@@ -13,8 +13,9 @@ namespace gt::models {
 // hidden size that leaves logits too flat for a LoRA to move them much, so tiny checkpoints use a larger value.
 void random_init(TextModel& model, uint64_t seed, double std = 0.02, double embed_std = 0.02);
 
-// Writes config.json (the given JSON text) and the text decoder's weights under the config's text prefix, as
-// model.safetensors or shards with an index.
-void save_text_model(const std::string& dir, TextModel& model, const std::string& config_json);
+// Writes config.json (the given JSON text) and the text decoder's weights under the config's text prefix, plus
+// `extra` tensors (full names, e.g. the towers' "model.audio_tower.*"), as model.safetensors or shards with an index.
+void save_text_model(const std::string& dir, TextModel& model, const std::string& config_json,
+                     const std::vector<std::pair<std::string, at::Tensor>>& extra = {});
 
 }  // namespace gt::models

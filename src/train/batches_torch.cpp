@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "models/common/loss.h"
+#include "train/audio_inputs.h"
 
 namespace gt::train {
 
@@ -26,7 +27,7 @@ at::ScalarType resolve_dtype(const std::string& requested, const std::string& de
 }
 
 EvalResult evaluate(models::TextModel& model, const std::vector<data::Example>& examples, int64_t batch_size,
-                    int64_t pad_id, const at::Device& device, const std::string& label) {
+                    int64_t pad_id, const at::Device& device, const std::string& label, AudioInputs* audio) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.module().is_training();
   model.module().eval();
@@ -39,6 +40,7 @@ EvalResult evaluate(models::TextModel& model, const std::vector<data::Example>& 
     const size_t e = std::min(order.size(), s + static_cast<size_t>(batch_size));
     data::Batch b = data::collate(examples, std::span<const int64_t>(order.data() + s, e - s), pad_id);
     BatchTensors t = to_tensors(b, device);
+    if (audio) audio->embed(model, b, t);
     at::Tensor h = model.forward(t.inputs);
     models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
     sum += ls.sum.item<double>();

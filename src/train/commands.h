@@ -21,6 +21,10 @@ struct EvalOptions {
   int64_t batch_size = 4;
   bool json = false;
   data::TextDatasetOptions dataset;  // columns, max_seq_len, system prompt
+  std::string modality = "text";     // text | audio
+  std::string audio_column = "audio_path";
+  std::string audio_prompt = "Please transcribe this audio.";
+  double max_duration = 30.0;
 };
 // Mean cross-entropy over supervised tokens of the whole dataset; prints it (or one JSON object).
 void run_eval(const EvalOptions& o);
@@ -36,5 +40,16 @@ struct InitRandomOptions {
   bool config_only = false;
 };
 void run_init_random(const InitRandomOptions& o);
+
+struct PrepareOptions {
+  std::string data, out;
+  std::string modality = "audio";
+  std::string audio_column = "audio_path";
+  double max_duration = 30.0;  // seconds kept of each clip
+  double min_duration = 0.0;   // shorter clips are skipped
+};
+// Decodes every clip of an audio dataset into <out>/clips (16 kHz mono wav), writes the rows pointing at them,
+// skipped.jsonl and prepare.json (durations, bad rows).
+void run_prepare(const PrepareOptions& o);
 
 }  // namespace gt::train

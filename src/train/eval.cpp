@@ -15,6 +15,7 @@
 #include "models/peft_adapter.h"
 #include "models/text_model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/audio_inputs.h"
 #include "train/batches_torch.h"
 #include "train/commands.h"
 
@@ -39,6 +40,13 @@ void run_eval(const EvalOptions& o) {
   }
   data::TextDatasetOptions dopts = o.dataset;
   dopts.mode = o.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;
+  std::unique_ptr<AudioInputs> audio;
+  if (o.modality == "audio") {
+    audio = std::make_unique<AudioInputs>(o.model, mcfg, dtype, device, o.max_duration);
+    dopts.audio = audio->row_options(o.audio_column, o.audio_prompt);
+  } else if (o.modality != "text") {
+    fail_input("eval: --modality is \"", o.modality, "\", expected text or audio");
+  }
   data::TextDataset ds = data::load_text_dataset(file, dopts, tokenizer, mcfg.family);
   if (!o.json) std::cerr << "data     " << ds.summary.describe() << "\n";
 
@@ -47,7 +55,8 @@ void run_eval(const EvalOptions& o) {
     const size_t n = models::load_adapter(o.adapter, *lm.model);
     if (!o.json) std::cerr << "adapter  " << o.adapter << " (" << n << " LoRA layers)\n";
   }
-  EvalResult r = evaluate(*lm.model, ds.examples, o.batch_size, tokenizer.require_id("<pad>"), device);
+  EvalResult r = evaluate(*lm.model, ds.examples, o.batch_size, tokenizer.require_id("<pad>"), device, "eval",
+                          audio.get());
   if (o.json) {
     std::cout << nlohmann::json{{"loss", r.loss}, {"tokens", r.tokens}}.dump() << "\n";
   } else {

@@ -11,7 +11,9 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "io/model_presets.h"
+#include "models/audio_tower.h"
 #include "models/random_init.h"
+#include "models/vision_tower.h"
 #include "tokenizer/family_layout.h"
 #include "train/commands.h"
 
@@ -54,13 +56,43 @@ void run_init_random(const InitRandomOptions& o) {
   // Tiny: logits with a spread of about 2 (so the demo's loss visibly falls); real sizes: transformers' 0.02.
   const double embed_std = o.size == "tiny" ? 2.0 / std::sqrt(static_cast<double>(cfg.text.hidden_size)) : 0.02;
   models::random_init(*model, static_cast<uint64_t>(o.seed), 0.02, embed_std);
-  models::save_text_model(o.out, *model, text);
+
+  // The towers and their embedders, initialised as transformers initialises a fresh model, named "model.*".
+  std::vector<std::pair<std::string, at::Tensor>> towers;
+  int64_t audio_params = 0, vision_params = 0;
+  at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(o.seed) + 1);
+  std::shared_ptr<models::AudioTower> audio;
+  if (cfg.has_audio_config()) {
+    audio = models::make_audio_tower(cfg, dtype, at::kCPU);
+    audio->init_random(gen);
+    for (auto& p : audio->module().named_parameters(true)) {
+      towers.emplace_back("model." + p.key(), p.value());
+      audio_params += p.value().numel();
+    }
+    for (auto& b : audio->module().named_buffers(true)) towers.emplace_back("model." + b.key(), b.value());
+  }
+  std::shared_ptr<torch::nn::Module> vision;
+  // Only what the preset describes: a tiny Gemma 3n has no vision_config (see the note printed below).
+  if (cfg_json.contains("vision_config")) {
+    vision = models::make_vision_tower_layout(cfg, dtype, at::kCPU);
+    if (vision) {
+      models::init_vision_tower_random(*vision, o.family, gen);
+      for (auto& p : vision->named_parameters(true)) {
+        towers.emplace_back("model." + p.key(), p.value());
+        vision_params += p.value().numel();
+      }
+      for (auto& b : vision->named_buffers(true)) towers.emplace_back("model." + b.key(), b.value());
+    }
+  }
+  models::save_text_model(o.out, *model, text, towers);
   int64_t params = 0;
   for (const auto& p : model->module().parameters()) params += p.numel();
-  std::cout << "wrote " << o.family << " " << o.size << " (" << params << " text parameters, " << o.dtype << ") to "
-            << o.out << (tokenizer.empty() ? " without a tokenizer (give --tokenizer FILE)" : "") << "\n";
-  std::cout << "note: the audio and vision towers are described in config.json but their weights are not written "
-               "yet (they arrive with the audio and vision issues)\n";
+  std::cout << "wrote " << o.family << " " << o.size << " (" << params << " text, " << audio_params << " audio, "
+            << vision_params << " vision parameters, " << o.dtype << ") to " << o.out
+            << (tokenizer.empty() ? " without a tokenizer (give --tokenizer FILE)" : "") << "\n";
+  if (!cfg_json.contains("vision_config"))
+    std::cout << "note: no vision tower (the Gemma 3n MobileNet-V5 has a fixed 300M-parameter size, so tiny "
+                 "checkpoints leave it out; transformers initialises it randomly when it loads one)\n";
 }
 
 }  // namespace gt::train

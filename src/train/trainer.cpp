@@ -28,6 +28,7 @@
 #include "models/peft_adapter.h"
 #include "models/text_model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/audio_inputs.h"
 #include "train/batches_torch.h"
 #include "train/checkpoint.h"
 #include "train/commands.h"
@@ -90,10 +91,12 @@ std::string describe_memory(const std::string& device) {
 int run_train(const TrainConfig& config) {
   TrainConfig cfg = config;
   validate(cfg);
-  if (cfg.modality != "text")
-    fail_input("--modality ", cfg.modality, " is not available yet: audio arrives with issue #4, images with the vision issue");
+  if (cfg.modality != "text" && cfg.modality != "audio")
+    fail_input("--modality ", cfg.modality, " is not available yet: images and audiovisual rows arrive with the vision issue");
   if (cfg.mode != "instruction" && cfg.mode != "completion")
     fail_input("--mode ", cfg.mode, " needs --modality image (not available yet)");
+  if (cfg.modality == "audio" && cfg.mode != "instruction")
+    fail_input("--modality audio trains transcriptions and audio conversations (--mode instruction), not --mode ", cfg.mode);
 
   // ---------------------------------------------------------------------------------------------------------
   // Set-up
@@ -125,7 +128,13 @@ int run_train(const TrainConfig& config) {
     else
       files.train = cfg.data;
     if (!cfg.val_data.empty()) files.validation = cfg.val_data;
-    const data::TextDatasetOptions dopts = dataset_options(cfg, run.file("skipped.jsonl"));
+    data::TextDatasetOptions dopts = dataset_options(cfg, run.file("skipped.jsonl"));
+    // The audio tower loads only for audio runs (before the data: probing clips needs the extractor's settings).
+    std::unique_ptr<AudioInputs> audio;
+    if (cfg.modality == "audio") {
+      audio = std::make_unique<AudioInputs>(cfg.model, mcfg, dtype, device, cfg.max_duration);
+      dopts.audio = audio->row_options(cfg.audio_column, cfg.audio_prompt);
+    }
     if (resuming) remove_tree(run.file("skipped.jsonl"));  // re-recorded by the reload below
     data::TextDataset train = data::load_text_dataset(files.train, dopts, tokenizer, mcfg.family);
     std::cerr << "train       " << train.summary.describe() << "\n";
@@ -156,7 +165,9 @@ int run_train(const TrainConfig& config) {
     std::cerr << "model       " << io::family_name(mcfg.family) << ", " << mcfg.text.num_hidden_layers << " layers, "
               << format_bytes(static_cast<double>(lm.bytes)) << " of weights on " << device_name << " as "
               << c10::toString(dtype) << "; LoRA r=" << cfg.lora_r << " on " << adapted.size() << " layers ("
-              << trainable << " trainable of " << total << " parameters)\n";
+              << trainable << " trainable of " << total << " parameters)"
+              << (audio ? cat("; frozen audio tower of ", audio->tower_parameters(), " parameters") : std::string())
+              << "\n";
 
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
     TrainerState state;
@@ -190,7 +201,7 @@ int run_train(const TrainConfig& config) {
     };
     auto run_eval = [&](const char* when) {
       if (val.examples.empty()) return;
-      EvalResult r = evaluate(model, val.examples, cfg.batch_size, pad_id, device);
+      EvalResult r = evaluate(model, val.examples, cfg.batch_size, pad_id, device, "eval", audio.get());
       run.append_metric({{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}});
       bar.message(cat("step ", state.step, ": eval loss ", r.loss, " over ", r.tokens, " tokens"));
       run.update_metadata({{"eval_loss", r.loss}});
@@ -217,6 +228,7 @@ int run_train(const TrainConfig& config) {
       double loss_sum = 0;
       for (const auto& b : micro) {
         BatchTensors t = to_tensors(b, device);
+        if (audio) audio->embed(model, b, t);
         at::Tensor h = model.forward(t.inputs);
         models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
         if (step_tokens > 0) (ls.sum / static_cast<double>(step_tokens)).backward();

@@ -1,0 +1,199 @@
+// Gemma 3n vision encoder, parameter layout: timm's MobileNet-V5-300M encoder ("mobilenetv5_300m_enc") inside
+// transformers' TimmWrapperModel, i.e. the module tree of `model.vision_tower.timm_model.*` (spec §2.6.2-2.6.4,
+// checkpoint table in §2.9):
+//   conv_stem        ConvNormAct 3 -> 64, k3 s2, the only conv with a bias
+//   blocks.S.J       four stages built from kMobileNetV5Blocks below: EdgeResidual (stage 0), then
+//                    UniversalInvertedResidual and MobileAttention (multi-query) blocks
+//   msfa             multi-scale fusion adapter: an expansion-only UIR over the concatenated stage 2 + 3 features
+//                    and a final RmsNorm2d
+// Every "bn"/"norm" is a timm RmsNorm2d holding only `weight`; no module has running statistics.
+//
+// Deliberately left out: the forward pass. Issue #3 (init-random) needs only the tree; the vision issue adds
+// forward() to these same classes, so no forward is declared yet. Each module keeps the hyper-parameters its
+// forward will need (stride, groups, skip, kv stride, ...).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace gt::models::gemma3n {
+
+// config.json "vision_config" (model_type gemma3n_vision); absent keys take Gemma3nVisionConfig's defaults (a
+// Gemma 3n config without vision_config gets all of them, as transformers does).
+struct VisionConfig {
+  std::string architecture = "mobilenetv5_300m_enc";  // the only timm architecture supported
+  int64_t hidden_size = 2048;                         // MSFA output width = embedder input width
+  int64_t vocab_size = 128;                           // hard vision tokens of embed_vision
+  int64_t vocab_offset = 262144;
+  double rms_norm_eps = 1e-6;  // embed_vision's norms (timm's RmsNorm2d uses its own 1e-6)
+};
+
+// Parses the vision_config object (JSON text; "{}" gives the defaults). `where` names the file in messages.
+// Throws gt::InputError for another architecture, timm model_args, or a hidden_size other than the MSFA width.
+VisionConfig parse_vision_config(const std::string& json_text, const std::string& where);
+
+// ---- the architecture table (timm's arch_def for mobilenetv5_300m_enc) ----
+
+enum class BlockKind { EdgeResidual, UniversalInvertedResidual, MobileAttention };
+
+// One block as timm's block string describes it ("er_r1_k3_s2_e4_c128", "uir_r1_a5_k0_s1_e4_c640",
+// "mqa_r1_k3_h12_v2_s1_d64_c640").
+struct BlockSpec {
+  BlockKind kind;
+  int64_t out_chs;            // c
+  int64_t stride = 1;         // s
+  int64_t kernel = 0;         // k: er expansion conv; uir middle depthwise conv (0: none); mqa kv down-sampling conv
+  int64_t start_kernel = 0;   // a: uir leading depthwise conv (0: none)
+  double exp_ratio = 1.0;     // e: er/uir expansion
+  int64_t num_heads = 0;      // h: mqa query heads
+  int64_t head_dim = 0;       // d: mqa key and value width (one shared key/value head)
+  int64_t kv_stride = 1;      // v: mqa key/value down-sampling stride
+};
+
+// `pattern` repeated `times` times, appended to stage `stage`.
+struct BlockRun {
+  int64_t stage;
+  int64_t times;
+  std::vector<BlockSpec> pattern;
+};
+
+// The block runs of mobilenetv5_300m_enc, stage by stage (3 / 5 / 37 / 39 blocks).
+const std::vector<BlockRun>& mobilenetv5_300m_blocks();
+
+// timm's make_divisible(v, 8): widths rounded to a multiple of 8, never more than 10% below v.
+int64_t make_divisible(double v, int64_t divisor = 8);
+
+// ---- building blocks (timm names) ----
+
+// A Conv2d with TF-style 'same' padding (pad_type='same'): `weight` [out, in/groups, k, k], optional `bias`.
+class SameConv2dImpl : public torch::nn::Module {
+ public:
+  SameConv2dImpl(int64_t in_chs, int64_t out_chs, int64_t kernel, int64_t stride, int64_t groups, bool bias,
+                 const at::TensorOptions& opts);
+  int64_t in_chs, out_chs, kernel, stride, groups;
+  at::Tensor weight, bias;  // bias undefined when absent
+};
+TORCH_MODULE(SameConv2d);
+
+// timm RmsNorm2d / RmsNormAct2d: RMS over the channel axis, `weight` [C], then GELU-tanh when apply_act.
+class RmsNormAct2dImpl : public torch::nn::Module {
+ public:
+  RmsNormAct2dImpl(int64_t channels, bool apply_act, const at::TensorOptions& opts);
+  static constexpr double kEps = 1e-6;  // timm's RmsNorm2d default, used throughout MobileNet-V5
+  bool apply_act;
+  at::Tensor weight;
+};
+TORCH_MODULE(RmsNormAct2d);
+
+// timm ConvNormAct: `conv` then `bn` (an RmsNormAct2d).
+class ConvNormActImpl : public torch::nn::Module {
+ public:
+  ConvNormActImpl(int64_t in_chs, int64_t out_chs, int64_t kernel, int64_t stride, int64_t groups, bool bias,
+                  bool apply_act, const at::TensorOptions& opts);
+  SameConv2d conv{nullptr};
+  RmsNormAct2d bn{nullptr};
+};
+TORCH_MODULE(ConvNormAct);
+
+// timm LayerScale2d: per-channel `gamma` [C], initialised to kInitValue.
+class LayerScale2dImpl : public torch::nn::Module {
+ public:
+  LayerScale2dImpl(int64_t channels, const at::TensorOptions& opts);
+  static constexpr double kInitValue = 1e-5;  // layer_scale_init_value of mobilenetv5_300m_enc
+  at::Tensor gamma;
+};
+TORCH_MODULE(LayerScale2d);
+
+// timm EdgeResidual (FusedIB): conv_exp (k×k, stride) + bn1 (act), conv_pwl (1x1) + bn2 (no act).
+class EdgeResidualImpl : public torch::nn::Module {
+ public:
+  EdgeResidualImpl(int64_t in_chs, const BlockSpec& spec, const at::TensorOptions& opts);
+  bool has_skip;
+  SameConv2d conv_exp{nullptr}, conv_pwl{nullptr};
+  RmsNormAct2d bn1{nullptr}, bn2{nullptr};
+};
+TORCH_MODULE(EdgeResidual);
+
+// timm UniversalInvertedResidual: [dw_start] -> pw_exp -> [dw_mid] -> pw_proj -> [layer_scale] (+ skip).
+class UniversalInvertedResidualImpl : public torch::nn::Module {
+ public:
+  UniversalInvertedResidualImpl(int64_t in_chs, int64_t out_chs, int64_t start_kernel, int64_t mid_kernel,
+                                int64_t stride, double exp_ratio, bool layer_scale, bool noskip,
+                                const at::TensorOptions& opts);
+  bool has_skip;
+  ConvNormAct dw_start{nullptr}, pw_exp{nullptr}, dw_mid{nullptr}, pw_proj{nullptr};  // dw_* may be null
+  LayerScale2d layer_scale{nullptr};                                                  // may be null
+};
+TORCH_MODULE(UniversalInvertedResidual);
+
+// One branch of MultiQueryAttention2d (timm builds each as an nn.Sequential): optional depthwise `down_conv` and
+// `norm` (key/value with kv_stride > 1), then the 1x1 `proj`.
+class AttentionBranchImpl : public torch::nn::Module {
+ public:
+  AttentionBranchImpl(int64_t in_chs, int64_t out_chs, int64_t down_kernel, int64_t down_stride,
+                      const at::TensorOptions& opts);
+  SameConv2d down_conv{nullptr};  // null without down-sampling
+  RmsNormAct2d norm{nullptr};     // null without down-sampling
+  SameConv2d proj{nullptr};
+};
+TORCH_MODULE(AttentionBranch);
+
+// timm MultiQueryAttention2d: num_heads query heads, one shared key/value head of head_dim.
+class MultiQueryAttention2dImpl : public torch::nn::Module {
+ public:
+  MultiQueryAttention2dImpl(int64_t dim, const BlockSpec& spec, const at::TensorOptions& opts);
+  int64_t num_heads, head_dim, kv_stride;
+  AttentionBranch query{nullptr}, key{nullptr}, value{nullptr}, output{nullptr};
+};
+TORCH_MODULE(MultiQueryAttention2d);
+
+// timm MobileAttention (use_multi_query): norm -> attn -> layer_scale (+ skip).
+class MobileAttentionImpl : public torch::nn::Module {
+ public:
+  MobileAttentionImpl(int64_t in_chs, const BlockSpec& spec, const at::TensorOptions& opts);
+  bool has_skip;
+  RmsNormAct2d norm{nullptr};
+  MultiQueryAttention2d attn{nullptr};
+  LayerScale2d layer_scale{nullptr};
+};
+TORCH_MODULE(MobileAttention);
+
+// timm MobileNetV5MultiScaleFusionAdapter: ffn (UIR without depthwise convs, no skip, no layer scale) and norm.
+class MultiScaleFusionAdapterImpl : public torch::nn::Module {
+ public:
+  MultiScaleFusionAdapterImpl(int64_t in_chs, int64_t out_chs, const at::TensorOptions& opts);
+  static constexpr double kExpansionRatio = 2.0;
+  static constexpr int64_t kOutputResolution = 16;  // 16×16 = 256 soft tokens
+  UniversalInvertedResidual ffn{nullptr};
+  RmsNormAct2d norm{nullptr};
+};
+TORCH_MODULE(MultiScaleFusionAdapter);
+
+// timm MobileNetV5Encoder.
+class MobileNetV5EncoderImpl : public torch::nn::Module {
+ public:
+  explicit MobileNetV5EncoderImpl(const at::TensorOptions& opts);
+  static constexpr int64_t kStemChannels = 64;
+  static constexpr int64_t kNumFeatures = 2048;  // MSFA output width
+  ConvNormAct conv_stem{nullptr};
+  torch::nn::ModuleList blocks{nullptr};       // blocks[S] is a ModuleList of stage S's blocks
+  std::vector<std::vector<BlockSpec>> specs;  // specs[S][J] describes blocks[S][J]
+  MultiScaleFusionAdapter msfa{nullptr};
+};
+TORCH_MODULE(MobileNetV5Encoder);
+
+// transformers' TimmWrapperModel: registered as `vision_tower` below "model.", the timm network as `timm_model`.
+class VisionTowerImpl : public torch::nn::Module {
+ public:
+  VisionTowerImpl(const VisionConfig& c, const at::TensorOptions& opts);
+  const VisionConfig& config() const { return cfg_; }
+  MobileNetV5Encoder timm_model{nullptr};
+
+ private:
+  VisionConfig cfg_;
+};
+TORCH_MODULE(VisionTower);
+
+}  // namespace gt::models::gemma3n
