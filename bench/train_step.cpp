@@ -4,6 +4,10 @@
 // fields as the baseline (tokens/s over all positions, median step seconds, peak memory).
 //
 //   bench_train_step --family gemma4 --size E2B --batch 4 --seq 1024 [--device cuda] [--dtype bfloat16] [--gc]
+//   bench_train_step --family gemma4 --size E2B --modality audio --batch 4 --seq 128 --audio-seconds 10
+// Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
+// the frozen audio tower and embedder, each row <bos> <boa> N x <audio> <eoa> + seq text tokens (N = 188 for 3n,
+// the tower's output length for Gemma 4), labels on the text tokens only; the step time includes the tower.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,12 +20,17 @@
 #include "models/common/loss.h"
 #include "models/random_init.h"
 #include "models/text_model.h"
+#include "media/audio_features.h"
+#include "models/audio_tower.h"
+#include "train/audio_inputs.h"
+#include "train/batches_torch.h"
 #include "train/optimizer.h"
 
 using namespace gt;
 
 int main(int argc, char** argv) {
-  std::string family = "gemma4", size = "E2B", device_name = "auto", dtype_name = "auto";
+  std::string family = "gemma4", size = "E2B", device_name = "auto", dtype_name = "auto", modality = "text";
+  double audio_seconds = 10.0;
   int64_t batch = 4, seq = 1024, steps = 8, warmup = 3;
   bool gc = false, phases = false;
   for (int i = 1; i < argc; ++i) {
@@ -36,6 +45,8 @@ int main(int argc, char** argv) {
     else if (a == "--device") device_name = next();
     else if (a == "--dtype") dtype_name = next();
     else if (a == "--gc") gc = true;
+    else if (a == "--modality") modality = next();
+    else if (a == "--audio-seconds") audio_seconds = std::stod(next());
     else if (a == "--phases") phases = true;
     else {
       std::cerr << "unknown argument " << a << "\n";
@@ -58,6 +69,26 @@ int main(int argc, char** argv) {
   torch::manual_seed(0);
   models::apply_lora(model->module(), cfg.text_prefix, models::LoraTargets::defaults(), {16, 32.0, 0.0});
   auto named = models::lora_parameters(model->module(), cfg.text_prefix);
+
+  // Audio: the tower with random weights, and the layout of a row.
+  std::unique_ptr<train::AudioInputs> audio;
+  const int64_t frames = static_cast<int64_t>(audio_seconds * 100);
+  int64_t n_soft = 0;
+  if (modality == "audio") {
+    auto tower = models::make_audio_tower(cfg, dtype, device);
+    at::Generator gen = device.is_cpu() ? at::detail::createCPUGenerator(1) : at::globalContext().defaultGenerator(device);
+    tower->init_random(gen);
+    for (auto& p : tower->module().parameters()) p.set_requires_grad(false);
+    for (const auto& p : tower->module().parameters()) nparams += p.numel();
+    audio = std::make_unique<train::AudioInputs>(tower, cfg, dtype, device, 30.0);
+    torch::NoGradGuard ng;
+    const at::Tensor f = torch::zeros({1, frames, 128}, at::TensorOptions().dtype(at::kFloat));
+    n_soft = tower->encode(f.to(device, dtype), torch::ones({1, frames}, at::kBool).to(device)).embeddings.size(0);
+  } else if (modality != "text") {
+    std::cerr << "--modality is text or audio\n";
+    return 2;
+  }
+  const int64_t row_len = modality == "audio" ? n_soft + 3 + seq : seq;
   train::AdamW opt(named, {1e-4, 0.9, 0.999, 1e-8, 0.0});
   model->set_gradient_checkpointing(gc);
   model->module().train();
@@ -70,11 +101,27 @@ int main(int argc, char** argv) {
   };
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   for (int64_t i = 0; i < steps + warmup; ++i) {
-    at::Tensor ids = torch::randint(3, 262000, {batch, seq}, at::TensorOptions().dtype(at::kLong)).to(device);
+    at::Tensor ids = torch::randint(3, 250000, {batch, row_len}, at::TensorOptions().dtype(at::kLong));
+    at::Tensor labels = ids.clone();
+    media::AudioFeatures feats;
+    if (audio) {
+      ids.index_put_({at::indexing::Slice(), 0}, 2);
+      ids.index_put_({at::indexing::Slice(), 1}, *cfg.media.boa_token_id);
+      ids.index_put_({at::indexing::Slice(), at::indexing::Slice(2, 2 + n_soft)}, *cfg.media.audio_token_id);
+      ids.index_put_({at::indexing::Slice(), 2 + n_soft}, *cfg.media.eoa_token_id);
+      labels = ids.clone();
+      labels.index_put_({at::indexing::Slice(), at::indexing::Slice(0, 3 + n_soft)}, -100);
+      feats = {torch::randn({batch, frames, 128}), torch::ones({batch, frames}, at::kBool)};
+    }
+    ids = ids.to(device);
+    labels = labels.to(device);
     auto t0 = now();
-    at::Tensor h = model->forward({ids, {}, {}});
+    train::BatchTensors bt;
+    bt.inputs = {ids, {}, {}};
+    if (audio) audio->embed_features(*model, &feats, bt);
+    at::Tensor h = model->forward(bt.inputs);
     auto t1 = phases ? now() : t0;
-    models::LossSum ls = models::causal_lm_loss(h, ids, model->lm_head_weight(), model->final_logit_softcapping());
+    models::LossSum ls = models::causal_lm_loss(h, labels, model->lm_head_weight(), model->final_logit_softcapping());
     at::Tensor loss = ls.sum / static_cast<double>(ls.tokens);
     auto t2 = phases ? now() : t0;
     loss.backward();
@@ -90,9 +137,9 @@ int main(int argc, char** argv) {
   }
   std::sort(times.begin(), times.end());
   const double med = times[times.size() / 2];
-  nlohmann::json out = {{"tool", "gemma-tune"}, {"family", family}, {"size", size}, {"modality", "text"},
+  nlohmann::json out = {{"tool", "gemma-tune"}, {"family", family}, {"size", size}, {"modality", modality},
                         {"batch", batch}, {"seq", seq}, {"gc", gc}, {"params_b", nparams / 1e9},
-                        {"step_s", med}, {"tokens_per_s", batch * seq / med},
+                        {"step_s", med}, {"tokens_per_s", batch * row_len / med},
                         {"peak_gib", peak_memory_bytes(device_name) / double(1ull << 30)}, {"loss", loss_value},
                         {"device", device_name}, {"dtype", std::string(c10::toString(dtype))}};
   if (phases) {

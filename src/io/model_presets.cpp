@@ -100,8 +100,10 @@ json gemma4_audio(bool tiny) {
             {"residual_weight", 0.5}, {"attention_chunk_size", 12}, {"attention_context_left", 13},
             {"attention_context_right", 0}, {"attention_logit_cap", 50.0}, {"attention_invalid_logits_value", -1e9},
             {"use_clipped_linears", true}, {"rms_norm_eps", 1e-6}, {"gradient_clipping", 1e10}, {"output_proj_dims", 1536}};
+  // transformers sizes the subsampler's output projection as (channels[0] / 4) * channels[1], i.e. it assumes
+  // channels[0] equals the 128 mel bins; the first stays 128 so a tiny model takes the real features.
   if (tiny) a.update({{"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 2},
-                      {"subsampling_conv_channels", {8, 4}}, {"output_proj_dims", 48}});
+                      {"subsampling_conv_channels", {128, 8}}, {"output_proj_dims", 48}});
   return a;
 }
 

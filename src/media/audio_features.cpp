@@ -16,10 +16,12 @@ namespace gt::media {
 
 namespace {
 
-// The FFT runs in float64. The reference's numpy >= 2 computes the rfft of float32 frames in float32 (complex64),
-// whose rounding is not reproducible here bit for bit (libtorch's CPU FFT is MKL or pocketfft depending on the build,
-// and MPS/CUDA differ again); float64 gives the exact spectrum of the same float32 frames, so the only difference
-// left is the reference's own float32 rounding (the fixtures measure it: float32_vs_float64_reference).
+// The FFT runs in float64. The reference's numpy >= 2 computes the rfft of its float32 frames in float32
+// (complex64), a rounding not reproducible here bit for bit: libtorch's CPU FFT is MKL or pocketfft depending on the
+// build, and its float32 pocketfft path was measured 10x further from numpy than float64 (1.2e-3 vs 1.7e-4 on the
+// Gemma 3n speech fixtures). With the float32 frames built exactly as the reference builds them and an exact FFT,
+// what is left is numpy's own float32 FFT rounding: under 5e-7 for Gemma 4, up to ~2e-4 for Gemma 3n, whose
+// max(mel, 1e-5) floor exposes weak low-frequency bins (pre-emphasis removes most of their energy).
 constexpr at::ScalarType kFftType = at::kDouble;
 
 const char* extractor_class(io::Family family) {
@@ -153,7 +155,6 @@ at::Tensor hann_window(const AudioFeatureConfig& c) {
   if (c.family == io::Family::Gemma3n) {
     // 0.5 * (1 - cos(2 * np.pi * arange(float32) / frame_length)): every step in float32.
     at::Tensor x = at::arange(n, at::kFloat).mul(2.0 * std::numbers::pi).div(static_cast<double>(n));
-    if (getenv("GT_EXP_WIN")) return at::rsub(x.to(at::kDouble).cos().to(at::kFloat), 1.0).mul(0.5);
     return at::rsub(x.cos(), 1.0).mul(0.5);
   }
   // window_function(n) = np.hanning(n + 1)[:-1] in float64, then float32. np.hanning(M) evaluates
@@ -282,7 +283,7 @@ std::pair<at::Tensor, at::Tensor> extract_one(const AudioFeatureConfig& c, const
   }
   frames = frames * k.window;  // float32, as the reference
 
-  at::Tensor magnitude = at::fft_rfft(frames.to(getenv("GT_EXP_FFT32") ? at::kFloat : kFftType), c.fft_length(), -1).abs();  // [T, n_freqs]
+  at::Tensor magnitude = at::fft_rfft(frames.to(kFftType), c.fft_length(), -1).abs();  // [T, n_freqs]
   at::Tensor mel = at::matmul(magnitude.to(at::kDouble), k.filters);                  // [T, n_mel] float64
   at::Tensor log_mel = c.family == io::Family::Gemma3n ? at::clamp_min(mel, c.mel_floor).log()
                                                        : mel.add(c.mel_floor).log();

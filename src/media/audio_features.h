@@ -20,7 +20,9 @@
 //   mask      [3n] frame i is valid when sample i·hop is real; [4] when the last sample of its window is real, and
 //             invalid frames are set to 0.
 // Numerics: the reference (numpy >= 2) runs the FFT of the float32 frames in float32; this code runs it in float64
-// (see audio_features.cpp), everything else in the reference's dtypes. Features are computed on the CPU.
+// (see audio_features.cpp), everything else in the reference's dtypes. Features are computed on the CPU. Against the
+// reference on real speech (tests/media/audio_features_test.cpp): max |diff| 4.8e-7 (Gemma 4) and 1.7e-4 (Gemma 3n,
+// a few weak bins near its log floor, where numpy's float32 FFT rounding shows; mean 3e-7).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -78,8 +80,8 @@ struct AudioFeatures {
 };
 
 // Features of a batch of clips: mono float samples at config.sampling_rate. The batch is padded as the reference
-// pads one processor call, so row i equals the reference's features of clip i in that same batch (and its first
-// frames equal those of clip i alone). No clips: N = 0, T = 0. A clip too short for one frame gives T = 0.
+// pads one processor call, so row i equals the reference's features of clip i in that same batch (with right padding
+// its first frames also equal those of clip i alone). No clips: N = 0, T = 0. Clips too short for one frame: T = 0.
 AudioFeatures extract_audio_features(const AudioFeatureConfig& config, const std::vector<std::vector<float>>& clips);
 
 }  // namespace gt::media

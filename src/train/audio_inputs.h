@@ -20,6 +20,7 @@
 
 namespace gt::media {
 struct AudioFeatureConfig;
+struct AudioFeatures;
 }
 
 namespace gt::train {
@@ -32,6 +33,10 @@ class AudioInputs {
   // (preprocessor_config.json when the folder has one). max_duration: seconds kept of each clip.
   AudioInputs(const std::string& model_dir, const io::ModelConfig& cfg, at::ScalarType dtype, at::Device device,
               double max_duration);
+  // With a tower already built (benchmarks, random weights); the extractor's settings are the family's defaults
+  // unless model_dir has its own.
+  AudioInputs(std::shared_ptr<models::AudioTower> tower, const io::ModelConfig& cfg, at::ScalarType dtype,
+              at::Device device, double max_duration, const std::string& model_dir = "");
   ~AudioInputs();
 
   // What the dataset needs for audio rows: probe (decode once, count the clip's soft tokens) and placeholder text.
@@ -40,6 +45,10 @@ class AudioInputs {
   // Sets t.inputs.inputs_embeds: the model's token embeddings with Gemma 3n's hard audio tokens and every clip's
   // soft tokens at the placeholder positions. Throws gt::InputError naming the clip when one cannot be decoded now.
   void embed(models::TextModel& model, const data::Batch& batch, BatchTensors& t);
+  // The same from features already extracted (null: the batch has no clips).
+  void embed_features(models::TextModel& model, const media::AudioFeatures* features, BatchTensors& t);
+  // The feature extractor's output for the batch's clips, in order.
+  media::AudioFeatures features(const data::Batch& batch);
 
   // Mono samples of `source` at the extractor's rate, cut to max_duration (decoded clips are kept in memory up to a
   // budget, so small datasets decode each clip once).
@@ -56,6 +65,7 @@ class AudioInputs {
   std::unique_ptr<media::AudioFeatureConfig> features_;
   std::shared_ptr<models::AudioTower> tower_;
   int64_t hard_vocab_offset_ = -1;  // Gemma 3n: ids >= this are embedded by embed_audio
+  int64_t hard_vocab_last_ = -1;
   std::unordered_map<std::string, std::vector<float>> cache_;
   std::unordered_set<std::string> cut_;  // sources longer than max_duration
   size_t cached_bytes_ = 0;

@@ -3,7 +3,7 @@
 // audio tower + embedder -> soft tokens scattered into the text embeddings (train/audio_inputs) -> decoder -> loss,
 // then LoRA logits, loss and gradients, on a batch of two rows with three clips of different lengths.
 //   features                          max |diff| <= 1e-4 (before the tower; the extractor has its own tests)
-//   logits (base and LoRA), float32   max |diff| <= 1e-4
+//   logits (base and LoRA), float32   max |diff| <= 1e-4 over real tokens
 //   loss                              relative <= 1e-5
 //   LoRA gradients                    max |diff| <= 1e-4 * max |reference|, per tensor
 // Also: each row alone gives the same logits as in the batch (padding of clips and tokens is masked).
@@ -42,6 +42,12 @@ std::map<std::string, at::Tensor> read_all(const fs::path& p) {
 double max_abs(const at::Tensor& a) { return a.abs().max().item<double>(); }
 double max_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+// Over real tokens only: a padded query whose sliding window holds only padding attends to nothing, and each
+// implementation fills that row its own way (it never reaches the loss or a real token).
+double max_diff_real(const at::Tensor& a, const at::Tensor& b, const at::Tensor& attention_mask) {
+  const at::Tensor real = attention_mask.to(at::kBool);
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().index({real}).max().item<double>();
 }
 
 // A mono IEEE-float wav at 16 kHz: FFmpeg decodes it to exactly these samples.
@@ -146,13 +152,24 @@ TEST_P(AudioModelParity, FromWaveformToLoraGradients) {
     audio.embed(model, b, t);
     return std::pair{model.forward(t.inputs), t.labels};
   };
+  // From the reference's own features: the towers, the merge and the decoder alone.
+  {
+    torch::NoGradGuard ng;
+    train::BatchTensors t = train::to_tensors(batch, device);
+    const media::AudioFeatures ref{in.at("input_features"), in.at("input_features_mask").to(at::kBool)};
+    audio.embed_features(model, &ref, t);
+    const at::Tensor lg = models::lm_logits(model.forward(t.inputs), model.lm_head_weight(), model.final_logit_softcapping());
+    const double err = max_diff_real(lg, expected.at("logits"), in.at("attention_mask"));
+    std::printf("[audio-parity] %s logits from the reference features max|diff| = %.3g\n", family.c_str(), err);
+    EXPECT_LE(err, 1e-4);
+  }
 
   at::Tensor logits;
   {
     torch::NoGradGuard ng;
     auto [h, lab] = forward(batch);
     logits = models::lm_logits(h, model.lm_head_weight(), model.final_logit_softcapping());
-    const double err = max_diff(logits, expected.at("logits"));
+    const double err = max_diff_real(logits, expected.at("logits"), in.at("attention_mask"));
     std::printf("[audio-parity] %s logits max|diff| = %.3g (max|ref| %.3g)\n", family.c_str(), err,
                 max_abs(expected.at("logits")));
     EXPECT_LE(err, 1e-4);
@@ -187,8 +204,8 @@ TEST_P(AudioModelParity, FromWaveformToLoraGradients) {
   auto [h2, lab2] = forward(batch);
   {
     torch::NoGradGuard ng;
-    const double err = max_diff(models::lm_logits(h2, model.lm_head_weight(), model.final_logit_softcapping()),
-                                expected.at("lora_logits"));
+    const double err = max_diff_real(models::lm_logits(h2, model.lm_head_weight(), model.final_logit_softcapping()),
+                                     expected.at("lora_logits"), in.at("attention_mask"));
     std::printf("[audio-parity] %s lora logits max|diff| = %.3g\n", family.c_str(), err);
     EXPECT_LE(err, 1e-4);
   }

@@ -132,8 +132,8 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   const io::TextConfig& c = cfg_.text;
   at::Tensor ids = in.input_ids;
   // Gemma4Model: image/video/audio placeholder positions read the pad token for the token embedding and the
-  // per-layer token part, and the per-layer projection sees the raw (unscaled) pad row there, not the soft token
-  // that the merge put in the embeddings.
+  // per-layer token part (get_per_layer_inputs); the per-layer projection sees the merged embeddings, soft tokens
+  // included (project_per_layer_inputs in the text model).
   at::Tensor media;
   for (const auto& id : {cfg_.media.image_token_id, cfg_.media.video_token_id, cfg_.media.audio_token_id}) {
     if (!id) continue;
@@ -143,10 +143,7 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   if (media.defined()) ids = at::where(media, at::scalar_tensor(c.pad_token_id, ids.options()), ids);
   at::Tensor x = in.inputs_embeds.defined() ? in.inputs_embeds : embed(ids);  // [B, T, D]
   const int64_t B = x.size(0), T = x.size(1);
-  at::Tensor ple_x = x;
-  if (media.defined())
-    ple_x = at::where(media.unsqueeze(-1), embed_tokens->weight[c.pad_token_id].view({1, 1, -1}), x);
-  at::Tensor ple = per_layer_inputs(ids, ple_x);  // [B, T, L, P]
+  at::Tensor ple = per_layer_inputs(ids, x);  // [B, T, L, P]
 
   AttentionMasks masks(in.attention_mask, B, T, c.sliding_window, x.scalar_type(), x.device());
   auto rope = rope_tables(c, T, x.scalar_type(), x.device());
