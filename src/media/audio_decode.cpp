@@ -4,12 +4,14 @@
 #include "media/audio_decode.h"
 
 extern "C" {
+#ifdef GT_HAVE_FFMPEG
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/log.h>
 #include <libswresample/swresample.h>
+#endif
 }
 
 #include <sys/stat.h>
@@ -29,6 +31,7 @@ extern "C" {
 
 namespace gt::media {
 
+#ifdef GT_HAVE_FFMPEG
 namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -275,6 +278,8 @@ void receive_frames(const std::string& source, AVCodecContext* dec, AVFrame* fra
 
 }  // namespace
 
+#endif  // GT_HAVE_FFMPEG
+
 // ---------------------------------------------------------------------------------------------------------------
 
 bool is_url(const std::string& source) {
@@ -293,6 +298,7 @@ std::string resolve_audio_source(const std::string& source, const std::string& d
   return (std::filesystem::path(dataset_dir) / source).string();
 }
 
+#ifdef GT_HAVE_FFMPEG
 AudioClip decode_audio(const std::string& source, int rate, double max_seconds) {
   GT_CHECK(rate > 0, "rate ", rate);
   GT_CHECK(max_seconds >= 0, "max_seconds ", max_seconds);
@@ -383,6 +389,18 @@ std::string ffmpeg_version() {
   return cat(av_version_info(), " (libavformat ", v(avformat_version()), ", libavcodec ", v(avcodec_version()),
              ", libswresample ", v(swresample_version()), ", libavutil ", v(avutil_version()), ")");
 }
+
+#else  // built with -DGT_WITH_FFMPEG=OFF: every decode is a clear error, the rest of the tool works
+
+AudioClip decode_audio(const std::string& source, int, double) {
+  fail_input(source, ": this gemma-tune was built without FFmpeg (-DGT_WITH_FFMPEG=OFF), so it cannot decode audio; "
+             "install the FFmpeg libraries (Debian: libavformat-dev libavcodec-dev libswresample-dev libavutil-dev; "
+             "macOS: brew install ffmpeg) and rebuild");
+}
+
+std::string ffmpeg_version() { return "not built in (-DGT_WITH_FFMPEG=OFF)"; }
+
+#endif  // GT_HAVE_FFMPEG
 
 // ---------------------------------------------------------------------------------------------------------------
 // WAV writing: the canonical 44-byte header (RIFF, fmt chunk for PCM, data chunk), little-endian.
