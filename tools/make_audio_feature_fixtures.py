@@ -18,16 +18,16 @@ Output, one folder per family (gemma3n, gemma4) under --out:
                           <group>.clip<i>.features [T_i, n_mel]         only when it differs from
                                                    batch.features[i, :T_i] (meta.json says; normally it is equal
                                                    bit for bit, so it is not stored twice)
-                        speech.clip<i>.features_float64_reference  the same extractor code fed the float64
-                                                   waveform (numpy >= 2 then runs the FFT in float64): shows how far
-                                                   the float32 FFT of the reference is from exact arithmetic
                         trunc.head / trunc.tail    first / last 3 frames of a 481,000-sample formula clip (truncation
                                                    to 480,000 samples); the formula is in meta.json
   custom/preprocessor_config.json  non-default settings; the "custom" group is made by
                         <Extractor>.from_pretrained(custom/) so that the file is read the way transformers reads it
-  meta.json             versions, settings, the clips of every group, frame counts, checks, and "tokens": the
-                        prompt text one audio becomes and the number of soft tokens per clip length (Gemma 4: by
-                        both processor paths and by the audio encoder's output mask)
+  meta.json             versions, settings, the clips of every group, frame counts, checks, "tokens" (the
+                        prompt text one audio becomes and the number of soft tokens per clip length; Gemma 4: by
+                        both processor paths and by the audio encoder's output mask) and
+                        "float32_vs_float64_reference": per speech clip, how far the reference's features are from
+                        the same extractor code fed the float64 waveform (pre-emphasis, window and FFT then all run
+                        in float64): the size of the reference's own float32 rounding
 Regenerate with this script; never edit the numbers.
 """
 import argparse
@@ -57,7 +57,6 @@ from transformers.models.gemma4.processing_gemma4 import Gemma4Processor
 
 SEED = 20261126
 SPEECH = ["short", "medium", "long", "padded"]          # tests/fixtures/audio/speech/<name>.wav
-FLOAT64_REFERENCE_CLIPS = ["short", "medium"]            # kept small: see expected.safetensors above
 # Synthetic clip lengths (samples): empty, below one frame, both frame sizes (3n 513, Gemma 4 321 incl. the 160-sample
 # left padding), hop multiples, padding multiples of 128 and one sample either side of each.
 EDGE_LENGTHS = [0, 1, 127, 128, 159, 160, 161, 320, 321, 352, 353, 384, 481, 512, 513, 514, 640, 641, 673, 800,
@@ -187,9 +186,9 @@ def run_group(fe, family, group, names, inputs, tensors, meta_groups):
     return batch_f
 
 
-def float64_diagnostics(fe, family, inputs, tensors):
+def float64_diagnostics(fe, family, inputs):
     diag = {}
-    for i, name in enumerate(SPEECH):
+    for name in SPEECH:
         clip = inputs[f"speech.{name}"]
         f32, m32 = extract(fe, [clip])
         f64, m64 = reference_in_float64(fe, family, clip)
@@ -199,8 +198,6 @@ def float64_diagnostics(fe, family, inputs, tensors):
         diag[name] = dict(max_abs_all_frames=float(diff.max()) if diff.size else 0.0,
                           max_abs_valid_frames=float(diff[valid].max()) if valid.any() else 0.0,
                           mean_abs=float(diff.mean()) if diff.size else 0.0)
-        if name in FLOAT64_REFERENCE_CLIPS:
-            tensors[f"speech.clip{i}.features_float64_reference"] = np.ascontiguousarray(f64)
         log(f"  [{family}] float32 vs float64 reference, {name}: max {diag[name]['max_abs_all_frames']:.3g}")
     return diag
 
@@ -328,7 +325,7 @@ def make_family(out_root, family, speech_dir):
                  valid_frames=int(masks[0].sum()), head="frames 0..2", tail="the last 3 frames")
     log(f"  [{family}] truncation: {TRUNC_SAMPLES} samples -> {trunc['frames']} frames, {trunc['valid_frames']} valid")
 
-    diag = float64_diagnostics(fe, family, inputs, tensors)
+    diag = float64_diagnostics(fe, family, inputs)
     tokens = tokens_gemma4(fe) if family == "gemma4" else tokens_gemma3n(fe)
 
     save_file(stored_inputs, os.path.join(root, "inputs.safetensors"))
@@ -347,9 +344,9 @@ def make_family(out_root, family, speech_dir):
                               how="0.3*N(0,1) (numpy default_rng(seed)) + 0.4*sin(2*pi*440*n/16000), float32"),
                     empty_clips_not_stored=[f"edge.{k}" for k, n in enumerate(EDGE_LENGTHS) if n == 0]),
         groups=groups, trunc=trunc, float32_vs_float64_reference=diag, tokens=tokens,
-        numerics=("numpy >= 2 runs rfft of a float32 array in float32 (complex64); the mel product and log are "
-                  "float64; features are cast to float32 at the end. float32_vs_float64_reference measures the FFT's "
-                  "float32 rounding in the reference itself."))
+        numerics=("numpy >= 2 runs rfft of a float32 array in float32 (complex64); the waveform, pre-emphasis and "
+                  "window are float32, the mel product and log float64; features are cast to float32 at the end. "
+                  "float32_vs_float64_reference: the reference against its own code run in float64 throughout."))
     with open(os.path.join(root, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
     return root

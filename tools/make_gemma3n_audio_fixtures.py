@@ -12,6 +12,8 @@ Writes into --out:
                             feature extractor's convention), alone.<i>.features [1, L_i, 128], hard_ids [2, 3] i64
   expected.safetensors      see EXPECTED_DOC (also copied into meta.json)
   meta.json                 versions, seed, weight draws, clip lengths, statistics, what each tensor is
+  manifest.json             {preset: {tensor name: shape}} of model.audio_tower.* / model.embed_audio.* as
+                            transformers builds them (on the meta device) for the tiny, E2B and E4B presets
 Regenerate with this script; never edit the numbers.
 """
 import argparse
@@ -132,6 +134,17 @@ def soft_tokens(cfg, embed_audio, encoded, enc_mask):
     extra_padding_tokens = cfg.audio_soft_tokens_per_image - audio_seq_len
     extra_padding_features = audio_padding_embs.expand(audio_batch_size, extra_padding_tokens, audio_embed_dim)
     return torch.cat((audio_features, extra_padding_features), dim=1)
+
+
+def manifest(preset):
+    """Names and shapes of the audio tensors transformers would put in a checkpoint of this preset."""
+    c = Gemma3nConfig.from_pretrained(preset)
+    with torch.device("meta"):
+        enc = Gemma3nAudioEncoder(c.audio_config)
+        emb = Gemma3nMultimodalEmbedder(c.audio_config, c.text_config)
+    out = {f"model.audio_tower.{k}": list(v.shape) for k, v in enc.state_dict().items()}
+    out.update({f"model.embed_audio.{k}": list(v.shape) for k, v in emb.state_dict().items()})
+    return dict(sorted(out.items()))
 
 
 def make_inputs(gen, n_mel):
@@ -274,6 +287,11 @@ def main():
                  "the clip agree to float rounding; the tail may differ. Both runs are recorded.",
             clips=alone_vs_batch),
     )
+    presets = {name: manifest(f"tools/device/presets/{name}") for name in ("gemma3n-tiny", "gemma3n-E2B", "gemma3n-E4B")}
+    assert presets["gemma3n-tiny"] == {k: list(v.shape) for k, v in sorted(weights.items())}, "saved names differ"
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(presets, f, indent=1)
+        f.write("\n")
     with open(os.path.join(out, "meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")

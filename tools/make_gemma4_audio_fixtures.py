@@ -13,6 +13,7 @@ Writes into --out:
                             alone.<i>.features [1, lengths[i], n_mel] (clip i by itself, every frame valid)
   expected.safetensors      see EXPECTED_DOC below
   meta.json                 versions, command, seed, weight rules, clip-bound calibration and clip rates, checks
+(README.md in --out, which describes the fixture, is left alone.)
 Regenerate with this script; never edit the numbers.
 
 The batch holds 3 clips of 37, 96 and 161 feature frames (T = 161): after the two stride-2 convolutions they give
@@ -258,7 +259,11 @@ def main():
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     out_root = a.out
-    shutil.rmtree(out_root, ignore_errors=True)
+    # Replace what this script writes; README.md beside it is kept.
+    shutil.rmtree(os.path.join(out_root, "model"), ignore_errors=True)
+    for f in ("inputs.safetensors", "expected.safetensors", "meta.json"):
+        if os.path.exists(os.path.join(out_root, f)):
+            os.remove(os.path.join(out_root, f))
     os.makedirs(os.path.join(out_root, "model"))
     torch.set_grad_enabled(False)
 

@@ -28,6 +28,15 @@ void run_init_random(const InitRandomOptions& o) {
     nlohmann::json& t = cfg_json["text_config"];
     t["vocab_size"] = o.vocab_size;
     t["vocab_size_per_layer_input"] = o.vocab_size;
+    // Gemma 3n keeps its hard audio (and vision) token ids at the top of the text vocabulary.
+    if (cfg_json.contains("audio_config") && cfg_json["audio_config"].contains("vocab_offset")) {
+      nlohmann::json& a = cfg_json["audio_config"];
+      a["vocab_offset"] = o.vocab_size - a.value("vocab_size", int64_t{128});
+      if (cfg_json.contains("vision_config") && cfg_json["vision_config"].contains("vocab_offset")) {
+        nlohmann::json& v = cfg_json["vision_config"];
+        v["vocab_offset"] = a["vocab_offset"].get<int64_t>() - v.value("vocab_size", int64_t{128});
+      }
+    }
   }
   const std::string text = cfg_json.dump(2);
   const io::ModelConfig cfg = io::parse_model_config(text, o.out + "/config.json");
