@@ -25,6 +25,7 @@
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
 #include "models/text_model.h"
+#include "fixture_tensors.h"
 #include "test_util.h"
 #include "train/audio_inputs.h"
 #include "train/batches_torch.h"
@@ -34,17 +35,10 @@ using namespace gt;
 
 namespace {
 
-std::map<std::string, at::Tensor> read_all(const fs::path& p) {
-  io::Checkpoint c = io::Checkpoint::open(p.string());
-  std::map<std::string, at::Tensor> out;
-  for (const auto& n : c.names()) out[n] = io::load_tensor(c, n).clone();
-  return out;
-}
+using test::read_all;
 
-double max_abs(const at::Tensor& a) { return a.abs().max().item<double>(); }
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble).cpu() - b.to(at::kDouble).cpu()).abs().max().item<double>();
-}
+using test::max_abs;
+using test::max_diff;
 // Over real tokens only: a padded query whose sliding window holds only padding attends to nothing, and each
 // implementation fills that row its own way (it never reaches the loss or a real token).
 // The worst position is printed too (row, position), to tell soft-token positions from text ones.

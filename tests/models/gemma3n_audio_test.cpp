@@ -19,6 +19,7 @@
 #include "io/safetensors_torch.h"
 #include "models/audio_tower.h"
 #include "models/gemma3n/audio.h"
+#include "fixture_tensors.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -35,16 +36,9 @@ const int64_t kClipFrames[kClips] = {37, 100, 161};
 
 fs::path case_dir() { return test::fixture("audio/gemma3n-tower"); }
 
-std::map<std::string, at::Tensor> read_all(const fs::path& p) {
-  io::Checkpoint c = io::Checkpoint::open(p.string());
-  std::map<std::string, at::Tensor> out;
-  for (const auto& n : c.names()) out[n] = io::load_tensor(c, n).clone();
-  return out;
-}
+using test::read_all;
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.cpu().to(at::kDouble) - b.cpu().to(at::kDouble)).abs().max().item<double>();  // no float64 on MPS
-}
+using test::max_diff;
 
 // GT_TEST_DEVICE=cuda runs the comparisons on a GPU.
 at::Device test_device() {

@@ -24,6 +24,7 @@
 #include "io/safetensors_torch.h"
 #include "models/common/weights.h"
 #include "models/gemma4/audio.h"
+#include "fixture_tensors.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -46,17 +47,10 @@ at::Device test_device() {
   return at::Device(d && *d ? d : "cpu");
 }
 
-std::map<std::string, at::Tensor> read_all(const fs::path& p) {
-  io::Checkpoint c = io::Checkpoint::open(p.string());
-  std::map<std::string, at::Tensor> out;
-  for (const auto& n : c.names()) out[n] = io::load_tensor(c, n).clone();
-  return out;
-}
+using test::read_all;
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.cpu().to(at::kDouble) - b.cpu().to(at::kDouble)).abs().max().item<double>();
-}
-double max_abs(const at::Tensor& a) { return a.cpu().to(at::kDouble).abs().max().item<double>(); }
+using test::max_diff;
+using test::max_abs;
 
 // Compares and prints one named tensor; returns the error.
 double expect_close(const std::string& what, const at::Tensor& ours, const at::Tensor& ref, double tol = kTol) {

@@ -21,6 +21,7 @@
 #include "models/common/lora_targets.h"
 #include "models/peft_adapter.h"
 #include "models/text_model.h"
+#include "fixture_tensors.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -38,15 +39,10 @@ std::vector<std::string> cases() {
   return out;
 }
 
-std::map<std::string, at::Tensor> read_all(const fs::path& p) {
-  io::Checkpoint c = io::Checkpoint::open(p.string());
-  std::map<std::string, at::Tensor> out;
-  for (const auto& n : c.names()) out[n] = io::load_tensor(c, n).clone();
-  return out;
-}
+using test::read_all;
 
-double max_abs(const at::Tensor& a) { return a.abs().max().item<double>(); }
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>(); }
+using test::max_abs;
+using test::max_diff;
 
 struct Case {
   std::string name;
