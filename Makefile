@@ -23,7 +23,10 @@ BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-
   ffmpeg espeak-ng
 
 TOKENIZER_DIR := .cache/gemma3-tokenizer
-export CCACHE_DIR ?= $(CURDIR)/.cache/ccache
+# One compiler cache per user, shared by every clone (paths are made relative to the clone, so a fresh clone of the
+# same sources, e.g. a CI run on a machine that built them before, compiles from the cache).
+export CCACHE_DIR ?= $(HOME)/.cache/gemma-tune-ccache
+export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_MAXSIZE ?= 5G
 
