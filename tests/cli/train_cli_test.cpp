@@ -130,7 +130,7 @@ TEST(TrainCli, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
   std::vector<double> expected = step_losses(whole);
   ASSERT_EQ(expected.size(), 6u);
 
-  auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=3 '" + std::string(GT_CLI_PATH) + "' " +
+  auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=3 '" + gt::test::cli_path() + "' " +
                                      s.train_args("--max-steps 6 --name parts"));
   EXPECT_EQ(stopped.exit_code, 130) << stopped.err;
   fs::path parts;
@@ -152,7 +152,7 @@ TEST(TrainCli, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
 TEST(TrainCli, CtrlCWritesACheckpointAndMarksTheRunCancelled) {
   TinySetup s;
   // Start a long run, wait for its first metrics line, send SIGINT, report the exit code.
-  const std::string cmd = "'" + std::string(GT_CLI_PATH) + "' " + s.train_args("--max-steps 100000 --name sig") +
+  const std::string cmd = "'" + gt::test::cli_path() + "' " + s.train_args("--max-steps 100000 --name sig") +
                           " 2>/dev/null & pid=$!; for i in $(seq 600); do f=$(ls " + quote(s.runs) +
                           "/*/metrics.jsonl 2>/dev/null); [ -n \"$f\" ] && [ -s \"$f\" ] && break; sleep 0.1; done; "
                           "kill -INT $pid; wait $pid; echo $?";

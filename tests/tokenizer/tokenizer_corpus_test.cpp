@@ -56,7 +56,7 @@ TEST(TokenizerCorpus, CorpusIsLargeAndVaried) {
 }
 
 TEST(TokenizerCorpus, IdsMatchReferenceImplementation) {
-  const std::string src = GT_SOURCE_DIR;
+  const std::string src = gt::test::source_path("").string();
   ASSERT_EQ(std::system("node --version > /dev/null 2>&1"), 0)
       << "node is needed for the reference tokenizer; run `make deps` (it installs node and tools/npm)";
   const std::vector<std::string> texts = read_corpus();
