@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/strings.h"
 #include "data/chat_format.h"
 #include "data/csv_reader.h"
@@ -215,17 +216,30 @@ TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions&
                               const tok::Tokenizer& tokenizer, io::Family family) {
   const FileFormat format = format_of(path);
   Builder builder(path, options, tokenizer, family);
+  // Audio rows decode their clips here, which takes a while on a large set: show it.
+  std::optional<Progress> bar;
+  auto tick = [&](size_t done, size_t total) {
+    if (!options.audio) return;
+    if (!bar) bar.emplace("read " + std::filesystem::path(path).filename().string(), static_cast<int64_t>(total));
+    bar->update(static_cast<int64_t>(done), "");
+  };
   if (format == FileFormat::Jsonl) {
     const JsonlFile file = read_jsonl_file(path);
     builder.add_unreadable(file.skipped);
-    for (const JsonlRow& row : file.rows)
-      builder.add(row.row, text_row_from_json(row.value, options, tokenizer.vocab_size()));
+    for (size_t i = 0; i < file.rows.size(); ++i) {
+      builder.add(file.rows[i].row, text_row_from_json(file.rows[i].value, options, tokenizer.vocab_size()));
+      tick(i + 1, file.rows.size());
+    }
   } else {
     const CsvFile file = read_csv_file(path);
     require_columns(file, options);
     builder.add_unreadable(file.skipped);
-    for (const CsvRow& row : file.rows) builder.add(row.row, text_row_from_csv(row.fields, options));
+    for (size_t i = 0; i < file.rows.size(); ++i) {
+      builder.add(file.rows[i].row, text_row_from_csv(file.rows[i].fields, options));
+      tick(i + 1, file.rows.size());
+    }
   }
+  if (bar) bar->finish();
   return builder.finish();
 }
 
