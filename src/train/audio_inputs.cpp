@@ -64,7 +64,8 @@ data::AudioRowOptions AudioInputs::row_options(const std::string& column, const 
       ref.seconds = static_cast<double>(s.size()) / static_cast<double>(features_->sampling_rate);
       ref.cut = cut_.count(source) > 0;
       ref.soft_tokens = data::audio_soft_token_count(*rule, ref.samples);
-      if (ref.soft_tokens == 0)
+      // Shorter than one analysis frame (32 ms for 3n, 20 ms for Gemma 4): the extractor would give no frame.
+      if (ref.soft_tokens == 0 || ref.samples < features_->frame_length())
         return R::fail(data::skip_kind::kEmptyAudio,
                        cat(source, ": ", ref.samples, " samples is too short for one audio frame"));
       return R::ok(std::move(ref));
