@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "models/common/config_json.h"
 
 namespace gt::models::gemma3n {
 
@@ -16,17 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-// The value of `key`, or `def` when the key is absent or null; a value of the wrong type names the key.
-template <typename T>
-T value_or(const json& j, const char* key, T def, const std::string& where, const char* expected) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  const json& v = j[key];
-  const bool ok = std::is_integral_v<T> ? v.is_number_integer()
-                  : std::is_floating_point_v<T> ? v.is_number()
-                                                : v.is_string();
-  if (!ok) fail_input(where, ": vision_config.", key, " is ", v.dump(), ", expected ", expected);
-  return v.get<T>();
-}
 
 // Block-string shorthands, in the order timm's strings write the fields.
 BlockSpec er(int64_t k, int64_t s, double e, int64_t c) {
@@ -49,11 +39,11 @@ VisionConfig parse_vision_config(const std::string& json_text, const std::string
   VisionConfig c;
   if (j.contains("model_type") && j["model_type"] != "gemma3n_vision")
     fail_input(where, ": vision_config.model_type is ", j["model_type"].dump(), ", expected \"gemma3n_vision\"");
-  c.architecture = value_or(j, "architecture", c.architecture, where, "a string");
-  c.hidden_size = value_or(j, "hidden_size", c.hidden_size, where, "an integer");
-  c.vocab_size = value_or(j, "vocab_size", c.vocab_size, where, "an integer");
-  c.vocab_offset = value_or(j, "vocab_offset", c.vocab_offset, where, "an integer");
-  c.rms_norm_eps = value_or(j, "rms_norm_eps", c.rms_norm_eps, where, "a number");
+  c.architecture = config_value_or(j, "vision_config", "architecture", c.architecture, where, "a string");
+  c.hidden_size = config_value_or(j, "vision_config", "hidden_size", c.hidden_size, where, "an integer");
+  c.vocab_size = config_value_or(j, "vision_config", "vocab_size", c.vocab_size, where, "an integer");
+  c.vocab_offset = config_value_or(j, "vision_config", "vocab_offset", c.vocab_offset, where, "an integer");
+  c.rms_norm_eps = config_value_or(j, "vision_config", "rms_norm_eps", c.rms_norm_eps, where, "a number");
   if (c.architecture != "mobilenetv5_300m_enc")
     fail_input(where, ": vision_config.architecture is \"", c.architecture,
                "\", expected \"mobilenetv5_300m_enc\" (the only timm network Gemma 3n uses)");

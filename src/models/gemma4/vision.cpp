@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "models/common/config_json.h"
 
 namespace gt::models::gemma4 {
 
@@ -14,18 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-// The value of `key`, or `def` when the key is absent or null; a value of the wrong type names the key.
-template <typename T>
-T value_or(const json& j, const char* key, T def, const std::string& where, const char* expected) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  const json& v = j[key];
-  const bool ok = std::is_same_v<T, bool> ? v.is_boolean()
-                  : std::is_integral_v<T> ? v.is_number_integer()
-                  : std::is_floating_point_v<T> ? v.is_number()
-                                                : v.is_string();
-  if (!ok) fail_input(where, ": vision_config.", key, " is ", v.dump(), ", expected ", expected);
-  return v.get<T>();
-}
 
 void require_positive(int64_t v, const char* key, const std::string& where) {
   if (v <= 0) fail_input(where, ": vision_config.", key, " is ", v, ", expected a positive integer");
@@ -39,20 +28,20 @@ VisionConfig parse_vision_config(const std::string& json_text, const std::string
   VisionConfig c;
   if (j.contains("model_type") && j["model_type"] != "gemma4_vision")
     fail_input(where, ": vision_config.model_type is ", j["model_type"].dump(), ", expected \"gemma4_vision\"");
-  c.hidden_size = value_or(j, "hidden_size", c.hidden_size, where, "an integer");
-  c.intermediate_size = value_or(j, "intermediate_size", c.intermediate_size, where, "an integer");
-  c.num_hidden_layers = value_or(j, "num_hidden_layers", c.num_hidden_layers, where, "an integer");
-  c.num_attention_heads = value_or(j, "num_attention_heads", c.num_attention_heads, where, "an integer");
-  c.num_key_value_heads = value_or(j, "num_key_value_heads", c.num_key_value_heads, where, "an integer");
-  c.head_dim = value_or(j, "head_dim", c.head_dim, where, "an integer");
-  c.rms_norm_eps = value_or(j, "rms_norm_eps", c.rms_norm_eps, where, "a number");
-  c.patch_size = value_or(j, "patch_size", c.patch_size, where, "an integer");
-  c.position_embedding_size = value_or(j, "position_embedding_size", c.position_embedding_size, where, "an integer");
-  c.pooling_kernel_size = value_or(j, "pooling_kernel_size", c.pooling_kernel_size, where, "an integer");
-  c.default_output_length = value_or(j, "default_output_length", c.default_output_length, where, "an integer");
-  c.use_clipped_linears = value_or(j, "use_clipped_linears", c.use_clipped_linears, where, "true or false");
-  c.standardize = value_or(j, "standardize", c.standardize, where, "true or false");
-  c.hidden_activation = value_or(j, "hidden_activation", c.hidden_activation, where, "a string");
+  c.hidden_size = config_value_or(j, "vision_config", "hidden_size", c.hidden_size, where, "an integer");
+  c.intermediate_size = config_value_or(j, "vision_config", "intermediate_size", c.intermediate_size, where, "an integer");
+  c.num_hidden_layers = config_value_or(j, "vision_config", "num_hidden_layers", c.num_hidden_layers, where, "an integer");
+  c.num_attention_heads = config_value_or(j, "vision_config", "num_attention_heads", c.num_attention_heads, where, "an integer");
+  c.num_key_value_heads = config_value_or(j, "vision_config", "num_key_value_heads", c.num_key_value_heads, where, "an integer");
+  c.head_dim = config_value_or(j, "vision_config", "head_dim", c.head_dim, where, "an integer");
+  c.rms_norm_eps = config_value_or(j, "vision_config", "rms_norm_eps", c.rms_norm_eps, where, "a number");
+  c.patch_size = config_value_or(j, "vision_config", "patch_size", c.patch_size, where, "an integer");
+  c.position_embedding_size = config_value_or(j, "vision_config", "position_embedding_size", c.position_embedding_size, where, "an integer");
+  c.pooling_kernel_size = config_value_or(j, "vision_config", "pooling_kernel_size", c.pooling_kernel_size, where, "an integer");
+  c.default_output_length = config_value_or(j, "vision_config", "default_output_length", c.default_output_length, where, "an integer");
+  c.use_clipped_linears = config_value_or(j, "vision_config", "use_clipped_linears", c.use_clipped_linears, where, "true or false");
+  c.standardize = config_value_or(j, "vision_config", "standardize", c.standardize, where, "true or false");
+  c.hidden_activation = config_value_or(j, "vision_config", "hidden_activation", c.hidden_activation, where, "a string");
 
   for (auto [key, v] : {std::pair{"hidden_size", c.hidden_size}, std::pair{"intermediate_size", c.intermediate_size},
                         std::pair{"num_hidden_layers", c.num_hidden_layers},
