@@ -27,6 +27,7 @@ TOKENIZER_DIR := .cache/gemma3-tokenizer
 # same sources, e.g. a CI run on a machine that built them before, compiles from the cache).
 export CCACHE_DIR ?= $(HOME)/.cache/gemma-tune-ccache
 export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_MAXSIZE ?= 5G
 
