@@ -1,6 +1,6 @@
 # Sourced by the device scripts: the libraries carried in .device/root (tools/device/pack.sh), and a CUDA build
 # of gemma-tune in build-cuda against the libtorch inside the installed PyTorch (configured once per machine),
-# without FFmpeg (that machine has none; its audio benchmarks feed the towers features directly).
+# without FFmpeg and OpenCV (that machine has neither; its benchmarks feed the towers features and pixels directly).
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 D=$PWD/.device/root/usr
@@ -12,5 +12,5 @@ configure_cuda_build() {
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DGT_USE_CCACHE=OFF \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$D" -DOPENSSL_ROOT_DIR="$D" \
     -DOPENSSL_CRYPTO_LIBRARY="$D/lib/x86_64-linux-gnu/libcrypto.so.3" -DOPENSSL_INCLUDE_DIR="$D/include" \
-    -DCMAKE_CXX_FLAGS="-isystem $D/include" -DGT_WITH_FFMPEG=OFF | tail -3
+    -DCMAKE_CXX_FLAGS="-isystem $D/include" -DGT_WITH_FFMPEG=OFF -DGT_WITH_OPENCV=OFF | tail -3
 }
