@@ -19,11 +19,8 @@
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
 #include "models/random_init.h"
-#include "models/text_model.h"
-#include "media/audio_features.h"
 #include "models/audio_tower.h"
-#include "train/audio_inputs.h"
-#include "train/batches_torch.h"
+#include "models/model.h"
 #include "train/optimizer.h"
 
 using namespace gt;
@@ -61,8 +58,13 @@ int main(int argc, char** argv) {
   const auto cfg_json = io::preset_config(family, size);
   // The baseline trains the text-only causal LM; same decoder here.
   io::ModelConfig cfg = io::parse_model_config(cfg_json.dump(), "preset");
+  if (modality != "text" && modality != "audio") {
+    std::cerr << "--modality is text or audio\n";
+    return 2;
+  }
   reset_peak_memory(device_name);
-  auto model = models::make_text_model(cfg, dtype, device);
+  std::unique_ptr<models::Model> whole = models::make_model(cfg, {.audio = modality == "audio"}, dtype, device);
+  models::TextModel* model = &whole->text();
   models::random_init(*model, 0);
   int64_t nparams = 0;
   for (const auto& p : model->module().parameters()) nparams += p.numel();
@@ -71,22 +73,17 @@ int main(int argc, char** argv) {
   auto named = models::lora_parameters(model->module(), cfg.text_prefix);
 
   // Audio: the tower with random weights, and the layout of a row.
-  std::unique_ptr<train::AudioInputs> audio;
+  models::AudioTower* audio = whole->audio();
   const int64_t frames = static_cast<int64_t>(audio_seconds * 100);
   int64_t n_soft = 0;
-  if (modality == "audio") {
-    auto tower = models::make_audio_tower(cfg, dtype, device);
+  if (audio) {
     at::Generator gen = device.is_cpu() ? at::detail::createCPUGenerator(1) : at::globalContext().defaultGenerator(device);
-    tower->init_random(gen);
-    for (auto& p : tower->module().parameters()) p.set_requires_grad(false);
-    for (const auto& p : tower->module().parameters()) nparams += p.numel();
-    audio = std::make_unique<train::AudioInputs>(tower, cfg, dtype, device, 30.0);
+    audio->init_random(gen);
+    for (auto& p : audio->module().parameters()) p.set_requires_grad(false);
+    nparams += whole->tower_parameters();
     torch::NoGradGuard ng;
     const at::Tensor f = torch::zeros({1, frames, 128}, at::TensorOptions().dtype(at::kFloat));
-    n_soft = tower->encode(f.to(device, dtype), torch::ones({1, frames}, at::kBool).to(device)).embeddings.size(0);
-  } else if (modality != "text") {
-    std::cerr << "--modality is text or audio\n";
-    return 2;
+    n_soft = audio->encode(f.to(device, dtype), torch::ones({1, frames}, at::kBool).to(device)).embeddings.size(0);
   }
   const int64_t row_len = modality == "audio" ? n_soft + 3 + seq : seq;
   train::AdamW opt(named, {1e-4, 0.9, 0.999, 1e-8, 0.0});
@@ -103,7 +100,7 @@ int main(int argc, char** argv) {
   for (int64_t i = 0; i < steps + warmup; ++i) {
     at::Tensor ids = torch::randint(3, 250000, {batch, row_len}, at::TensorOptions().dtype(at::kLong));
     at::Tensor labels = ids.clone();
-    media::AudioFeatures feats;
+    models::MediaInputs media;
     if (audio) {
       ids.index_put_({at::indexing::Slice(), 0}, 2);
       ids.index_put_({at::indexing::Slice(), 1}, *cfg.media.boa_token_id);
@@ -111,15 +108,13 @@ int main(int argc, char** argv) {
       ids.index_put_({at::indexing::Slice(), 2 + n_soft}, *cfg.media.eoa_token_id);
       labels = ids.clone();
       labels.index_put_({at::indexing::Slice(), at::indexing::Slice(0, 3 + n_soft)}, -100);
-      feats = {torch::randn({batch, frames, 128}), torch::ones({batch, frames}, at::kBool)};
+      media.audio_features = torch::randn({batch, frames, 128});
+      media.audio_mask = torch::ones({batch, frames}, at::kBool);
     }
     ids = ids.to(device);
     labels = labels.to(device);
     auto t0 = now();
-    train::BatchTensors bt;
-    bt.inputs = {ids, {}, {}};
-    if (audio) audio->embed_features(*model, &feats, bt);
-    at::Tensor h = model->forward(bt.inputs);
+    at::Tensor h = whole->forward({ids, {}, {}}, media);
     auto t1 = phases ? now() : t0;
     models::LossSum ls = models::causal_lm_loss(h, labels, model->lm_head_weight(), model->final_logit_softcapping());
     at::Tensor loss = ls.sum / static_cast<double>(ls.tokens);

@@ -4,44 +4,25 @@
 
 #include <filesystem>
 #include <iostream>
-#include <map>
 
 #include "cli/commands.h"
+#include "cli/config_flags.h"
 #include "core/error.h"
 #include "core/train_config.h"
 #include "train/commands.h"
 
 namespace gt::cli {
 
-namespace {
-
-struct TrainFlags {
-  std::string config_file;
-  std::map<std::string, std::string> values;  // key -> text, for flags given
-  std::map<std::string, CLI::Option*> options;
-  std::map<std::string, bool> bools;
-};
-
-}  // namespace
-
 void add_train(CLI::App& app) {
-  auto flags = std::make_shared<TrainFlags>();
+  auto flags = std::make_shared<ConfigFlags>();
+  auto config_file = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand(
       "train",
       "Train a LoRA adapter on a dataset. Options come from --config FILE (YAML, keys as below with '_') and flags; "
       "flags win. Writes a run folder with config.yaml, metadata.json, metrics.jsonl, checkpoints/ and adapter/.");
-  sub->add_option("--config", flags->config_file, "YAML run config");
-  for (const ConfigField& f : train_config_fields()) {
-    const std::string flag = flag_name(f.key);
-    if (std::holds_alternative<bool TrainConfig::*>(f.member)) {
-      CLI::Option* o = sub->add_flag(flag, flags->bools[f.key], f.help)->group(f.group);
-      flags->options[f.key] = o;
-    } else {
-      CLI::Option* o = sub->add_option(flag, flags->values[f.key], f.help)->group(f.group);
-      flags->options[f.key] = o;
-    }
-  }
-  sub->callback([flags] {
+  sub->add_option("--config", *config_file, "YAML run config");
+  add_config_flags(sub, *flags);
+  sub->callback([flags, config_file] {
     TrainConfig cfg;
     if (!flags->options["resume"]->empty()) {
       // A resumed run keeps the configuration it started with (anything else would change its numbers).
@@ -54,14 +35,8 @@ void add_train(CLI::App& app) {
           std::cerr << "note: " << flag_name(key) << " is ignored with --resume (the run keeps " << saved << ")\n";
       cfg.resume = dir;
     } else {
-      if (!flags->config_file.empty()) apply_yaml(cfg, flags->config_file);
-      for (const auto& [key, opt] : flags->options) {
-        if (opt->empty()) continue;
-        if (flags->bools.count(key))
-          apply_text(cfg, key, flags->bools[key] ? "true" : "false");
-        else
-          apply_text(cfg, key, flags->values[key]);
-      }
+      if (!config_file->empty()) apply_yaml(cfg, *config_file);
+      apply_config_flags(*flags, cfg);
       if (cfg.model.empty()) fail_input("train: --model DIR is required (a Hugging Face Gemma 3n or Gemma 4 folder)");
       if (cfg.data.empty()) fail_input("train: --data DIR_OR_FILE is required");
     }

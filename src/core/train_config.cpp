@@ -61,6 +61,11 @@ const std::vector<ConfigField>& train_config_fields() {
   return fields;
 }
 
+const TrainConfig& default_train_config() {
+  static const TrainConfig defaults;
+  return defaults;
+}
+
 std::string flag_name(const std::string& key) {
   std::string f = "--" + key;
   std::replace(f.begin(), f.end(), '_', '-');
@@ -174,6 +179,22 @@ std::string to_yaml(const TrainConfig& cfg) {
     os << f.key << ": " << e.c_str() << "\n";
   }
   return os.str();
+}
+
+std::string config_value_text(const TrainConfig& cfg, const ConfigField& f) {
+  return std::visit(
+      [&](auto member) -> std::string {
+        using T = std::remove_cvref_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, std::string>)
+          return cfg.*member;
+        else if constexpr (std::is_same_v<T, bool>)
+          return cfg.*member ? "true" : "false";
+        else if constexpr (std::is_same_v<T, int64_t>)
+          return std::to_string(cfg.*member);
+        else
+          return shortest(cfg.*member);
+      },
+      f.member);
 }
 
 void validate(const TrainConfig& c) {

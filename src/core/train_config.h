@@ -61,6 +61,9 @@ struct TrainConfig {
   std::string resume;  // run folder to continue
 };
 
+// The defaults above, for other option structs to take theirs from (data::TextDatasetOptions, ...).
+const TrainConfig& default_train_config();
+
 // One option of the table.
 struct ConfigField {
   std::string key;   // YAML key; the flag is "--" + key with '_' -> '-'
@@ -78,6 +81,8 @@ void apply_yaml(TrainConfig& cfg, const std::string& yaml_path);
 void apply_text(TrainConfig& cfg, const std::string& key, const std::string& value);
 // The resolved config as YAML (every key, in table order, with group comments).
 std::string to_yaml(const TrainConfig& cfg);
+// One option's value as text (shortest round-trip numbers, true/false), e.g. for --help defaults.
+std::string config_value_text(const TrainConfig& cfg, const ConfigField& f);
 // Checks ranges and choices; throws gt::InputError naming the option.
 void validate(const TrainConfig& cfg);
 

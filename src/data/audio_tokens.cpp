@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/json_section.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -28,36 +29,6 @@ json read_json_object(const fs::path& path) {
   return j;
 }
 
-// A typed key of one settings object; every message names "<file>: <prefix><key>".
-struct Settings {
-  const json& j;
-  const std::string& file;
-  const std::string& prefix;
-
-  bool has(const char* key) const { return j.contains(key); }
-  std::string where(const char* key) const { return cat(file, ": ", prefix, key); }
-
-  double number(const char* key, double def) const {
-    if (!has(key)) return def;
-    const json& v = j[key];
-    if (!v.is_number()) fail_input(where(key), " is ", v.dump(), ", expected a number");
-    return v.get<double>();
-  }
-  int64_t integer(const char* key, int64_t def) const {
-    if (!has(key)) return def;
-    const json& v = j[key];
-    if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) return static_cast<int64_t>(v.get<double>());
-    fail_input(where(key), " is ", v.dump(), ", expected an integer");
-  }
-  std::string string(const char* key, const std::string& def) const {
-    if (!has(key)) return def;
-    const json& v = j[key];
-    if (!v.is_string()) fail_input(where(key), " is ", v.dump(), ", expected a string");
-    return v.get<std::string>();
-  }
-};
-
 // int(round(sampling_rate * ms / 1000.0)) as the extractors compute frame and hop lengths (Python's round: half to
 // even, which std::nearbyint does in the default rounding mode).
 int64_t samples_of_ms(int64_t sampling_rate, double ms) {
@@ -66,7 +37,7 @@ int64_t samples_of_ms(int64_t sampling_rate, double ms) {
 
 void apply_gemma4_framing(const ProcessorConfigFiles& files, AudioTokenRule& r) {
   const json j = json::parse(files.extractor_json);
-  const Settings s{j, files.extractor_file, files.extractor_key};
+  const io::JsonSection s(j, files.extractor_file, files.extractor_key);
   const int64_t rate = s.integer("sampling_rate", 16000);
   if (rate <= 0) fail_input(s.where("sampling_rate"), " is ", rate, ", expected a positive number of samples per second");
   r.frame_length = samples_of_ms(rate, s.number("frame_length_ms", 20.0));
@@ -88,10 +59,9 @@ void apply_gemma3n_count(const io::ModelConfig& config, const ProcessorConfigFil
   std::optional<int64_t> from_processor;
   if (!files.processor_json.empty()) {
     const json j = json::parse(files.processor_json);
-    const std::string none;
-    const Settings s{j, files.processor_file, none};
-    if (s.has("audio_seq_length") && !j["audio_seq_length"].is_null()) {
-      from_processor = s.integer("audio_seq_length", 0);
+    const io::JsonSection s(j, files.processor_file);
+    if (s.has("audio_seq_length")) {
+      from_processor = s.integer("audio_seq_length");
       if (*from_processor <= 0)
         fail_input(s.where("audio_seq_length"), " is ", *from_processor, ", expected a positive integer");
       if (from_config && *from_config != *from_processor)

@@ -6,7 +6,8 @@
 #include <optional>
 #include <string>
 
-#include "data/example.h"  // AudioRef, RowResult
+#include "core/train_config.h"  // default_train_config: every default is the run option's
+#include "data/example.h"         // AudioRef, RowResult
 
 namespace gt::data {
 
@@ -16,10 +17,10 @@ enum class TextMode {
 };
 
 // Audio rows (--modality audio). Decoding and the model's processor rules live outside the torch-free data layer:
-// the caller gives them as functions (train/audio_source.h builds them from FFmpeg and the model config).
+// the caller gives them as functions (train/audio_inputs.h builds them from FFmpeg and the model config).
 struct AudioRowOptions {
-  std::string column = "audio_path";                      // CSV column / flat JSONL key of the clip
-  std::string prompt = "Please transcribe this audio.";   // the user turn's text after the clip (reference default)
+  std::string column = default_train_config().audio_column;  // CSV column / flat JSONL key of the clip
+  std::string prompt = default_train_config().audio_prompt;  // the user turn's text after the clip
   std::string base_dir;  // relative paths resolve against it; empty: the folder of the dataset file
   // Decodes `source` (absolute path or URL) and fills samples, seconds, cut and soft_tokens; a clip that cannot
   // be used is a RowError (kBadAudio, kEmptyAudio) naming what is wrong.
@@ -31,11 +32,11 @@ struct AudioRowOptions {
 
 struct TextDatasetOptions {
   TextMode mode = TextMode::Instruction;
-  int64_t max_seq_len = 2048;  // tokens, <bos> included
+  int64_t max_seq_len = default_train_config().max_seq_len;  // tokens, <bos> included
   // Column names (CSV header names, and keys of JSONL objects).
-  std::string prompt_column = "prompt";
-  std::string response_column = "response";
-  std::string text_column = "text";
+  std::string prompt_column = default_train_config().prompt_column;
+  std::string response_column = default_train_config().response_column;
+  std::string text_column = default_train_config().text_column;
   // A system message for instruction rows that bring none of their own (empty: none).
   std::string system_prompt;
   // Where skipped rows are appended as JSON lines (the run folder's skipped.jsonl); empty: not written.

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/json_section.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -21,70 +22,8 @@ std::string_view layer_type_name(LayerType t) {
 
 namespace {
 
-// Reads typed keys of one JSON object and names "<file>: <section>.<key>" in every message. A key that is
-// absent or null takes the default of the transformers config class, as from_pretrained would.
-class Section {
- public:
-  Section(const json& j, std::string file, std::string prefix) : j_(j), file_(std::move(file)), prefix_(std::move(prefix)) {}
-
-  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-  const json& raw(const char* key) const { return j_[key]; }
-  std::string where(const char* key) const { return cat(file_, ": ", prefix_, key); }
-
-  int64_t integer(const char* key, std::optional<int64_t> def = std::nullopt) const {
-    if (!has(key)) return require_default(key, def);
-    const json& v = j_[key];
-    if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
-      return static_cast<int64_t>(v.get<double>());
-    fail_input(where(key), " is ", v.dump(), ", expected an integer");
-  }
-  double number(const char* key, std::optional<double> def = std::nullopt) const {
-    if (!has(key)) return require_default(key, def);
-    const json& v = j_[key];
-    if (!v.is_number()) fail_input(where(key), " is ", v.dump(), ", expected a number");
-    return v.get<double>();
-  }
-  bool boolean(const char* key, std::optional<bool> def = std::nullopt) const {
-    if (!has(key)) return require_default(key, def);
-    const json& v = j_[key];
-    if (!v.is_boolean()) fail_input(where(key), " is ", v.dump(), ", expected true or false");
-    return v.get<bool>();
-  }
-  std::string string(const char* key, std::optional<std::string> def = std::nullopt) const {
-    if (!has(key)) return require_default(key, def);
-    const json& v = j_[key];
-    if (!v.is_string()) fail_input(where(key), " is ", v.dump(), ", expected a string");
-    return v.get<std::string>();
-  }
-  // An integer or a list of integers (eos_token_id).
-  std::vector<int64_t> integers(const char* key, std::vector<int64_t> def) const {
-    if (!has(key)) return def;
-    const json& v = j_[key];
-    if (v.is_number_integer()) return {v.get<int64_t>()};
-    if (!v.is_array()) fail_input(where(key), " is ", v.dump(), ", expected an integer or a list of integers");
-    std::vector<int64_t> out;
-    for (const json& e : v) {
-      if (!e.is_number_integer()) fail_input(where(key), " holds ", e.dump(), ", expected integers");
-      out.push_back(e.get<int64_t>());
-    }
-    return out;
-  }
-  std::optional<int64_t> optional_integer(const char* key) const {
-    if (!has(key)) return std::nullopt;
-    return integer(key);
-  }
-
- private:
-  template <typename T>
-  T require_default(const char* key, const std::optional<T>& def) const {
-    if (!def) fail_input(where(key), " is missing");
-    return *def;
-  }
-  const json& j_;
-  std::string file_;
-  std::string prefix_;
-};
+// Every section is read by io::JsonSection: absent or null keys take the transformers config class's default.
+using Section = JsonSection;
 
 LayerType parse_layer_type(const Section& s, const std::string& v) {
   if (v == "sliding_attention") return LayerType::Sliding;

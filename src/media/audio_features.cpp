@@ -8,6 +8,7 @@
 #include <numbers>
 
 #include "core/error.h"
+#include "io/json_section.h"
 #include "data/audio_tokens.h"  // read_processor_config_files: where transformers finds the settings
 
 using nlohmann::json;
@@ -46,84 +47,30 @@ AudioFeatureConfig family_defaults(io::Family family) {
 // Settings from the model folder
 // ---------------------------------------------------------------------------------------------------------------
 
-// Typed keys of the extractor's settings object; messages name "<file>: <prefix><key>". A null value is refused
-// (the extractor would fail on it) except for the per-bin lists, where null means none.
-class Settings {
- public:
-  Settings(const json& j, const std::string& file, const std::string& prefix) : j_(j), file_(file), prefix_(prefix) {}
-
-  std::string where(const char* key) const { return cat(file_, ": ", prefix_, key); }
-
-  void number(const char* key, double& out) const {
-    if (!j_.contains(key)) return;
-    const json& v = j_[key];
-    if (!v.is_number()) fail_input(where(key), " is ", v.dump(), ", expected a number");
-    out = v.get<double>();
-  }
-  void integer(const char* key, int64_t& out) const {
-    if (!j_.contains(key)) return;
-    const json& v = j_[key];
-    if (v.is_number_integer()) {
-      out = v.get<int64_t>();
-    } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
-      out = static_cast<int64_t>(v.get<double>());
-    } else {
-      fail_input(where(key), " is ", v.dump(), ", expected an integer");
-    }
-  }
-  void boolean(const char* key, bool& out) const {
-    if (!j_.contains(key)) return;
-    const json& v = j_[key];
-    if (!v.is_boolean()) fail_input(where(key), " is ", v.dump(), ", expected true or false");
-    out = v.get<bool>();
-  }
-  void string(const char* key, std::string& out) const {
-    if (!j_.contains(key)) return;
-    const json& v = j_[key];
-    if (!v.is_string()) fail_input(where(key), " is ", v.dump(), ", expected a string");
-    out = v.get<std::string>();
-  }
-  void numbers(const char* key, std::vector<double>& out) const {
-    if (!j_.contains(key) || j_[key].is_null()) return;
-    const json& v = j_[key];
-    if (!v.is_array()) fail_input(where(key), " is ", v.dump(), ", expected null or a list of numbers");
-    out.clear();
-    for (const json& x : v) {
-      if (!x.is_number()) fail_input(where(key), " holds ", x.dump(), ", expected numbers only");
-      out.push_back(x.get<double>());
-    }
-  }
-
- private:
-  const json& j_;
-  const std::string& file_;
-  const std::string& prefix_;
-};
-
 void read_settings(const data::ProcessorConfigFiles& files, AudioFeatureConfig& c) {
   const json j = json::parse(files.extractor_json);
-  const Settings s(j, files.extractor_file, files.extractor_key);
+  const io::JsonSection s(j, files.extractor_file, files.extractor_key);
   std::string type = extractor_class(c.family);
-  s.string("feature_extractor_type", type);
+  s.read("feature_extractor_type", type);
   if (type != extractor_class(c.family))
     fail_input(s.where("feature_extractor_type"), " is \"", type, "\", expected \"", extractor_class(c.family),
                "\" for a ", io::family_name(c.family), " model");
-  s.integer("feature_size", c.feature_size);
-  s.integer("sampling_rate", c.sampling_rate);
-  s.number("padding_value", c.padding_value);
-  s.string("padding_side", c.padding_side);
-  s.number("frame_length_ms", c.frame_length_ms);
-  s.number("hop_length_ms", c.hop_length_ms);
-  s.number("min_frequency", c.min_frequency);
-  s.number("max_frequency", c.max_frequency);
-  s.number("preemphasis", c.preemphasis);
-  s.boolean("preemphasis_htk_flavor", c.preemphasis_htk_flavor);
-  s.boolean("fft_overdrive", c.fft_overdrive);
-  s.number("dither", c.dither);
-  s.number("input_scale_factor", c.input_scale_factor);
-  s.number("mel_floor", c.mel_floor);
-  s.numbers("per_bin_mean", c.per_bin_mean);
-  s.numbers("per_bin_stddev", c.per_bin_stddev);
+  s.read("feature_size", c.feature_size);
+  s.read("sampling_rate", c.sampling_rate);
+  s.read("padding_value", c.padding_value);
+  s.read("padding_side", c.padding_side);
+  s.read("frame_length_ms", c.frame_length_ms);
+  s.read("hop_length_ms", c.hop_length_ms);
+  s.read("min_frequency", c.min_frequency);
+  s.read("max_frequency", c.max_frequency);
+  s.read("preemphasis", c.preemphasis);
+  s.read("preemphasis_htk_flavor", c.preemphasis_htk_flavor);
+  s.read("fft_overdrive", c.fft_overdrive);
+  s.read("dither", c.dither);
+  s.read("input_scale_factor", c.input_scale_factor);
+  s.read("mel_floor", c.mel_floor);
+  s.read("per_bin_mean", c.per_bin_mean);
+  s.read("per_bin_stddev", c.per_bin_stddev);
 
   if (c.feature_size <= 0) fail_input(s.where("feature_size"), " is ", c.feature_size, ", expected at least 1");
   if (c.sampling_rate <= 0) fail_input(s.where("sampling_rate"), " is ", c.sampling_rate, ", expected at least 1");

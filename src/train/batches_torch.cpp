@@ -3,11 +3,12 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "models/common/loss.h"
+#include "media/audio_features.h"
 #include "train/audio_inputs.h"
 
 namespace gt::train {
 
-BatchTensors to_tensors(const data::Batch& b, const at::Device& device) {
+BatchTensors to_tensors(const data::Batch& b, const at::Device& device, AudioInputs* audio) {
   const auto opts = at::TensorOptions().dtype(at::kLong);
   auto make = [&](const std::vector<int64_t>& v) {
     return torch::from_blob(const_cast<int64_t*>(v.data()), {b.batch_size, b.seq_len}, opts).clone().to(device);
@@ -16,6 +17,11 @@ BatchTensors to_tensors(const data::Batch& b, const at::Device& device) {
   t.inputs.input_ids = make(b.input_ids);
   if (b.real_tokens != b.batch_size * b.seq_len) t.inputs.attention_mask = make(b.attention_mask);
   t.labels = make(b.labels);
+  if (audio && !b.audio.empty()) {
+    media::AudioFeatures f = audio->features(b);
+    t.media.audio_features = std::move(f.features);
+    t.media.audio_mask = std::move(f.mask);
+  }
   return t;
 }
 
@@ -26,11 +32,12 @@ at::ScalarType resolve_dtype(const std::string& requested, const std::string& de
   fail_input("--dtype is \"", requested, "\", expected auto, float32 or bfloat16");
 }
 
-EvalResult evaluate(models::TextModel& model, const std::vector<data::Example>& examples, int64_t batch_size,
+EvalResult evaluate(models::Model& model, const std::vector<data::Example>& examples, int64_t batch_size,
                     int64_t pad_id, const at::Device& device, const std::string& label, AudioInputs* audio) {
   torch::NoGradGuard no_grad;
-  const bool was_training = model.module().is_training();
-  model.module().eval();
+  torch::nn::Module& module = model.text().module();
+  const bool was_training = module.is_training();
+  module.eval();
   std::vector<int64_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
   double sum = 0;
@@ -39,16 +46,16 @@ EvalResult evaluate(models::TextModel& model, const std::vector<data::Example>& 
   for (size_t s = 0; s < order.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(order.size(), s + static_cast<size_t>(batch_size));
     data::Batch b = data::collate(examples, std::span<const int64_t>(order.data() + s, e - s), pad_id);
-    BatchTensors t = to_tensors(b, device);
-    if (audio) audio->embed(model, b, t);
-    at::Tensor h = model.forward(t.inputs);
-    models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
+    BatchTensors t = to_tensors(b, device, audio);
+    at::Tensor h = model.forward(t.inputs, t.media);
+    models::LossSum ls =
+        models::causal_lm_loss(h, t.labels, model.text().lm_head_weight(), model.text().final_logit_softcapping());
     sum += ls.sum.item<double>();
     tokens += ls.tokens;
     bar.update(static_cast<int64_t>(e), tokens ? cat("loss ", sum / static_cast<double>(tokens)) : "");
   }
   bar.finish();
-  if (was_training) model.module().train();
+  if (was_training) module.train();
   return {tokens ? sum / static_cast<double>(tokens) : 0.0, tokens};
 }
 

@@ -4,29 +4,32 @@
 #include <torch/torch.h>
 
 #include "data/batching.h"
-#include "models/text_model.h"
+#include "models/model.h"
 
 namespace gt::train {
 
+class AudioInputs;
+
 struct BatchTensors {
   models::TextInputs inputs;
+  models::MediaInputs media;
   at::Tensor labels;  // [B, T] int64
 };
 
-// attention_mask is left undefined when no row is padded (lets the fused attention use its causal kernel).
-BatchTensors to_tensors(const data::Batch& b, const at::Device& device);
+// attention_mask is left undefined when no row is padded (lets the fused attention use its causal kernel). With
+// `audio`, the batch's clips become media.audio_features / audio_mask (on the CPU; the model moves them).
+BatchTensors to_tensors(const data::Batch& b, const at::Device& device, AudioInputs* audio = nullptr);
 
 // "auto" -> bfloat16 on cuda/mps, float32 on cpu.
 at::ScalarType resolve_dtype(const std::string& requested, const std::string& device);
 
 // Mean loss (sum over supervised tokens / their count) of `examples`, without gradients. `audio`, when given,
-// merges each batch's clips into the inputs (train/audio_inputs.h).
+// prepares each batch's clips (train/audio_inputs.h).
 struct EvalResult {
   double loss = 0;
   int64_t tokens = 0;
 };
-class AudioInputs;
-EvalResult evaluate(models::TextModel& model, const std::vector<data::Example>& examples, int64_t batch_size,
+EvalResult evaluate(models::Model& model, const std::vector<data::Example>& examples, int64_t batch_size,
                     int64_t pad_id, const at::Device& device, const std::string& label = "eval",
                     AudioInputs* audio = nullptr);
 

@@ -6,7 +6,6 @@
 #include <string>
 
 #include "core/train_config.h"
-#include "data/text_options.h"
 
 namespace gt::train {
 
@@ -14,17 +13,12 @@ namespace gt::train {
 // (a checkpoint was written). Throws gt::InputError for bad input; the run folder records the failure.
 int run_train(const TrainConfig& cfg);
 
+// eval reads data and runs the model with the options of a training run (same table, same defaults): run.data is
+// a file, or a folder evaluated on its validation split (its train split when it has none).
 struct EvalOptions {
-  std::string model, adapter, data;
-  std::string mode = "instruction";  // -> dataset.mode
-  std::string dtype = "auto", device = "auto";
-  int64_t batch_size = 4;
+  TrainConfig run;
+  std::string adapter;  // LoRA adapter folder (PEFT format); empty: the base model
   bool json = false;
-  data::TextDatasetOptions dataset;  // columns, max_seq_len, system prompt
-  std::string modality = "text";     // text | audio
-  std::string audio_column = "audio_path";
-  std::string audio_prompt = "Please transcribe this audio.";
-  double max_duration = 30.0;
 };
 // Mean cross-entropy over supervised tokens of the whole dataset; prints it (or one JSON object).
 void run_eval(const EvalOptions& o);

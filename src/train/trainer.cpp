@@ -26,12 +26,12 @@
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
 #include "models/peft_adapter.h"
-#include "models/text_model.h"
+#include "models/model.h"
 #include "tokenizer/tokenizer.h"
-#include "train/audio_inputs.h"
 #include "train/batches_torch.h"
 #include "train/checkpoint.h"
 #include "train/commands.h"
+#include "train/run_setup.h"
 #include "train/optimizer.h"
 #include "train/run_folder.h"
 
@@ -63,18 +63,6 @@ struct SignalGuard {
   }
 };
 
-data::TextDatasetOptions dataset_options(const TrainConfig& c, const std::string& skipped_log) {
-  data::TextDatasetOptions o;
-  o.mode = c.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;
-  o.max_seq_len = c.max_seq_len;
-  o.prompt_column = c.prompt_column;
-  o.response_column = c.response_column;
-  o.text_column = c.text_column;
-  o.system_prompt = c.system_prompt;
-  o.skipped_log = skipped_log;
-  return o;
-}
-
 // The test hook GT_TEST_STOP_AFTER_STEP=N behaves like Ctrl-C after step N (used by the resume tests).
 int64_t stop_after_step() {
   const char* s = std::getenv("GT_TEST_STOP_AFTER_STEP");
@@ -89,38 +77,31 @@ std::string describe_memory(const std::string& device) {
 }  // namespace
 
 int run_train(const TrainConfig& config) {
-  TrainConfig cfg = config;
-  validate(cfg);
-  if (cfg.modality != "text" && cfg.modality != "audio")
-    fail_input("--modality ", cfg.modality, " is not available yet: images and audiovisual rows arrive with the vision issue");
-  if (cfg.mode != "instruction" && cfg.mode != "completion")
-    fail_input("--mode ", cfg.mode, " needs --modality image (not available yet)");
-  if (cfg.modality == "audio" && cfg.mode != "instruction")
-    fail_input("--modality audio trains transcriptions and audio conversations (--mode instruction), not --mode ", cfg.mode);
-
+  const TrainConfig& cfg = config;
   // ---------------------------------------------------------------------------------------------------------
-  // Set-up
+  // Set-up (what can be refused is refused before the run folder exists)
+  RunSetup setup(cfg);
+  const std::string& device_name = setup.device_name;
+  const at::Device device = setup.device;
+  const io::ModelConfig& mcfg = setup.model_config;
+  const int64_t pad_id = setup.pad_id;
   const bool resuming = !cfg.resume.empty();
   RunFolder run = resuming ? RunFolder::open(cfg.resume)
                            : RunFolder::create(cfg.out, cfg.name.empty() ? fs::path(cfg.model).filename().string() : cfg.name);
   if (!resuming) run.write_text("config.yaml", to_yaml(cfg));
-  const std::string device_name = resolve_device(cfg.device);
-  const at::Device device(device_name);
-  const at::ScalarType dtype = resolve_dtype(cfg.dtype, device_name);
   run.update_metadata({{"status", "running"},
                        {resuming ? "resumed_at" : "started_at", utc_timestamp()},
                        {"gemma_tune_version", GT_VERSION},
                        {"libtorch", torch_info().version},
                        {"device", device_name},
-                       {"dtype", std::string(c10::toString(dtype))},
+                       {"dtype", std::string(c10::toString(setup.dtype))},
                        {"model", cfg.model},
                        {"error", nullptr}});
   std::cerr << "run folder  " << run.path() << (resuming ? " (resuming)" : "") << "\n";
 
   try {
-    const tok::Tokenizer tokenizer = tok::Tokenizer::from_model_dir(cfg.model);
-    const io::ModelConfig mcfg = io::load_model_config(cfg.model);
-    const int64_t pad_id = tokenizer.require_id("<pad>");
+    if (resuming) remove_tree(run.file("skipped.jsonl"));  // re-recorded by the reload below
+    setup.dataset_options.skipped_log = run.file("skipped.jsonl");
 
     data::DatasetFiles files;
     if (fs::is_directory(cfg.data))
@@ -128,24 +109,17 @@ int run_train(const TrainConfig& config) {
     else
       files.train = cfg.data;
     if (!cfg.val_data.empty()) files.validation = cfg.val_data;
-    data::TextDatasetOptions dopts = dataset_options(cfg, run.file("skipped.jsonl"));
-    // The audio tower loads only for audio runs (before the data: probing clips needs the extractor's settings).
-    std::unique_ptr<AudioInputs> audio;
-    if (cfg.modality == "audio") {
-      audio = std::make_unique<AudioInputs>(cfg.model, mcfg, dtype, device, cfg.max_duration);
-      dopts.audio = audio->row_options(cfg.audio_column, cfg.audio_prompt);
-    }
-    if (resuming) remove_tree(run.file("skipped.jsonl"));  // re-recorded by the reload below
-    data::TextDataset train = data::load_text_dataset(files.train, dopts, tokenizer, mcfg.family);
+    data::TextDataset train = setup.load_dataset(files.train);
     std::cerr << "train       " << train.summary.describe() << "\n";
     data::TextDataset val;
     if (!files.validation.empty()) {
-      val = data::load_text_dataset(files.validation, dopts, tokenizer, mcfg.family);
+      val = setup.load_dataset(files.validation);
       std::cerr << "validation  " << val.summary.describe() << "\n";
     }
 
-    models::LoadedTextModel lm = models::load_text_model(cfg.model, dtype, device);
-    models::TextModel& model = *lm.model;
+    models::LoadedModel lm = setup.load_model();
+    models::Model& whole = *lm.model;
+    models::TextModel& model = whole.text();
     torch::manual_seed(static_cast<uint64_t>(cfg.seed));
     models::AdapterConfig acfg;
     acfg.r = cfg.lora_r;
@@ -164,9 +138,9 @@ int run_train(const TrainConfig& config) {
     model.module().train();
     std::cerr << "model       " << io::family_name(mcfg.family) << ", " << mcfg.text.num_hidden_layers << " layers, "
               << format_bytes(static_cast<double>(lm.bytes)) << " of weights on " << device_name << " as "
-              << c10::toString(dtype) << "; LoRA r=" << cfg.lora_r << " on " << adapted.size() << " layers ("
+              << c10::toString(setup.dtype) << "; LoRA r=" << cfg.lora_r << " on " << adapted.size() << " layers ("
               << trainable << " trainable of " << total << " parameters)"
-              << (audio ? cat("; frozen audio tower of ", audio->tower_parameters(), " parameters") : std::string())
+              << (whole.has_audio() ? cat("; frozen audio tower of ", whole.tower_parameters(), " parameters") : std::string())
               << "\n";
 
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
@@ -201,7 +175,7 @@ int run_train(const TrainConfig& config) {
     };
     auto run_eval = [&](const char* when) {
       if (val.examples.empty()) return;
-      EvalResult r = evaluate(model, val.examples, cfg.batch_size, pad_id, device, "eval", audio.get());
+      EvalResult r = evaluate(whole, val.examples, cfg.batch_size, pad_id, device, "eval", setup.audio.get());
       run.append_metric({{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}});
       bar.message(cat("step ", state.step, ": eval loss ", r.loss, " over ", r.tokens, " tokens"));
       run.update_metadata({{"eval_loss", r.loss}});
@@ -227,9 +201,8 @@ int run_train(const TrainConfig& config) {
       }
       double loss_sum = 0;
       for (const auto& b : micro) {
-        BatchTensors t = to_tensors(b, device);
-        if (audio) audio->embed(model, b, t);
-        at::Tensor h = model.forward(t.inputs);
+        BatchTensors t = to_tensors(b, device, setup.audio.get());
+        at::Tensor h = whole.forward(t.inputs, t.media);
         models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
         if (step_tokens > 0) (ls.sum / static_cast<double>(step_tokens)).backward();
         loss_sum += ls.sum.item<double>();

@@ -344,7 +344,10 @@ TEST(AudioFeatureConfig, ErrorsNameTheFileAndKey) {
     return error_of([&] { media::audio_feature_config("gemma3n", d); });
   };
   EXPECT_EQ(with(R"({"feature_size": "128"})"), pre + ": feature_size is \"128\", expected an integer");
-  EXPECT_EQ(with(R"({"hop_length_ms": null})"), pre + ": hop_length_ms is null, expected a number");
+  EXPECT_EQ(with(R"({"hop_length_ms": [10]})"), pre + ": hop_length_ms is [10], expected a number");
+  // null is an absent key, as in every config reader (io::JsonSection): the default stays
+  EXPECT_EQ(with(R"({"hop_length_ms": null})"), "(no error)");
+  EXPECT_EQ(media::audio_feature_config("gemma3n", d).hop_length(), media::audio_feature_config("gemma3n", "").hop_length());
   EXPECT_EQ(with(R"({"fft_overdrive": 1})"), pre + ": fft_overdrive is 1, expected true or false");
   EXPECT_EQ(with(R"({"per_bin_mean": [1, 2]})"), pre + ": per_bin_mean has 2 values, expected feature_size = 128");
   EXPECT_EQ(with(R"({"per_bin_stddev": [1, "x"]})"), pre + ": per_bin_stddev holds \"x\", expected numbers only");

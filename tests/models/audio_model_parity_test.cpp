@@ -24,7 +24,7 @@
 #include "media/audio_features.h"
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
-#include "models/text_model.h"
+#include "models/model.h"
 #include "fixture_tensors.h"
 #include "test_util.h"
 #include "train/audio_inputs.h"
@@ -130,25 +130,26 @@ TEST_P(AudioModelParity, FromWaveformToLoraGradients) {
     }
 
   const io::ModelConfig cfg = io::load_model_config(model_dir);
-  models::LoadedTextModel lm = models::load_text_model(model_dir, at::kFloat, device);
-  models::TextModel& model = *lm.model;
+  models::LoadedModel lm = models::load_model(model_dir, {.audio = true}, at::kFloat, device);
+  models::Model& whole = *lm.model;
+  models::TextModel& model = whole.text();
   model.module().eval();
-  train::AudioInputs audio(model_dir, cfg, at::kFloat, device, 30.0);
+  train::AudioInputs audio(model_dir, cfg, 30.0);
 
   const data::Batch batch = make_batch(in, {0, 1}, clips_of_row);
   const at::Tensor labels = in.at("labels");
   auto forward = [&](const data::Batch& b) {
-    train::BatchTensors t = train::to_tensors(b, device);
-    audio.embed(model, b, t);
-    return std::pair{model.forward(t.inputs), t.labels};
+    train::BatchTensors t = train::to_tensors(b, device, &audio);
+    return std::pair{whole.forward(t.inputs, t.media), t.labels};
   };
   // From the reference's own features: the towers, the merge and the decoder alone.
   {
     torch::NoGradGuard ng;
     train::BatchTensors t = train::to_tensors(batch, device);
-    const media::AudioFeatures ref{in.at("input_features"), in.at("input_features_mask").to(at::kBool)};
-    audio.embed_features(model, &ref, t);
-    const at::Tensor lg = models::lm_logits(model.forward(t.inputs), model.lm_head_weight(), model.final_logit_softcapping());
+    t.media.audio_features = in.at("input_features");
+    t.media.audio_mask = in.at("input_features_mask").to(at::kBool);
+    const at::Tensor lg =
+        models::lm_logits(whole.forward(t.inputs, t.media), model.lm_head_weight(), model.final_logit_softcapping());
     const double err = max_diff_real(lg, expected.at("logits"), in.at("attention_mask"));
     std::printf("[audio-parity] %s logits from the reference features max|diff| = %.3g\n", family.c_str(), err);
     EXPECT_LE(err, 1e-4);

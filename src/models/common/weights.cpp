@@ -54,4 +54,11 @@ LoadReport load_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, c
   return report;
 }
 
+LoadReport load_frozen_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix) {
+  const LoadReport r = load_weights(module, ckpt, prefix);
+  for (auto& p : module.parameters()) p.set_requires_grad(false);
+  module.eval();
+  return r;
+}
+
 }  // namespace gt::models

@@ -21,4 +21,8 @@ struct LoadReport {
 // tensor's dtype and device. Throws gt::InputError listing every missing tensor and shape mismatch.
 LoadReport load_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix);
 
+// load_weights for a frozen part (a tower and its embedder): no parameter requires grad, and the module is in eval
+// mode.
+LoadReport load_frozen_weights(torch::nn::Module& module, const io::Checkpoint& ckpt, const std::string& prefix);
+
 }  // namespace gt::models

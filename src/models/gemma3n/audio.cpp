@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "io/json_section.h"
 #include "models/common/ops.h"
 
 namespace gt::models::gemma3n {
@@ -17,92 +18,33 @@ namespace gt::models::gemma3n {
 // Config
 // ---------------------------------------------------------------------------------------------------------------
 
-namespace {
-
 using json = nlohmann::json;
 
-// Reads one audio_config key: absent or null keeps the default, a wrong type names the key.
-class ConfigReader {
- public:
-  ConfigReader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
-
-  void integer(const char* key, int64_t& out) const {
-    if (!has(key)) return;
-    const json& v = j_[key];
-    if (v.is_number_integer()) {
-      out = v.get<int64_t>();
-    } else if (v.is_number_float() && v.get<double>() == std::floor(v.get<double>())) {
-      out = static_cast<int64_t>(v.get<double>());
-    } else {
-      fail(key, v, "an integer");
-    }
-  }
-  void number(const char* key, double& out) const {
-    if (!has(key)) return;
-    const json& v = j_[key];
-    if (!v.is_number()) fail(key, v, "a number");
-    out = v.get<double>();
-  }
-  void pair(const char* key, std::array<int64_t, 2>& out) const {
-    if (!has(key)) return;
-    const json& v = j_[key];
-    if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_number_integer())
-      fail(key, v, "a list of 2 integers");
-    out = {v[0].get<int64_t>(), v[1].get<int64_t>()};
-  }
-  void pairs(const char* key, std::array<std::array<int64_t, 2>, 2>& out) const {
-    if (!has(key)) return;
-    const json& v = j_[key];
-    bool ok = v.is_array() && v.size() == 2;
-    for (size_t i = 0; ok && i < 2; ++i)
-      ok = v[i].is_array() && v[i].size() == 2 && v[i][0].is_number_integer() && v[i][1].is_number_integer();
-    if (!ok) fail(key, v, "2 pairs of integers, e.g. [[3, 3], [3, 3]] (the encoder has 2 sub-sampling convolutions)");
-    for (size_t i = 0; i < 2; ++i) out[i] = {v[i][0].get<int64_t>(), v[i][1].get<int64_t>()};
-  }
-  std::string where(const char* key) const { return cat(where_, ".", key); }
-
- private:
-  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-  [[noreturn]] void fail(const char* key, const json& v, const char* expected) const {
-    fail_input(where(key), " is ", v.dump(), ", expected ", expected);
-  }
-  const json& j_;
-  std::string where_;
-};
-
-}  // namespace
-
 AudioConfig parse_audio_config(const std::string& json_text, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    fail_input(where, ": not valid JSON (", e.what(), ")");
-  }
-  if (!j.is_object()) fail_input(where, " is ", j.dump(), ", expected an object");
+  const json j = io::JsonSection::parse_object(json_text, where);
   if (j.contains("model_type") && j["model_type"] != "gemma3n_audio")
     fail_input(where, ".model_type is ", j["model_type"].dump(), ", expected \"gemma3n_audio\"");
   AudioConfig c;
-  const ConfigReader r(j, where);
-  r.integer("vocab_size", c.vocab_size);
-  r.integer("vocab_offset", c.vocab_offset);
-  r.integer("input_feat_size", c.input_feat_size);
-  r.integer("hidden_size", c.hidden_size);
-  r.number("rms_norm_eps", c.rms_norm_eps);
-  r.number("gradient_clipping", c.gradient_clipping);
-  r.integer("conf_attention_chunk_size", c.conf_attention_chunk_size);
-  r.integer("conf_attention_context_left", c.conf_attention_context_left);
-  r.integer("conf_attention_context_right", c.conf_attention_context_right);
-  r.number("conf_attention_logit_cap", c.conf_attention_logit_cap);
-  r.integer("conf_num_attention_heads", c.conf_num_attention_heads);
-  r.integer("conf_num_hidden_layers", c.conf_num_hidden_layers);
-  r.integer("conf_conv_kernel_size", c.conf_conv_kernel_size);
-  r.integer("conf_reduction_factor", c.conf_reduction_factor);
-  r.number("conf_residual_weight", c.conf_residual_weight);
-  r.pair("sscp_conv_channel_size", c.sscp_conv_channel_size);
-  r.number("sscp_conv_group_norm_eps", c.sscp_conv_group_norm_eps);
-  r.pairs("sscp_conv_kernel_size", c.sscp_conv_kernel_size);
-  r.pairs("sscp_conv_stride_size", c.sscp_conv_stride_size);
+  const io::JsonSection r(j, "", where + ".");
+  r.read("vocab_size", c.vocab_size);
+  r.read("vocab_offset", c.vocab_offset);
+  r.read("input_feat_size", c.input_feat_size);
+  r.read("hidden_size", c.hidden_size);
+  r.read("rms_norm_eps", c.rms_norm_eps);
+  r.read("gradient_clipping", c.gradient_clipping);
+  r.read("conf_attention_chunk_size", c.conf_attention_chunk_size);
+  r.read("conf_attention_context_left", c.conf_attention_context_left);
+  r.read("conf_attention_context_right", c.conf_attention_context_right);
+  r.read("conf_attention_logit_cap", c.conf_attention_logit_cap);
+  r.read("conf_num_attention_heads", c.conf_num_attention_heads);
+  r.read("conf_num_hidden_layers", c.conf_num_hidden_layers);
+  r.read("conf_conv_kernel_size", c.conf_conv_kernel_size);
+  r.read("conf_reduction_factor", c.conf_reduction_factor);
+  r.read("conf_residual_weight", c.conf_residual_weight);
+  r.read("sscp_conv_channel_size", c.sscp_conv_channel_size);
+  r.read("sscp_conv_group_norm_eps", c.sscp_conv_group_norm_eps);
+  r.read("sscp_conv_kernel_size", c.sscp_conv_kernel_size);
+  r.read("sscp_conv_stride_size", c.sscp_conv_stride_size);
 
   auto positive = [&](const char* key, int64_t v) {
     if (v <= 0) fail_input(r.where(key), " is ", v, ", expected a positive integer");

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "io/json_section.h"
 #include "core/torch_compat.h"
 #include "models/common/ops.h"
 
@@ -24,61 +25,6 @@ namespace {
 
 using nlohmann::json;
 
-// Typed keys of audio_config; absent or null keys keep the default already in the struct.
-class AudioConfigReader {
- public:
-  AudioConfigReader(const json& j, std::string file) : j_(j), file_(std::move(file)) {}
-  std::string where(const char* key) const { return cat(file_, ": audio_config.", key); }
-
-  void integer(const char* key, int64_t& out) const {
-    if (const json* v = find(key)) {
-      if (v->is_number_integer()) {
-        out = v->get<int64_t>();
-      } else if (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()) {
-        out = static_cast<int64_t>(v->get<double>());
-      } else {
-        fail_input(where(key), " is ", v->dump(), ", expected an integer");
-      }
-    }
-  }
-  void number(const char* key, double& out) const {
-    if (const json* v = find(key)) {
-      if (!v->is_number()) fail_input(where(key), " is ", v->dump(), ", expected a number");
-      out = v->get<double>();
-    }
-  }
-  void boolean(const char* key, bool& out) const {
-    if (const json* v = find(key)) {
-      if (!v->is_boolean()) fail_input(where(key), " is ", v->dump(), ", expected true or false");
-      out = v->get<bool>();
-    }
-  }
-  void string(const char* key, std::string& out) const {
-    if (const json* v = find(key)) {
-      if (!v->is_string()) fail_input(where(key), " is ", v->dump(), ", expected a string");
-      out = v->get<std::string>();
-    }
-  }
-  void integers(const char* key, std::vector<int64_t>& out) const {
-    if (const json* v = find(key)) {
-      if (!v->is_array()) fail_input(where(key), " is ", v->dump(), ", expected a list of integers");
-      out.clear();
-      for (const json& e : *v) {
-        if (!e.is_number_integer()) fail_input(where(key), " holds ", e.dump(), ", expected integers");
-        out.push_back(e.get<int64_t>());
-      }
-    }
-  }
-
- private:
-  const json* find(const char* key) const {
-    auto it = j_.find(key);
-    return it == j_.end() || it->is_null() ? nullptr : &*it;
-  }
-  const json& j_;
-  std::string file_;
-};
-
 // min(gradient_clipping, finfo(dtype).max), as every clamp of the encoder computes its bound.
 double clip_bound(double gradient_clipping, at::ScalarType dtype) {
   return std::min(gradient_clipping, -torch_compat::lowest(dtype));
@@ -90,33 +36,26 @@ AudioConfig parse_audio_config(const io::ModelConfig& cfg) {
   const std::string file = cfg.path.empty() ? std::string("config.json") : cfg.path;
   if (cfg.family != io::Family::Gemma4) fail_input(file, ": not a Gemma 4 config (model_type ", cfg.model_type, ")");
   if (!cfg.has_audio_config()) fail_input(file, ": has no audio_config; this model has no audio tower");
-  json j;
-  try {
-    j = json::parse(cfg.audio_config_json);
-  } catch (const json::exception& e) {
-    fail_input(file, ": audio_config is not valid JSON: ", e.what());
-  }
-  if (!j.is_object()) fail_input(file, ": audio_config is ", j.dump(), ", expected an object");
-
+  const json j = io::JsonSection::parse_object(cfg.audio_config_json, cat(file, ": audio_config"));
   AudioConfig c;
-  AudioConfigReader r(j, file);
-  r.integer("hidden_size", c.hidden_size);
-  r.integer("num_hidden_layers", c.num_hidden_layers);
-  r.integer("num_attention_heads", c.num_attention_heads);
-  r.string("hidden_act", c.hidden_act);
-  r.integers("subsampling_conv_channels", c.subsampling_conv_channels);
-  r.integer("conv_kernel_size", c.conv_kernel_size);
-  r.number("residual_weight", c.residual_weight);
-  r.integer("attention_chunk_size", c.attention_chunk_size);
-  r.integer("attention_context_left", c.attention_context_left);
-  r.integer("attention_context_right", c.attention_context_right);
-  r.number("attention_logit_cap", c.attention_logit_cap);
-  r.number("attention_invalid_logits_value", c.attention_invalid_logits_value);
-  r.boolean("use_clipped_linears", c.use_clipped_linears);
-  r.number("rms_norm_eps", c.rms_norm_eps);
-  r.number("gradient_clipping", c.gradient_clipping);
-  r.integer("output_proj_dims", c.output_proj_dims);
-  r.number("initializer_range", c.initializer_range);
+  const io::JsonSection r(j, file, "audio_config.");
+  r.read("hidden_size", c.hidden_size);
+  r.read("num_hidden_layers", c.num_hidden_layers);
+  r.read("num_attention_heads", c.num_attention_heads);
+  r.read("hidden_act", c.hidden_act);
+  r.read("subsampling_conv_channels", c.subsampling_conv_channels);
+  r.read("conv_kernel_size", c.conv_kernel_size);
+  r.read("residual_weight", c.residual_weight);
+  r.read("attention_chunk_size", c.attention_chunk_size);
+  r.read("attention_context_left", c.attention_context_left);
+  r.read("attention_context_right", c.attention_context_right);
+  r.read("attention_logit_cap", c.attention_logit_cap);
+  r.read("attention_invalid_logits_value", c.attention_invalid_logits_value);
+  r.read("use_clipped_linears", c.use_clipped_linears);
+  r.read("rms_norm_eps", c.rms_norm_eps);
+  r.read("gradient_clipping", c.gradient_clipping);
+  r.read("output_proj_dims", c.output_proj_dims);
+  r.read("initializer_range", c.initializer_range);
 
   if (c.hidden_size <= 0 || c.hidden_size % 2 != 0)
     fail_input(r.where("hidden_size"), " is ", c.hidden_size, ", expected a positive even number");

@@ -130,17 +130,9 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at
 
 at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   const io::TextConfig& c = cfg_.text;
-  at::Tensor ids = in.input_ids;
-  // Gemma4Model: image/video/audio placeholder positions read the pad token for the token embedding and the
-  // per-layer token part (get_per_layer_inputs); the per-layer projection sees the merged embeddings, soft tokens
-  // included (project_per_layer_inputs in the text model).
-  at::Tensor media;
-  for (const auto& id : {cfg_.media.image_token_id, cfg_.media.video_token_id, cfg_.media.audio_token_id}) {
-    if (!id) continue;
-    at::Tensor m = ids == *id;
-    media = media.defined() ? media.logical_or(m) : m;
-  }
-  if (media.defined()) ids = at::where(media, at::scalar_tensor(c.pad_token_id, ids.options()), ids);
+  // Media placeholders already read the pad token here (gemma4::Model::text_ids, as Gemma4Model does); the
+  // per-layer projection sees the merged embeddings, soft tokens included (project_per_layer_inputs).
+  const at::Tensor& ids = in.input_ids;
   at::Tensor x = in.inputs_embeds.defined() ? in.inputs_embeds : embed(ids);  // [B, T, D]
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor ple = per_layer_inputs(ids, x);  // [B, T, L, P]

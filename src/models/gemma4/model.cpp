@@ -1,0 +1,35 @@
+#include "models/gemma4/model.h"
+
+#include "models/audio_tower.h"
+
+namespace gt::models::gemma4 {
+
+Model::Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio)
+    : models::Model(cfg, std::move(text), std::move(audio)) {}
+
+at::Tensor Model::text_ids(const at::Tensor& ids) const {
+  at::Tensor media;
+  for (const auto& id : {cfg_.media.image_token_id, cfg_.media.video_token_id, cfg_.media.audio_token_id}) {
+    if (!id) continue;
+    const at::Tensor m = ids == *id;
+    media = media.defined() ? media.logical_or(m) : m;
+  }
+  if (!media.defined()) return ids;
+  return at::where(media, at::scalar_tensor(cfg_.text.pad_token_id, ids.options()), ids);
+}
+
+at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) {
+  torch::NoGradGuard no_grad;
+  at::Tensor x = text_->embed(text_ids(ids));
+  if (media.has_audio()) x = scatter_soft_tokens(x, ids, *cfg_.media.audio_token_id, audio_soft_tokens(media), "audio");
+  return x;
+}
+
+at::Tensor Model::forward(const TextInputs& in, const MediaInputs& media, Trace* trace) {
+  TextInputs t = in;
+  t.inputs_embeds = embed_inputs(in.input_ids, media);
+  t.input_ids = text_ids(in.input_ids);  // the decoder's per-layer token inputs read the pad token at placeholders
+  return text_->forward(t, trace);
+}
+
+}  // namespace gt::models::gemma4

@@ -1,0 +1,64 @@
+#include "models/model.h"
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "models/audio_tower.h"
+#include "models/common/weights.h"
+#include "models/gemma3n/model.h"
+#include "models/gemma4/model.h"
+
+namespace gt::models {
+
+Model::Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio)
+    : cfg_(cfg), text_(std::move(text)), audio_(std::move(audio)) {}
+
+int64_t Model::tower_parameters() const {
+  int64_t n = 0;
+  if (audio_)
+    for (const auto& p : audio_->module().parameters()) n += p.numel();
+  return n;
+}
+
+at::Tensor Model::scatter_soft_tokens(const at::Tensor& x, const at::Tensor& ids, int64_t token_id,
+                                      const at::Tensor& soft, const char* what) {
+  const at::Tensor slots = (ids == token_id).unsqueeze(-1);
+  const int64_t n_slots = slots.sum().item<int64_t>();
+  if (n_slots != soft.size(0))
+    fail_input("the batch has ", n_slots, " ", what, " placeholder tokens (id ", token_id, ") but its ", what,
+               " gave ", soft.size(0), " soft tokens");
+  return x.masked_scatter(slots, soft.to(x.scalar_type()));
+}
+
+at::Tensor Model::audio_soft_tokens(const MediaInputs& media) {
+  if (!audio_) fail_input("the batch has audio but the model was loaded without its audio tower (--modality audio)");
+  if (!cfg_.media.audio_token_id) fail_input(cfg_.path, ": the model config has no audio_token_id, which audio inputs need");
+  const at::Tensor w = text_->lm_head_weight();
+  return audio_->encode(media.audio_features.to(w.device(), w.scalar_type()), media.audio_mask.to(w.device()))
+      .embeddings;
+}
+
+std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towers, at::ScalarType dtype,
+                                  at::Device device) {
+  std::shared_ptr<TextModel> text = make_text_model(cfg, dtype, device);
+  std::shared_ptr<AudioTower> audio = towers.audio ? make_audio_tower(cfg, dtype, device) : nullptr;
+  if (cfg.family == io::Family::Gemma3n) return std::make_unique<gemma3n::Model>(cfg, std::move(text), std::move(audio));
+  return std::make_unique<gemma4::Model>(cfg, std::move(text), std::move(audio));
+}
+
+LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::ScalarType dtype, at::Device device) {
+  const io::ModelConfig cfg = io::load_model_config(model_dir);
+  LoadedModel out;
+  out.model = make_model(cfg, towers, dtype, device);
+  const io::Checkpoint ckpt = io::Checkpoint::open(model_dir);
+  const LoadReport text = load_weights(out.model->text().module(), ckpt, cfg.text_prefix);
+  out.tensors = text.loaded;
+  out.bytes = text.bytes;
+  if (AudioTower* audio = out.model->audio()) {
+    const LoadReport r = load_frozen_weights(audio->module(), ckpt, "model.");  // audio_tower.*, embed_audio.*
+    out.tensors += r.loaded;
+    out.bytes += r.bytes;
+  }
+  return out;
+}
+
+}  // namespace gt::models

@@ -1,0 +1,84 @@
+// The family's whole model, as transformers' Gemma3nModel / Gemma4Model: it owns the text decoder, the audio and
+// vision towers a run asks for (each with its multimodal embedder), and the merge of media into the token
+// embeddings: the scaled token embeddings, Gemma 3n's hard media ids through their embedders, every clip's and
+// image's soft tokens masked_scatter'ed into its placeholders (counts checked), Gemma 4's pad token read at the
+// placeholders for the per-layer token inputs. train/ hands it ids, media and a mask and gets hidden states back.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "io/model_config.h"    // defines: gt::io::ModelConfig
+#include "models/text_model.h"  // defines: TextModel, TextInputs, Trace
+
+namespace gt::models {
+
+class AudioTower;
+
+// What a batch carries besides its token ids; undefined tensors = that medium is absent from the batch.
+struct MediaInputs {
+  at::Tensor audio_features;  // [N_clips, T_frames, n_mel] float32, as the family's feature extractor makes them
+  at::Tensor audio_mask;      // [N_clips, T_frames] bool, true = a real frame
+  bool has_audio() const { return audio_features.defined() && audio_features.size(0) > 0; }
+};
+
+// Which towers to build or load; a run loads only those its modality needs.
+struct Towers {
+  bool audio = false;
+  bool vision = false;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  TextModel& text() { return *text_; }
+  const io::ModelConfig& config() const { return cfg_; }
+  bool has_audio() const { return audio_ != nullptr; }
+  // The audio tower with its embedder (children "audio_tower" and "embed_audio"); null when not built.
+  AudioTower* audio() { return audio_.get(); }
+
+  // ids [B, T] int64 -> the decoder's input embeddings [B, T, D] with `media` merged. Throws gt::InputError when
+  // the placeholders and the soft tokens do not match in number, or the batch has media the model was built
+  // without. Runs without autograd for the frozen towers; the result carries no graph.
+  virtual at::Tensor embed_inputs(const at::Tensor& ids, const MediaInputs& media) = 0;
+
+  // Final normalised hidden states [B, T, D]: embed_inputs, then the decoder (in.inputs_embeds is ignored).
+  virtual at::Tensor forward(const TextInputs& in, const MediaInputs& media, Trace* trace = nullptr) = 0;
+
+  // Parameters of the towers and embedders built (frozen).
+  int64_t tower_parameters() const;
+
+ protected:
+  Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio);
+  // `x` with the rows of `soft` [n, D] written, in order, at the positions where ids == token_id (masked_scatter).
+  // Throws gt::InputError when the batch has not exactly n such positions; `what` names the medium ("audio").
+  static at::Tensor scatter_soft_tokens(const at::Tensor& x, const at::Tensor& ids, int64_t token_id,
+                                        const at::Tensor& soft, const char* what);
+  // The audio soft tokens of media's clips (AudioTower::encode on the model's device and dtype).
+  at::Tensor audio_soft_tokens(const MediaInputs& media);
+  io::ModelConfig cfg_;
+  std::shared_ptr<TextModel> text_;
+  std::shared_ptr<AudioTower> audio_;
+};
+
+// The family's model for `cfg` with the decoder and the towers asked for, weights in `dtype` on `device`,
+// uninitialised (fill them, or load them with load_model). Throws gt::InputError naming config.json when a tower
+// is asked for that the checkpoint does not have.
+std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towers, at::ScalarType dtype,
+                                  at::Device device);
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  size_t tensors = 0;  // loaded
+  uint64_t bytes = 0;  // as stored in the checkpoint
+};
+
+// Reads config.json and the safetensors of `model_dir`: the decoder, and the towers asked for (a tower not asked
+// for is never read). Base weights and towers are frozen. Throws gt::InputError naming the folder and every
+// missing or mis-shaped tensor.
+LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::ScalarType dtype, at::Device device);
+
+}  // namespace gt::models

@@ -1,0 +1,44 @@
+// What `train` and `eval` both set up from a run configuration, in one place and one order: device and dtype, the
+// tokenizer and config.json of the model folder, the media readers the modality needs, the dataset options, the
+// datasets, and the model with the towers of the modality (a text run reads no tower, an audio run no vision one).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "core/train_config.h"
+#include "data/text_dataset.h"
+#include "io/model_config.h"
+#include "models/model.h"
+#include "tokenizer/tokenizer.h"
+#include "train/audio_inputs.h"
+
+namespace gt::train {
+
+class RunSetup {
+ public:
+  // Checks the modality and mode, resolves device and dtype, reads the tokenizer and config.json, and builds the
+  // media readers (before any data: probing clips needs the extractor's settings). Throws gt::InputError naming
+  // what is wrong. Rows skipped while loading datasets go to dataset_options.skipped_log when it is set.
+  explicit RunSetup(const TrainConfig& cfg);
+
+  data::TextDataset load_dataset(const std::string& file) const;
+  // The model (decoder and the modality's towers), base weights frozen.
+  models::LoadedModel load_model() const;
+
+  const std::string device_name;
+  const at::Device device;
+  const at::ScalarType dtype;
+  const tok::Tokenizer tokenizer;
+  const io::ModelConfig model_config;
+  const int64_t pad_id;
+  std::unique_ptr<AudioInputs> audio;  // --modality audio
+  data::TextDatasetOptions dataset_options;
+
+ private:
+  const TrainConfig cfg_;
+};
+
+}  // namespace gt::train
