@@ -14,7 +14,5 @@ void add_eval(CLI::App& app);
 void add_init_random(CLI::App& app);
 void add_prepare(CLI::App& app);
 void add_tokenize(CLI::App& app);
-// Commands whose issues have not landed yet: generate, export, prepare, runs.
-void add_pending_commands(CLI::App& app);
 
 }  // namespace gt::cli

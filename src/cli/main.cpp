@@ -11,7 +11,7 @@
 #include <exception>
 #include <iostream>
 
-#include "cli/commands.h"  // defines: add_doctor, add_tokenize, add_pending_commands
+#include "cli/commands.h"  // defines: add_doctor, add_train, add_eval, ...
 #include "core/error.h"    // defines: gt::InputError
 
 namespace {
@@ -42,7 +42,6 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "gemma-tune " GT_VERSION);
   gt::cli::add_train(app);
   gt::cli::add_eval(app);
-  gt::cli::add_pending_commands(app);
   gt::cli::add_doctor(app);
   gt::cli::add_tokenize(app);
   gt::cli::add_init_random(app);

@@ -1,4 +1,4 @@
-// config.json of the published Gemma 3n / Gemma 4 E2B and E4B checkpoints (values from spec §2.1, §3.1, as the
+// config.json of the published Gemma 3n / Gemma 4 E2B and E4B checkpoints (values as the
 // Hub files hold them), and "tiny" configurations of the same structure for tests and the demo: every feature of
 // the text decoder present (KV sharing, sliding and global layers, PLE, AltUp/LAuReL/sparsity or double-wide MLP
 // and proportional RoPE) at a size that trains on a CPU in seconds. Torch-free.

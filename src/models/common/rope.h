@@ -1,4 +1,4 @@
-// Rotary position embedding of the text decoders (spec §1.4): rotate-half (NeoX) convention, inverse frequencies
+// Rotary position embedding of the text decoders: rotate-half (NeoX) convention, inverse frequencies
 // in float32, cos/sin cast to the activation dtype before use. Two kinds:
 //   default       inv_freq[i] = 1 / theta^(2i / dim) for i < dim/2  (all dims rotate)
 //   proportional  the same with dim = head_dim, but only the first int(partial_rotary_factor * head_dim / 2)

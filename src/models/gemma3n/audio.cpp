@@ -1,5 +1,5 @@
 // Gemma 3n audio encoder in the order of operations of transformers 5.17 (modeling_gemma3n.py, Gemma3nAudio*
-// classes; spec §2.7). Each forward mirrors the method of the same name there, so a difference can be found by
+// classes). Each forward mirrors the method of the same name there, so a difference can be found by
 // reading both side by side. Dimension letters as in audio.h.
 #include "models/gemma3n/audio.h"
 

@@ -1,5 +1,5 @@
-// Gemma 3n audio encoder, the "USM" conformer of transformers 5.17 Gemma3nAudioEncoder (spec §2.7.2), and the
-// AudioTower that adds embed_audio and the padding to audio_soft_tokens_per_image as Gemma3nModel does (§2.7.3).
+// Gemma 3n audio encoder, the "USM" conformer of transformers 5.17 Gemma3nAudioEncoder, and the
+// AudioTower that adds embed_audio and the padding to audio_soft_tokens_per_image as Gemma3nModel does.
 // Module and parameter names mirror the checkpoint below "model.audio_tower." (module classes are named after the
 // transformers classes without the "Gemma3nAudio" prefix).
 //

@@ -1,4 +1,4 @@
-// Gemma 3n multimodal embedder (transformers Gemma3nMultimodalEmbedder; spec §2.5, §2.7.3): maps a tower's soft
+// Gemma 3n multimodal embedder (transformers Gemma3nMultimodalEmbedder): maps a tower's soft
 // tokens, or the "hard" token ids of its modality, into the language model's embedding space. The same module
 // serves audio (`model.embed_audio.`) and vision (`model.embed_vision.`); its names mirror the checkpoint.
 //   soft:  post_norm(embedding_projection(soft_embedding_norm(x)))

@@ -1,5 +1,5 @@
 // Gemma 3n text decoder, in the order of operations of transformers 5.17 Gemma3nTextModel /
-// Gemma3nTextDecoderLayer (spec §2.3). Dimension letters: N AltUp streams (4), B batch, T tokens, D hidden,
+// Gemma3nTextDecoderLayer. Dimension letters: N AltUp streams (4), B batch, T tokens, D hidden,
 // H query heads, KV key/value heads, hd head dim, L layers, P per-layer input size.
 #include "models/gemma3n/text.h"
 

@@ -1,4 +1,4 @@
-// Gemma 3n text decoder (transformers Gemma3nTextModel; spec §2.3): AltUp streams, LAuReL, per-layer embeddings,
+// Gemma 3n text decoder (transformers Gemma3nTextModel): AltUp streams, LAuReL, per-layer embeddings,
 // KV sharing, Gaussian top-k activation sparsity. Module names mirror the checkpoint under
 // "model.language_model." (multimodal) or "model." (Gemma3nForCausalLM).
 #pragma once

@@ -1,5 +1,5 @@
 // Gemma 4 audio encoder and audio tower, in the order of operations of transformers 5.17 Gemma4AudioModel and its
-// parts (spec §3.5.2-3.5.3). Dimension letters: B clips, T frames (feature frames, then tokens after the
+// parts. Dimension letters: B clips, T frames (feature frames, then tokens after the
 // subsampler), D hidden, H heads, hd head dim, U attention blocks, C chunk (queries per block), W context keys per
 // block (C + past + future), P relative distances (W/2 + 1).
 #include "models/gemma4/audio.h"

@@ -1,5 +1,5 @@
-// Gemma 4 audio encoder (transformers 5.17 Gemma4AudioModel, a USM-style conformer; spec §3.5.2) and the audio tower
-// that training uses: encoder + audio embedder (Gemma4MultimodalEmbedder, spec §3.5.3), giving the valid soft tokens
+// Gemma 4 audio encoder (transformers 5.17 Gemma4AudioModel, a USM-style conformer) and the audio tower
+// that training uses: encoder + audio embedder (Gemma4MultimodalEmbedder), giving the valid soft tokens
 // of each clip as Gemma4Model.forward scatters them into the <|audio|> positions.
 //
 // Module names mirror the checkpoint below "model.": audio_tower.subsample_conv_projection.*, audio_tower.layers.<i>.*,

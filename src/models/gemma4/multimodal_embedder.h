@@ -1,4 +1,4 @@
-// Gemma 4 multimodal embedder (transformers 5.17 Gemma4MultimodalEmbedder; spec §3.4.5, §3.5.3): maps a tower's
+// Gemma 4 multimodal embedder (transformers 5.17 Gemma4MultimodalEmbedder): maps a tower's
 // output (soft tokens) into the language model's embedding space,
 //   embedding_projection( RMSNorm_without_scale(x, eps) )        [.., multimodal hidden] -> [.., text hidden]
 // Registered as "embed_audio" (multimodal hidden = audio output_proj_dims) or "embed_vision" (vision hidden_size);

@@ -1,5 +1,5 @@
 // Gemma 4 text decoder, in the order of operations of transformers 5.17 Gemma4TextModel / Gemma4TextDecoderLayer
-// (spec §3.3). Dimension letters: B batch, T tokens, D hidden, H query heads, KV key/value heads, hd head dim,
+//. Dimension letters: B batch, T tokens, D hidden, H query heads, KV key/value heads, hd head dim,
 // L layers, P per-layer input size.
 #include "models/gemma4/text.h"
 

@@ -1,4 +1,4 @@
-// Gemma 4 text decoder (transformers Gemma4TextModel; spec §3.3). Module names mirror the checkpoint under
+// Gemma 4 text decoder (transformers Gemma4TextModel). Module names mirror the checkpoint under
 // "model.language_model." (multimodal) or "model." (Gemma4ForCausalLM), so loading is a name match.
 #pragma once
 
