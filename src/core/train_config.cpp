@@ -30,6 +30,17 @@ const std::vector<ConfigField>& train_config_fields() {
        &C::audio_column, "data"},
       {"audio_prompt", "User text after each clip of an audio_path,text row", &C::audio_prompt, "data"},
       {"max_duration", "Longest clip in seconds; longer clips are cut (and counted)", &C::max_duration, "data"},
+      {"image_column", "Column or JSON key of the image (path relative to the dataset folder, or URL)",
+       &C::image_column, "data"},
+      {"caption_column", "Column or JSON key of an image's caption (caption and audiovisual rows)", &C::caption_column,
+       "data"},
+      {"question_column", "Column or JSON key of the question about an image (VQA rows)", &C::question_column, "data"},
+      {"answer_column", "Column or JSON key of the answer (VQA rows)", &C::answer_column, "data"},
+      {"image_prompt", "User text after the image of an image_path,caption row", &C::image_prompt, "data"},
+      {"audiovisual_prompt", "User text after the image and clip of an audio_path,image_path,caption row",
+       &C::audiovisual_prompt, "data"},
+      {"image_token_budget", "Gemma 4: soft tokens per image, 70 | 140 | 280 | 560 | 1120 (use the same at inference)",
+       &C::image_token_budget, "data"},
       {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},
       {"lora_alpha", "LoRA alpha; the update is scaled by alpha / r", &C::lora_alpha, "lora"},
       {"lora_dropout", "Dropout on the LoRA input", &C::lora_dropout, "lora"},
@@ -213,6 +224,9 @@ void validate(const TrainConfig& c) {
   };
   choice("modality", c.modality, {"text", "audio", "image", "audiovisual"});
   choice("mode", c.mode, {"instruction", "completion", "caption", "vqa"});
+  if (c.image_token_budget != 70 && c.image_token_budget != 140 && c.image_token_budget != 280 &&
+      c.image_token_budget != 560 && c.image_token_budget != 1120)
+    fail_input("--image-token-budget is ", c.image_token_budget, ", expected one of 70, 140, 280, 560, 1120");
   choice("lr_scheduler", c.lr_scheduler, {"constant", "linear", "cosine"});
   choice("dtype", c.dtype, {"auto", "float32", "bfloat16"});
   positive("lora_r", static_cast<double>(c.lora_r));

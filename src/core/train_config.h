@@ -29,6 +29,14 @@ struct TrainConfig {
   std::string audio_column = "audio_path";
   std::string audio_prompt = "Please transcribe this audio.";
   double max_duration = 30.0;  // seconds; longer clips are cut
+  // Image rows (--modality image, audiovisual)
+  std::string image_column = "image_path";
+  std::string caption_column = "caption";
+  std::string question_column = "question";
+  std::string answer_column = "answer";
+  std::string image_prompt = "Describe this image.";
+  std::string audiovisual_prompt = "Describe what is happening using the attached audio and image.";
+  int64_t image_token_budget = 280;  // Gemma 4: soft tokens per image (70, 140, 280, 560 or 1120)
   // LoRA
   int64_t lora_r = 16;
   double lora_alpha = 32.0;

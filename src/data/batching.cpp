@@ -59,6 +59,7 @@ Batch collate(const std::vector<Example>& examples, std::span<const int64_t> ind
     std::fill_n(b.attention_mask.begin() + base, ex.input_ids.size(), 1);
     b.supervised_tokens += ex.supervised_tokens();
     b.audio.insert(b.audio.end(), ex.audio.begin(), ex.audio.end());
+    b.images.insert(b.images.end(), ex.images.begin(), ex.images.end());
     b.real_tokens += static_cast<int64_t>(ex.input_ids.size());
   }
   return b;

@@ -40,6 +40,7 @@ struct Batch {
   int64_t supervised_tokens = 0;         // targets of the shifted loss (Example::supervised_tokens summed)
   int64_t real_tokens = 0;               // non-padding positions
   std::vector<AudioRef> audio;           // clips of the rows, row 0's first, each row's in text order
+  std::vector<ImageRef> images;          // images of the rows, likewise
 };
 
 // Pads `indices` of `examples` into one batch. pad_to_multiple_of <= 1: no rounding.

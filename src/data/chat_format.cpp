@@ -50,6 +50,20 @@ ChatFormat::ChatFormat(io::Family family, tok::Tokenizer tokenizer)
   require_single_token(tokenizer_, turn_end_, why);
 }
 
+std::string Turn::rendered_content() const {
+  if (media.empty()) return content;
+  std::string out;
+  size_t at = 0;
+  for (const InlineMedia& m : media) {
+    GT_CHECK(m.offset >= at && m.offset <= content.size(), "inline media must be sorted and inside the content");
+    out.append(content, at, m.offset - at);
+    out += m.text;
+    at = m.offset;
+  }
+  out.append(content, at, std::string::npos);
+  return out;
+}
+
 RenderedChat ChatFormat::render(std::span<const Turn> turns) const {
   RenderedChat out;
   std::string& s = out.text;
@@ -73,7 +87,7 @@ RenderedChat ChatFormat::render(std::span<const Turn> turns) const {
           s += *pending_system + "\n\n";
           pending_system = nullptr;
         }
-        s += t.media + t.content + turn_end_ + "\n";
+        s += t.rendered_content() + turn_end_ + "\n";
         break;
       case Role::Model: {
         s += turn_start_ + "model\n";

@@ -7,8 +7,9 @@
 //             "{system}\n\n{prompt}" (what the Hugging Face chat template of Gemma 3/3n does).
 //   Gemma 4   <bos><|turn>user\n{prompt}<turn|>\n<|turn>model\n{answer}<turn|>\n...
 //             a system message is its own turn first: <|turn>system\n{system}<turn|>\n
-// Media (audio clips) of a user turn come first in it, as the text the processor puts in place of each clip:
-//   <start_of_turn>user\n{media}{prompt}<end_of_turn>\n  (what the reference's "audio + prompt" turn renders to)
+// Media (images, audio clips) of a user turn sit where the row put them among its text parts, as the text the
+// processor puts in place of each (e.g. <start_of_turn>user\n{image}{audio}{prompt}<end_of_turn>\n for the
+// reference's "image + audio + prompt" turn); after a Gemma 3n system message.
 // Markers are looked up in the tokenizer by their strings, never by id.
 //
 // Labels: the trained span of each model turn is its content, its end-of-turn marker and the "\n" after it;
@@ -37,12 +38,20 @@ namespace gt::data {
 enum class Role { System, User, Model };
 std::string_view role_name(Role r);  // "system", "user", "model"
 
+// The placeholder text of one image or clip, inserted into a user turn's content before byte `offset`. Media at the
+// same offset keep their order. Never cut when an example is shortened.
+struct InlineMedia {
+  size_t offset = 0;
+  std::string text;
+};
+
 struct Turn {
   Role role = Role::User;
   std::string content;  // used as given: callers trim it
-  // User turns with audio: the placeholder text of the turn's clips, rendered before the content (and after a
-  // Gemma 3n system message). Never cut when an example is shortened.
-  std::string media;
+  std::vector<InlineMedia> media;  // user turns: sorted by offset
+
+  // content with the media text inserted.
+  std::string rendered_content() const;
 };
 
 // A conversation rendered as the string that is tokenized, with the byte ranges that are trained.

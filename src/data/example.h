@@ -27,12 +27,21 @@ struct AudioRef {
   int64_t soft_tokens = 0;  // audio placeholder tokens the clip takes in the text
 };
 
+// An image of an example: where it comes from and its size when the dataset was read (decoded again, and run
+// through the family's image processor, when a batch needs it).
+struct ImageRef {
+  std::string source;       // absolute path or URL
+  int64_t width = 0, height = 0;
+  int64_t soft_tokens = 0;  // image placeholder tokens the image takes in the text
+};
+
 struct Example {
   std::vector<int32_t> input_ids;
   std::vector<int32_t> labels;  // same length as input_ids; kIgnoreIndex or a token id
   std::string source;           // "train.jsonl:12": file name and row, for messages
   bool truncated = false;       // cut to fit max_seq_len
-  std::vector<AudioRef> audio;  // clips in the order their placeholders appear in input_ids
+  std::vector<AudioRef> audio;   // clips in the order their placeholders appear in input_ids
+  std::vector<ImageRef> images;  // images in the order their placeholders appear in input_ids
 
   // Targets the shifted loss actually uses: positions 1..T-1 whose label is not kIgnoreIndex.
   int64_t supervised_tokens() const;
@@ -68,6 +77,10 @@ inline constexpr const char* kNothingToTrain = "nothing_to_train";  // no positi
 inline constexpr const char* kBadAudio = "bad_audio";            // a clip that cannot be read or decoded
 inline constexpr const char* kEmptyAudio = "empty_audio";        // a clip with no samples
 inline constexpr const char* kAudioTokens = "audio_tokens";      // placeholder tokens do not match the clips
+inline constexpr const char* kBadImage = "bad_image";            // an image that cannot be read or decoded
+inline constexpr const char* kEmptyImage = "empty_image";        // an image file with no bytes
+inline constexpr const char* kImageTooLarge = "image_too_large"; // more pixels than the decoding limit
+inline constexpr const char* kImageTokens = "image_tokens";      // placeholder tokens do not match the images
 }  // namespace skip_kind
 
 // Why a row was rejected, before the file and row are known.

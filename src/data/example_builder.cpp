@@ -46,9 +46,16 @@ RowResult<Example> build_chat_example(const ChatFormat& format, std::vector<Turn
     auto fits = [&] { return format.count_tokens(turns) <= limit; };
 
     // 1. Cut the start of the first prompt: the smallest cut (index into its character boundaries) that fits.
+    // Media keep their place relative to the text that remains: those inside the removed part move to its start.
     const std::string prompt = turns[user].content;
+    const std::vector<InlineMedia> media = turns[user].media;
     const std::vector<size_t> pb = utf8_boundaries(prompt);
-    auto cut_prompt = [&](size_t k) { turns[user].content = left_trimmed(std::string_view(prompt).substr(pb[k])); };
+    auto cut_prompt = [&](size_t k) {
+      turns[user].content = left_trimmed(std::string_view(prompt).substr(pb[k]));
+      const size_t removed = prompt.size() - turns[user].content.size();
+      for (size_t i = 0; i < media.size(); ++i)
+        turns[user].media[i].offset = media[i].offset > removed ? media[i].offset - removed : 0;
+    };
     cut_prompt(pb.size() - 1);  // the whole prompt gone
     if (fits()) {
       size_t lo = 0, hi = pb.size() - 1;  // lo does not fit, hi fits
@@ -59,12 +66,12 @@ RowResult<Example> build_chat_example(const ChatFormat& format, std::vector<Turn
       }
       cut_prompt(hi);
     } else if (std::any_of(turns.begin(), turns.end(), [](const Turn& t) { return !t.media.empty(); })) {
-      // A transcript cut short would teach the model to drop the end of what it hears: audio rows are skipped.
+      // An answer cut short would teach the model to drop the end of what it hears or sees: media rows are skipped.
       return RowResult<Example>::fail(
           skip_kind::kTooLong, cat("needs ", full_tokens, " tokens, more than max_seq_len=", max_seq_len,
                                    ", and still needs ", format.count_tokens(turns),
-                                   " with the prompt text removed; the audio placeholders and the answer of a row "
-                                   "with audio are never cut (raise --max-seq-len)"));
+                                   " with the prompt text removed; the media placeholders and the answer of a row "
+                                   "with images or audio are never cut (raise --max-seq-len)"));
     } else {
       // 2. Prompt gone: keep the longest prefix of the last answer that fits (at least one character).
       const std::string answer = turns[model].content;

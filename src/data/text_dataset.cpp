@@ -66,6 +66,7 @@ class Builder {
       s.audio_cut += clip.cut;
       s.audio_seconds += clip.seconds;
     }
+    s.images += static_cast<int64_t>(ex.images.size());
     out_.examples.push_back(std::move(ex));
   }
 
@@ -89,52 +90,72 @@ class Builder {
   RowResult<Example> build(const TextRow& row) {
     if (const auto* chat = std::get_if<ChatRow>(&row)) {
       GT_CHECK(chat_.has_value(), "conversation rows only come in instruction mode");
-      if (chat->audio.empty()) return build_chat_example(*chat_, chat->turns, options_.max_seq_len);
-      return build_audio_example(*chat);
+      if (chat->media.empty()) return build_chat_example(*chat_, chat->turns, options_.max_seq_len);
+      return build_media_example(*chat);
     }
     if (const auto* text = std::get_if<CompletionRow>(&row))
       return build_completion_example(tokenizer_, bos_id_, text->text, options_.max_seq_len);
     return build_token_example(std::get<TokenRow>(row), options_.max_seq_len);
   }
 
-  // A conversation with clips: probe each one, put its placeholder text in its turn, and check after tokenization
-  // that the placeholders are exactly the clips' (a prompt that spells the placeholder token would break that).
-  RowResult<Example> build_audio_example(const ChatRow& chat) {
-    GT_CHECK(options_.audio && options_.audio->probe && options_.audio->placeholder_text, "audio rows need probe and "
-             "placeholder_text functions");
-    const AudioRowOptions& a = *options_.audio;
+  // A conversation with images or clips: probe each one, put its placeholder text at its place in its turn, and check
+  // after tokenization that the placeholders are exactly the media's (a prompt that spells a placeholder token would
+  // break that).
+  RowResult<Example> build_media_example(const ChatRow& chat) {
     std::vector<Turn> turns = chat.turns;
     std::vector<AudioRef> clips;
-    int64_t placeholders = 0;
-    for (const auto& [turn, source] : chat.audio) {
-      RowResult<AudioRef> probed = a.probe(resolve(source));
-      if (!probed) return RowResult<Example>::fail(probed.error.kind, probed.error.reason);
-      turns[turn].media += a.placeholder_text(*probed.value);
-      placeholders += probed.value->soft_tokens;
-      clips.push_back(std::move(*probed.value));
+    std::vector<ImageRef> images;
+    int64_t audio_tokens = 0, image_tokens = 0;
+    for (const MediaPart& m : chat.media) {
+      std::string text;
+      if (m.kind == MediaKind::Image) {
+        GT_CHECK(options_.image && options_.image->probe && options_.image->placeholder_text,
+                 "image rows need probe and placeholder_text functions");
+        RowResult<ImageRef> probed = options_.image->probe(resolve(m.source));
+        if (!probed) return RowResult<Example>::fail(probed.error.kind, probed.error.reason);
+        text = options_.image->placeholder_text(*probed.value);
+        image_tokens += probed.value->soft_tokens;
+        images.push_back(std::move(*probed.value));
+      } else {
+        GT_CHECK(options_.audio && options_.audio->probe && options_.audio->placeholder_text,
+                 "audio rows need probe and placeholder_text functions");
+        RowResult<AudioRef> probed = options_.audio->probe(resolve(m.source));
+        if (!probed) return RowResult<Example>::fail(probed.error.kind, probed.error.reason);
+        text = options_.audio->placeholder_text(*probed.value);
+        audio_tokens += probed.value->soft_tokens;
+        clips.push_back(std::move(*probed.value));
+      }
+      turns[m.turn].media.push_back({m.offset, std::move(text)});
     }
     RowResult<Example> built = build_chat_example(*chat_, std::move(turns), options_.max_seq_len);
     if (!built) return built;
-    if (a.placeholder_id >= 0) {
-      const auto found = std::count(built.value->input_ids.begin(), built.value->input_ids.end(), a.placeholder_id);
-      if (found != placeholders)
-        return RowResult<Example>::fail(skip_kind::kAudioTokens,
-                                        cat("the text has ", found, " audio placeholder tokens (id ", a.placeholder_id,
-                                            ") where its ", clips.size(), " clip(s) need ", placeholders,
-                                            "; does the text itself contain the placeholder token?"));
-    }
+    const std::vector<int32_t>& ids = built.value->input_ids;
+    auto check = [&](int32_t id, int64_t want, size_t n, const char* what, const char* kind) -> std::optional<RowError> {
+      if (id < 0) return std::nullopt;
+      const auto found = std::count(ids.begin(), ids.end(), id);
+      if (found == want) return std::nullopt;
+      return RowError{kind, cat("the text has ", found, " ", what, " placeholder tokens (id ", id, ") where its ", n,
+                                " ", what, " part(s) need ", want,
+                                "; does the text itself contain the placeholder token?")};
+    };
+    if (auto e = check(options_.audio ? options_.audio->placeholder_id : -1, audio_tokens, clips.size(), "audio",
+                       skip_kind::kAudioTokens))
+      return RowResult<Example>::fail(e->kind, e->reason);
+    if (auto e = check(options_.image ? options_.image->placeholder_id : -1, image_tokens, images.size(), "image",
+                       skip_kind::kImageTokens))
+      return RowResult<Example>::fail(e->kind, e->reason);
     built.value->audio = std::move(clips);
+    built.value->images = std::move(images);
     return built;
   }
 
-  // A clip's source as written in a row -> an absolute path (relative to the dataset folder) or the URL as is.
+  // A medium's source as written in a row -> an absolute path (relative to the dataset folder) or the URL as is.
   std::string resolve(const std::string& source) const {
     if (source.find("://") != std::string::npos) return source;
     std::filesystem::path p(source);
     if (p.is_absolute()) return source;
-    const std::filesystem::path base = options_.audio->base_dir.empty()
-                                           ? std::filesystem::absolute(path_).parent_path()
-                                           : std::filesystem::path(options_.audio->base_dir);
+    const std::filesystem::path base = options_.base_dir.empty() ? std::filesystem::absolute(path_).parent_path()
+                                                                 : std::filesystem::path(options_.base_dir);
     return (base / p).lexically_normal().string();
   }
 
@@ -170,7 +191,20 @@ class Builder {
 
 void require_columns(const CsvFile& csv, const TextDatasetOptions& options) {
   std::vector<std::pair<std::string, const char*>> needed;
-  if (options.audio) {
+  if (options.image) {
+    needed = {{options.image->column, "image_column"}};
+    if (options.audio) {
+      needed.push_back({options.audio->column, "audio_column"});
+      needed.push_back({options.image->caption_column, "caption_column"});
+    } else if (options.image_rows == ImageRowKind::Vqa ||
+               (options.image_rows == ImageRowKind::Auto &&
+                std::find(csv.header.begin(), csv.header.end(), options.image->question_column) != csv.header.end())) {
+      needed.push_back({options.image->question_column, "question_column"});
+      needed.push_back({options.image->answer_column, "answer_column"});
+    } else {
+      needed.push_back({options.image->caption_column, "caption_column"});
+    }
+  } else if (options.audio) {
     needed = {{options.audio->column, "audio_column"}, {options.text_column, "text_column"}};
   } else if (options.mode == TextMode::Instruction) {
     needed = {{options.prompt_column, "prompt_column"}, {options.response_column, "response_column"}};
@@ -209,6 +243,7 @@ std::string TextDatasetSummary::describe() const {
     out += cat(", ", audio_clips, " clips, ", secs, " s of audio");
     if (audio_cut > 0) out += cat(" (", audio_cut, " cut to max_duration)");
   }
+  if (images > 0) out += cat(", ", images, images == 1 ? " image" : " images");
   return out;
 }
 
@@ -216,10 +251,10 @@ TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions&
                               const tok::Tokenizer& tokenizer, io::Family family) {
   const FileFormat format = format_of(path);
   Builder builder(path, options, tokenizer, family);
-  // Audio rows decode their clips here, which takes a while on a large set: show it.
+  // Media rows decode their images and clips here, which takes a while on a large set: show it.
   std::optional<Progress> bar;
   auto tick = [&](size_t done, size_t total) {
-    if (!options.audio) return;
+    if (!options.audio && !options.image) return;
     if (!bar) bar.emplace("read " + std::filesystem::path(path).filename().string(), static_cast<int64_t>(total));
     bar->update(static_cast<int64_t>(done), "");
   };

@@ -5,8 +5,9 @@
 // reason (appended to options.skipped_log as they are found, before anything can stop the load); a file with no
 // usable row is a gt::InputError that gives the counts and the first reasons.
 // The format comes from the extension: .jsonl or .csv.
-// Audio (options.audio): each clip is probed (decoded once) while the file is read, so that bad clips are skipped
-// up front and the number of placeholder tokens is known; a relative path resolves against the dataset folder.
+// Media (options.audio, options.image): each clip and image is probed (decoded once) while the file is read, so that
+// bad ones are skipped up front and the number of placeholder tokens is known; a relative path resolves against the
+// dataset folder.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +35,11 @@ struct TextDatasetSummary {
   int64_t audio_clips = 0;        // clips of the examples
   int64_t audio_cut = 0;          // clips longer than max_duration, cut to it
   double audio_seconds = 0;       // duration of the clips as used (after the cut)
+  int64_t images = 0;             // images of the examples
 
   // One line: "train.jsonl: 16 rows, 15 examples (2 truncated), 1 skipped (empty_answer 1), 1234 tokens,
-  // 567 supervised, longest 140" (+ ", 15 clips, 42.0 s of audio (1 cut to max_duration)" with audio).
+  // 567 supervised, longest 140" (+ ", 15 clips, 42.0 s of audio (1 cut to max_duration)" with audio, ", 15 images"
+  // with images).
   std::string describe() const;
 };
 

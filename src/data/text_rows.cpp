@@ -1,6 +1,8 @@
 #include "data/text_rows.h"
 
 
+#include <functional>
+
 #include "core/error.h"
 #include "core/strings.h"
 #include "data/utf8_text.h"
@@ -58,20 +60,74 @@ Result exchange(std::string_view prompt, std::string_view response, std::string_
   return Result::ok(std::move(chat));
 }
 
-// An audio row: user = the clip + the prompt, model = the transcript.
-Result audio_exchange(std::string_view source, std::string_view prompt, std::string_view transcript,
+// A flat media row: user = the media (in the given order) + the prompt, model = the answer. `answer_key` names the
+// answer's column in messages.
+Result media_exchange(std::vector<std::pair<MediaKind, std::pair<std::string, std::string>>> media,
+                      std::string_view prompt, std::string_view answer, const std::string& answer_key,
                       const TextDatasetOptions& options) {
-  const AudioRowOptions& a = *options.audio;
-  if (trim(source).empty()) return Result::fail(skip_kind::kMissingColumn, cat(key_name(a.column), " is empty"));
   ChatRow chat;
   const std::string sys = trim(options.system_prompt);
   if (!sys.empty()) chat.turns.push_back({Role::System, sys});
-  chat.audio.emplace_back(chat.turns.size(), trim(source));
+  for (auto& [kind, column_and_source] : media) {
+    auto& [column, source] = column_and_source;
+    if (trim(source).empty()) return Result::fail(skip_kind::kMissingColumn, cat(key_name(column), " is empty"));
+    chat.media.push_back({kind, chat.turns.size(), 0, trim(source)});
+  }
   chat.turns.push_back({Role::User, trim(prompt)});
-  chat.turns.push_back({Role::Model, trim(transcript)});
-  if (chat.turns.back().content.empty())
-    return Result::fail(skip_kind::kEmptyAnswer, cat(key_name(options.text_column), " (the transcript) is empty"));
+  chat.turns.push_back({Role::Model, trim(answer)});
+  if (chat.turns.back().content.empty()) return Result::fail(skip_kind::kEmptyAnswer, cat(answer_key, " is empty"));
   return Result::ok(std::move(chat));
+}
+
+// The reference's flat media rows, from any row that can say which columns it has and give one's text (CSV
+// fields, or a JSONL object's string values).
+Result flat_media_row(const std::function<bool(const std::string&)>& has,
+                      const std::function<TextResult(const std::string&)>& get, const TextDatasetOptions& options) {
+  using Media = std::vector<std::pair<MediaKind, std::pair<std::string, std::string>>>;
+  Media media;
+  auto add = [&](MediaKind kind, const std::string& column) -> std::optional<RowError> {
+    TextResult source = get(column);
+    if (!source) return source.error;
+    media.push_back({kind, {column, *source.value}});
+    return std::nullopt;
+  };
+  if (options.image) {
+    const ImageRowOptions& im = *options.image;
+    if (auto err = add(MediaKind::Image, im.column)) return Result::fail(err->kind, err->reason);
+    if (options.audio) {  // audiovisual: image + clip + the audiovisual prompt, the caption is the answer
+      if (auto err = add(MediaKind::Audio, options.audio->column)) return Result::fail(err->kind, err->reason);
+      TextResult caption = get(im.caption_column);
+      if (!caption) return Result::fail(caption.error.kind, caption.error.reason);
+      return media_exchange(std::move(media), options.audiovisual_prompt, *caption.value, key_name(im.caption_column),
+                            options);
+    }
+    const bool vqa = options.image_rows == ImageRowKind::Vqa ||
+                     (options.image_rows == ImageRowKind::Auto && has(im.question_column));
+    if (vqa) {
+      TextResult question = get(im.question_column);
+      if (!question) return Result::fail(question.error.kind, question.error.reason);
+      TextResult answer = get(im.answer_column);
+      if (!answer) return Result::fail(answer.error.kind, answer.error.reason);
+      if (trim(*question.value).empty())
+        return Result::fail(skip_kind::kEmptyPrompt, cat(key_name(im.question_column), " is empty"));
+      return media_exchange(std::move(media), *question.value, *answer.value, key_name(im.answer_column), options);
+    }
+    TextResult caption = get(im.caption_column);
+    if (!caption) return Result::fail(caption.error.kind, caption.error.reason);
+    return media_exchange(std::move(media), im.prompt, *caption.value, key_name(im.caption_column), options);
+  }
+  const AudioRowOptions& au = *options.audio;
+  if (auto err = add(MediaKind::Audio, au.column)) return Result::fail(err->kind, err->reason);
+  TextResult transcript = get(options.text_column);
+  if (!transcript) return Result::fail(transcript.error.kind, transcript.error.reason);
+  std::string prompt = au.prompt;
+  if (has(options.prompt_column)) {
+    TextResult p = get(options.prompt_column);
+    if (!p) return Result::fail(p.error.kind, p.error.reason);
+    if (!trim(*p.value).empty()) prompt = *p.value;
+  }
+  return media_exchange(std::move(media), prompt, *transcript.value, cat(key_name(options.text_column),
+                                                                         " (the transcript)"), options);
 }
 
 Result completion(std::string text, const TextDatasetOptions& options) {
@@ -81,7 +137,7 @@ Result completion(std::string text, const TextDatasetOptions& options) {
 
 struct Content {
   std::string text;
-  std::vector<std::string> audio;  // sources of the audio parts, in order
+  std::vector<MediaPart> media;  // turn not yet known; offset into text
 };
 using ContentResult = RowResult<Content>;
 
@@ -100,7 +156,30 @@ TextResult audio_part_source(const json& part, const std::string& where) {
                           cat(where, " is an audio part without \"path\", \"audio\" or \"url\" (a file path or URL)"));
 }
 
-// The text of a message's content: a string, or a list of parts: text parts, and audio parts with --modality audio.
+// The source of an image part: its "path", "url" or "image" string, or image_url.url (OpenAI's form). Inline images
+// (base64 data: URLs) are refused.
+TextResult image_part_source(const json& part, const std::string& where) {
+  TextResult s = TextResult::fail(skip_kind::kMissingColumn,
+                                  cat(where, " is an image part without \"path\", \"url\" or \"image\" (a file path or URL)"));
+  for (const char* key : {"path", "url", "image"}) {
+    if (!part.contains(key)) continue;
+    s = json_string(part.at(key), cat(where, ".", key));
+    break;
+  }
+  if (!part.contains("path") && !part.contains("url") && !part.contains("image") && part.contains("image_url")) {
+    const json& u = part.at("image_url");
+    s = u.is_object() && u.contains("url") ? json_string(u.at("url"), cat(where, ".image_url.url"))
+                                           : json_string(u, cat(where, ".image_url"));
+  }
+  if (!s) return s;
+  s.value = trim(*s.value);
+  if (s.value->empty()) return TextResult::fail(skip_kind::kMissingColumn, cat(where, " has an empty image source"));
+  if (s.value->rfind("data:", 0) == 0)
+    return TextResult::fail(skip_kind::kMediaPart, cat(where, " is an inline (data: URL) image; give a \"path\" or \"url\""));
+  return s;
+}
+
+// The text of a message's content: a string, or a list of parts: text parts, and the media parts of the modality.
 ContentResult message_content(const json& content, const std::string& where, const TextDatasetOptions& options) {
   if (content.is_string()) {
     TextResult s = json_string(content, where);
@@ -124,18 +203,22 @@ ContentResult message_content(const json& content, const std::string& where, con
       TextResult t = json_string(part.at("text"), part_where + ".text");
       if (!t) return content_fail(t.error);
       out.text += trim(*t.value);
+    } else if ((type == "image" || type == "image_url") && options.image) {
+      TextResult source = image_part_source(part, part_where);
+      if (!source) return content_fail(source.error);
+      out.media.push_back({MediaKind::Image, 0, out.text.size(), std::move(*source.value)});
     } else if (type == "image" || type == "image_url") {
       return ContentResult::fail(skip_kind::kMediaPart,
-                                 cat(part_where, " is an image part; image parts need --modality image"));
+                                 cat(part_where, " is an image part; image parts need --modality image or audiovisual"));
     } else if (type == "audio" && options.audio) {
       TextResult source = audio_part_source(part, part_where);
       if (!source) return content_fail(source.error);
-      out.audio.push_back(std::move(*source.value));
+      out.media.push_back({MediaKind::Audio, 0, out.text.size(), std::move(*source.value)});
     } else if (type == "audio" || type == "input_audio") {
       return ContentResult::fail(skip_kind::kMediaPart,
                                  cat(part_where, " is an audio part; ",
                                      type == "input_audio" ? "inline (base64) audio is not supported, give a \"path\""
-                                                           : "audio parts need --modality audio"));
+                                                           : "audio parts need --modality audio or audiovisual"));
     } else {
       return ContentResult::fail(skip_kind::kWrongType,
                                  cat(part_where, " has type ", quote(type), "; expected text (or image/audio)"));
@@ -175,9 +258,9 @@ Result conversation(const json& messages, const TextDatasetOptions& options) {
     ContentResult parsed = message_content(m.at("content"), where + ".content", options);
     if (!parsed) return Result::fail(parsed.error.kind, parsed.error.reason);
     Content& content = *parsed.value;
-    if (!content.audio.empty() && role != Role::User)
+    if (!content.media.empty() && role != Role::User)
       return Result::fail(skip_kind::kMediaPart,
-                          cat(where, " (", r, ") has an audio part; audio belongs in user turns"));
+                          cat(where, " (", r, ") has an image or audio part; media belong in user turns"));
 
     if (role == Role::System) {
       if (i != 0)
@@ -190,10 +273,13 @@ Result conversation(const json& messages, const TextDatasetOptions& options) {
       return Result::fail(skip_kind::kBadConversation,
                           cat(where, " is a ", role_name(role), " turn where a ", role_name(expected),
                               " turn was expected; roles must alternate user, model, user, model, ..."));
-    if (content.text.empty() && content.audio.empty())
+    if (content.text.empty() && content.media.empty())
       return Result::fail(role == Role::User ? skip_kind::kEmptyPrompt : skip_kind::kEmptyAnswer,
                           cat(where, " (", r, ") is empty"));
-    for (std::string& source : content.audio) chat.audio.emplace_back(chat.turns.size(), std::move(source));
+    for (MediaPart& m : content.media) {
+      m.turn = chat.turns.size();
+      chat.media.push_back(std::move(m));
+    }
     chat.turns.push_back({role, std::move(content.text)});
     expected = role == Role::User ? Role::Model : Role::User;
   }
@@ -205,7 +291,7 @@ Result conversation(const json& messages, const TextDatasetOptions& options) {
   if (system.empty()) system = trim(options.system_prompt);
   if (!system.empty()) {
     chat.turns.insert(chat.turns.begin(), Turn{Role::System, system});
-    for (auto& a : chat.audio) ++a.first;
+    for (MediaPart& m : chat.media) ++m.turn;
   }
   return Result::ok(std::move(chat));
 }
@@ -260,19 +346,10 @@ Result token_row(const json& row, size_t vocab_size) {
 
 RowResult<TextRow> text_row_from_json(const json& row, const TextDatasetOptions& options, size_t vocab_size) {
   if (row.contains("input_ids")) return token_row(row, vocab_size);
-  if (options.audio && row.contains(options.audio->column) && !row.contains("messages")) {
-    TextResult source = json_key_string(row, options.audio->column);
-    if (!source) return Result::fail(source.error.kind, source.error.reason);
-    TextResult transcript = json_key_string(row, options.text_column);
-    if (!transcript) return Result::fail(transcript.error.kind, transcript.error.reason);
-    std::string prompt = options.audio->prompt;
-    if (row.contains(options.prompt_column)) {
-      TextResult p = json_key_string(row, options.prompt_column);
-      if (!p) return Result::fail(p.error.kind, p.error.reason);
-      prompt = *p.value;
-    }
-    return audio_exchange(*source.value, prompt, *transcript.value, options);
-  }
+  const std::string media_column = options.image ? options.image->column : options.audio ? options.audio->column : "";
+  if (!media_column.empty() && row.contains(media_column) && !row.contains("messages"))
+    return flat_media_row([&](const std::string& key) { return row.contains(key); },
+                          [&](const std::string& key) { return json_key_string(row, key); }, options);
   const bool has_exchange = row.contains(options.prompt_column) || row.contains(options.response_column);
   if (options.mode == TextMode::Instruction) {
     if (row.contains("messages")) return conversation(row.at("messages"), options);
@@ -313,19 +390,8 @@ RowResult<TextRow> text_row_from_csv(const std::map<std::string, std::string>& f
       return TextResult::fail(err->kind, err->reason);
     return TextResult::ok(it->second);
   };
-  if (options.audio) {
-    TextResult source = field(options.audio->column);
-    if (!source) return Result::fail(source.error.kind, source.error.reason);
-    TextResult transcript = field(options.text_column);
-    if (!transcript) return Result::fail(transcript.error.kind, transcript.error.reason);
-    std::string prompt = options.audio->prompt;
-    if (fields.count(options.prompt_column)) {
-      TextResult p = field(options.prompt_column);
-      if (!p) return Result::fail(p.error.kind, p.error.reason);
-      if (!trim(*p.value).empty()) prompt = *p.value;
-    }
-    return audio_exchange(*source.value, prompt, *transcript.value, options);
-  }
+  if (options.image || options.audio)
+    return flat_media_row([&](const std::string& column) { return fields.count(column) > 0; }, field, options);
   if (options.mode == TextMode::Instruction) {
     TextResult prompt = field(options.prompt_column);
     if (!prompt) return Result::fail(prompt.error.kind, prompt.error.reason);

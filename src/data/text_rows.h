@@ -12,13 +12,18 @@
 // Conversation rules (those of Gemma's Hugging Face chat templates): roles are system (first only), user and
 // assistant/model, alternating user, model, user, model... and ending with a model turn. Content is a string
 // or a list of parts; text parts ({"type": "text", "text": ...}) are trimmed and joined with nothing between them
-// (as the templates do). Audio parts ({"type": "audio", "path" | "audio" | "url": source}) are accepted with
-// --modality audio and refused otherwise; image parts are refused for now.
-// Audio rows (--modality audio): CSV rows and flat JSONL objects with the audio column (default "audio_path") and
-// the text column (the transcript, trained) become the reference's turn pair: user = the clip followed by the
-// prompt (the prompt column when the row has one, otherwise the audio prompt option), model = the transcript. Every turn's content is trimmed of leading
-// and trailing whitespace; an empty user turn (kEmptyPrompt) or model turn (kEmptyAnswer) skips the row, an
-// empty system message is dropped. The options' system prompt is used only by rows that bring none.
+// (as the templates do), and media parts keep their place among them: image parts ({"type": "image", "path" |
+// "url" | "image": source}, or {"type": "image_url", "image_url": {"url": source}}) with --modality image or
+// audiovisual, audio parts ({"type": "audio", "path" | "audio" | "url": source}) with --modality audio or
+// audiovisual; refused (kMediaPart) otherwise, and in system and model turns.
+// Flat media rows (CSV rows, and JSONL objects without "messages"), the reference's schemas (columns configurable):
+//   audio        audio_path, text [, prompt]        user = clip + prompt (the row's, else the audio prompt option)
+//   caption      image_path, caption                user = image + the image prompt option
+//   VQA          image_path, question, answer       user = image + question
+//   audiovisual  audio_path, image_path, caption    user = image + clip + the audiovisual prompt option
+// and model = the transcript / caption / answer. Every turn's content is trimmed of leading and trailing whitespace;
+// an empty user turn (kEmptyPrompt) or model turn (kEmptyAnswer) skips the row, an empty system message is dropped.
+// The options' system prompt is used only by rows that bring none.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -35,11 +40,21 @@
 
 namespace gt::data {
 
+enum class MediaKind { Image, Audio };
+
+// An image or clip of a conversation: the user turn it belongs to, the byte offset in that turn's content before
+// which it sits, and the source as written in the row (a path, relative to the dataset folder or absolute, or an
+// http(s) URL).
+struct MediaPart {
+  MediaKind kind = MediaKind::Image;
+  size_t turn = 0;
+  size_t offset = 0;
+  std::string source;
+};
+
 struct ChatRow {
-  std::vector<Turn> turns;  // [system] user model (user model)...
-  // Audio clips (--modality audio): the index of the user turn they belong to, and the source as written in the
-  // row (a path, relative to the dataset folder or absolute, or an http(s) URL), in order.
-  std::vector<std::pair<size_t, std::string>> audio;
+  std::vector<Turn> turns;       // [system] user model (user model)...
+  std::vector<MediaPart> media;  // in text order
 };
 struct CompletionRow {
   std::string text;  // as given (not trimmed); non-empty after trimming

@@ -142,9 +142,10 @@ TEST(DataAudioRows, JsonlMessagesAndFlatRows) {
   ASSERT_EQ(ex.audio.size(), 2u);
   EXPECT_EQ(ex.audio[1].source, "https://example.com/b.wav");  // URLs are not resolved
   const std::string text = gemma3n_tokenizer().decode(ex.input_ids);
-  // both clips first in the turn, in order, then the text parts
+  // the parts in their order: the (trimmed) text, then both clips
   EXPECT_NE(text.find("<end_of_audio><start_of_audio>"), std::string::npos);
-  EXPECT_NE(text.find("<end_of_audio>Compare<end_of_turn>"), std::string::npos) << text;
+  EXPECT_NE(text.find("user\nCompare<start_of_audio>"), std::string::npos) << text;
+  EXPECT_NE(text.find("<end_of_audio><end_of_turn>"), std::string::npos) << text;
   EXPECT_EQ(count_id(ex.input_ids, *gemma3n_tokenizer().find_id("<audio_soft_token>")), 6 + 8);
   EXPECT_EQ(l->data.examples[1].audio.size(), 1u);
   EXPECT_TRUE(l->data.examples[2].audio.empty());
