@@ -560,7 +560,7 @@ Header read_header(const std::string& source, Bytes b) {
 // EXIF orientation (PIL.ImageOps.exif_transpose): 2 FLIP_LEFT_RIGHT, 3 ROTATE_180, 4 FLIP_TOP_BOTTOM, 5 TRANSPOSE,
 // 6 ROTATE_270, 7 TRANSVERSE, 8 ROTATE_90; other values leave the image as it is.
 
-Image apply_orientation(const Image& in, int orientation) {
+[[maybe_unused]] Image apply_orientation(const Image& in, int orientation) {
   if (orientation < 2 || orientation > 8) return in;
   const int64_t H = in.height, W = in.width;
   const bool swap = orientation >= 5;
@@ -755,10 +755,6 @@ std::string image_decoder_version() {
 
 Image decode_image(const std::string& source, const ImageDecodeOptions& options) {
   if (source.empty()) fail_input("image source: the path is empty");
-#ifndef GT_HAVE_OPENCV
-  fail_input(source, ": this gemma-tune was built without OpenCV (-DGT_WITH_OPENCV=OFF), so it cannot decode images; "
-             "install OpenCV's imgcodecs (Debian: libopencv-imgcodecs-dev; macOS: brew install opencv) and rebuild");
-#else
   std::string bytes = is_url(source) ? fetch_url(source) : read_local_file(source);
   const Bytes b{reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()};
   const Header h = read_header(source, b);
@@ -767,7 +763,10 @@ Image decode_image(const std::string& source, const ImageDecodeOptions& options)
   if (!h.truncated.empty())
     fail_input(source, ": truncated ", format_name(h.format), " image: ", h.truncated, " (", bytes.size(),
                " bytes; PIL refuses it as truncated too)");
-
+#ifndef GT_HAVE_OPENCV
+  fail_input(source, ": this gemma-tune was built without OpenCV (-DGT_WITH_OPENCV=OFF), so it cannot decode images; "
+             "install OpenCV's imgcodecs (Debian: libopencv-imgcodecs-dev; macOS: brew install opencv) and rebuild");
+#else
   if (h.png_without_iend) bytes.append("\0\0\0\0IEND\xae\x42\x60\x82", 12);  // the (constant) IEND chunk
 
   Image img;
