@@ -73,6 +73,8 @@ void write_family_tokenizer(const std::string& src, const std::string& dst, cons
   for (const Slot& s : family == "gemma4" ? kGemma4 : kGemma3n) {
     auto v = vocab_by_id.find(s.id);
     if (v != vocab_by_id.end()) {
+      // A tokenizer already in the family's layout (a real Gemma 4 or 3n tokenizer.json) keeps its slots.
+      if (v->second == s.token && added_by_id.count(s.id)) continue;
       if (!replaceable(v->second, s.id))
         fail_input(src, ": id ", s.id, " holds \"", v->second, "\", not a token that ", family, " places ", s.token, " over");
       vocab.erase(v->second);

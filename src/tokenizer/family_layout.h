@@ -11,7 +11,8 @@ namespace gt::tok {
 
 // Reads `src` (a Gemma 3 layout tokenizer.json) and writes `dst` in the layout of `family` (gemma3n | gemma4).
 // A tokenizer that is not the full Gemma 3 vocabulary (fewer than 262,144 tokens, e.g. a test tokenizer that
-// already has the family's markers) is copied unchanged.
+// already has the family's markers) is copied unchanged, and so are the slots that already hold the family's token
+// (a real Gemma 4 or Gemma 3n tokenizer.json comes out as it went in).
 // Throws gt::InputError naming the file and the id when a slot to rename does not hold the expected token.
 void write_family_tokenizer(const std::string& src, const std::string& dst, const std::string& family);
 

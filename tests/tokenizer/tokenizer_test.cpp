@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "test_util.h"
+#include "tokenizer/family_layout.h"
 #include "tokenizer/tokenizer.h"
 
 using gt::tok::Tokenizer;
@@ -367,4 +368,21 @@ TEST(TokenizerLoad, BadVocabMergesAndAddedTokens) {
   doc = tiny_json();
   doc["added_tokens"][6]["id"] = 20;  // a new token on an id that "hello" has
   expect_load_error(doc, {"added_tokens[6]", "already belongs to \"hello\""});
+}
+
+// init-random --tokenizer takes a tokenizer already in the family's layout (a real Gemma 4 tokenizer.json, with
+// <|turn> at id 105) as well as the Gemma 3 one: the family layout of a family-layout tokenizer is itself.
+TEST(FamilyLayout, ATokenizerAlreadyInTheLayoutComesOutUnchanged) {
+  gt::test::TempDir dir("family-layout");
+  for (const char* family : {"gemma4", "gemma3n"}) {
+    const std::string once = (dir / (std::string(family) + "-1.json")).string();
+    const std::string twice = (dir / (std::string(family) + "-2.json")).string();
+    gt::tok::write_family_tokenizer(gt::test::real_tokenizer_json().string(), once, family);
+    EXPECT_NO_THROW(gt::tok::write_family_tokenizer(once, twice, family)) << family;
+    const auto a = gt::tok::Tokenizer::from_file(once), b = gt::tok::Tokenizer::from_file(twice);
+    EXPECT_EQ(a.vocab_size(), b.vocab_size()) << family;
+    for (const char* t : {"<|turn>", "<turn|>", "<|image|>", "<start_of_turn>", "<image_soft_token>", "<audio_soft_token>"})
+      EXPECT_EQ(a.find_id(t), b.find_id(t)) << family << " " << t;
+    EXPECT_EQ(a.encode("<|turn>user\nhello<turn|>"), b.encode("<|turn>user\nhello<turn|>")) << family;
+  }
 }
