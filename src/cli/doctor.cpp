@@ -14,6 +14,7 @@
 #include "core/strings.h"
 #include "core/system_info.h"  // defines: system_info, disk_free_bytes
 #include "media/audio_decode.h"  // defines: ffmpeg_version
+#include "media/image_decode.h"  // defines: image_decoding_available, image_decoder_version
 
 namespace gt::cli {
 
@@ -36,22 +37,16 @@ std::vector<Modality> modalities() {
 #else
   const bool ffmpeg = false;
 #endif
-#if defined(GT_HAVE_OPENCV)
-  const bool opencv = true;
-#else
-  const bool opencv = false;
-#endif
+  const bool opencv = media::image_decoding_available();
   const Requirement text_model{"text decoders (Gemma 3n, Gemma 4)", true, ""};
+  const Requirement audio_decoding{"FFmpeg audio decoding", ffmpeg,
+                                   "install libavformat-dev libavcodec-dev libswresample-dev libavutil-dev and rebuild"};
+  const Requirement image_decoding{"OpenCV image decoding", opencv, "install libopencv-imgcodecs-dev and rebuild"};
   return {
       {"text", {text_model}},
-      {"audio",
-       {text_model,
-        {"FFmpeg audio decoding", ffmpeg, "install libavformat-dev libavcodec-dev libswresample-dev libavutil-dev and rebuild"},
-        {"audio towers", false, "arrives with issue #4"}}},
-      {"image",
-       {text_model,
-        {"OpenCV image decoding", opencv, "install libopencv-dev and rebuild"},
-        {"vision towers", false, "arrives with the vision issue"}}},
+      {"audio", {text_model, audio_decoding}},
+      {"image", {text_model, image_decoding}},
+      {"audiovisual", {text_model, audio_decoding, image_decoding}},
   };
 }
 
@@ -81,6 +76,7 @@ nlohmann::json report(const std::string& model_dir) {
 #if defined(GT_HAVE_FFMPEG)
   j["ffmpeg"] = media::ffmpeg_version();  // own line: the audio path depends on which codecs this build has
 #endif
+  if (media::image_decoding_available()) j["image_decoder"] = media::image_decoder_version();
   nlohmann::json mods = nlohmann::json::object();
   for (const Modality& m : modalities()) {
     nlohmann::json missing = nlohmann::json::array();
@@ -113,6 +109,7 @@ void print_human(const nlohmann::json& j) {
   for (const auto& [k, v] : j["dependencies"].items()) std::cout << " " << k << " " << v.get<std::string>();
   std::cout << "\n";
   if (j.contains("ffmpeg")) std::cout << "ffmpeg      " << j["ffmpeg"].get<std::string>() << "\n";
+  if (j.contains("image_decoder")) std::cout << "images      " << j["image_decoder"].get<std::string>() << "\n";
   std::cout << "modalities\n";
   for (const auto& [name, m] : j["modalities"].items()) {
     std::cout << "  " << name << std::string(12 - std::min<size_t>(name.size(), 11), ' ');
