@@ -5,13 +5,18 @@
 //
 //   bench_train_step --family gemma4 --size E2B --batch 4 --seq 1024 [--device cuda] [--dtype bfloat16] [--gc]
 //   bench_train_step --family gemma4 --size E2B --modality audio --batch 4 --seq 128 --audio-seconds 10
+//   bench_train_step --family gemma4 --size E2B --modality image --batch 4 --seq 128 --image-tokens 280
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
 // the frozen audio tower and embedder, each row <bos> <boa> N x <audio> <eoa> + seq text tokens (N = 188 for 3n,
 // the tower's output length for Gemma 4), labels on the text tokens only; the step time includes the tower.
+// Images, likewise: one random image per row through the frozen vision tower and embedder (Gemma 4: a square grid of
+// patches filling the budget, padded to 9 x budget patches; Gemma 3n: 768x768 pixels), <bos> <boi> N x <image> <eoi>
+// + seq text tokens.
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <iostream>
 
 #include "core/device.h"
@@ -21,6 +26,7 @@
 #include "models/random_init.h"
 #include "models/audio_tower.h"
 #include "models/model.h"
+#include "models/vision_tower.h"
 #include "train/optimizer.h"
 
 using namespace gt;
@@ -28,6 +34,7 @@ using namespace gt;
 int main(int argc, char** argv) {
   std::string family = "gemma4", size = "E2B", device_name = "auto", dtype_name = "auto", modality = "text";
   double audio_seconds = 10.0;
+  int64_t image_tokens = 280;
   int64_t batch = 4, seq = 1024, steps = 8, warmup = 3;
   bool gc = false, phases = false;
   for (int i = 1; i < argc; ++i) {
@@ -44,6 +51,7 @@ int main(int argc, char** argv) {
     else if (a == "--gc") gc = true;
     else if (a == "--modality") modality = next();
     else if (a == "--audio-seconds") audio_seconds = std::stod(next());
+    else if (a == "--image-tokens") image_tokens = std::stoll(next());
     else if (a == "--phases") phases = true;
     else {
       std::cerr << "unknown argument " << a << "\n";
@@ -58,12 +66,13 @@ int main(int argc, char** argv) {
   const auto cfg_json = io::preset_config(family, size);
   // The baseline trains the text-only causal LM; same decoder here.
   io::ModelConfig cfg = io::parse_model_config(cfg_json.dump(), "preset");
-  if (modality != "text" && modality != "audio") {
-    std::cerr << "--modality is text or audio\n";
+  if (modality != "text" && modality != "audio" && modality != "image") {
+    std::cerr << "--modality is text, audio or image\n";
     return 2;
   }
   reset_peak_memory(device_name);
-  std::unique_ptr<models::Model> whole = models::make_model(cfg, {.audio = modality == "audio"}, dtype, device);
+  std::unique_ptr<models::Model> whole =
+      models::make_model(cfg, {.audio = modality == "audio", .vision = modality == "image"}, dtype, device);
   models::TextModel* model = &whole->text();
   models::random_init(*model, 0);
   int64_t nparams = 0;
@@ -85,7 +94,23 @@ int main(int argc, char** argv) {
     const at::Tensor f = torch::zeros({1, frames, 128}, at::TensorOptions().dtype(at::kFloat));
     n_soft = audio->encode(f.to(device, dtype), torch::ones({1, frames}, at::kBool).to(device)).embeddings.size(0);
   }
-  const int64_t row_len = modality == "audio" ? n_soft + 3 + seq : seq;
+  // Images: random weights for the tower and the patch layout of one image (as the baseline builds it).
+  torch::nn::Module* vision = whole->vision();
+  int64_t grid = 0, max_patches = 0;
+  if (vision) {
+    at::Generator gen = device.is_cpu() ? at::detail::createCPUGenerator(2) : at::globalContext().defaultGenerator(device);
+    models::init_vision_tower_random(*vision, std::string(io::family_name(cfg.family)), gen);
+    for (auto& p : vision->parameters()) p.set_requires_grad(false);
+    nparams += whole->tower_parameters();
+    if (cfg.family == io::Family::Gemma4) {
+      max_patches = 9 * image_tokens;
+      grid = static_cast<int64_t>(std::sqrt(static_cast<double>(max_patches))) / 3 * 3;
+      n_soft = grid * grid / 9;
+    } else {
+      n_soft = cfg.media.vision_soft_tokens_per_image.value_or(256);
+    }
+  }
+  const int64_t row_len = audio || vision ? n_soft + 3 + seq : seq;
   train::AdamW opt(named, {1e-4, 0.9, 0.999, 1e-8, 0.0});
   model->set_gradient_checkpointing(gc);
   model->module().train();
@@ -101,6 +126,25 @@ int main(int argc, char** argv) {
     at::Tensor ids = torch::randint(3, 250000, {batch, row_len}, at::TensorOptions().dtype(at::kLong));
     at::Tensor labels = ids.clone();
     models::MediaInputs media;
+    if (vision) {
+      ids.index_put_({at::indexing::Slice(), 0}, 2);
+      ids.index_put_({at::indexing::Slice(), 1}, *cfg.media.boi_token_id);
+      ids.index_put_({at::indexing::Slice(), at::indexing::Slice(2, 2 + n_soft)}, *cfg.media.image_token_id);
+      ids.index_put_({at::indexing::Slice(), 2 + n_soft}, *cfg.media.eoi_token_id);
+      labels = ids.clone();
+      labels.index_put_({at::indexing::Slice(), at::indexing::Slice(0, 3 + n_soft)}, -100);
+      const auto on = at::TensorOptions().device(device);
+      if (cfg.family == io::Family::Gemma4) {
+        media.pixel_values = torch::rand({batch, max_patches, 768}, on);
+        media.pixel_values.index_put_({at::indexing::Slice(), at::indexing::Slice(grid * grid)}, 0);
+        const at::Tensor r = torch::arange(grid, on.dtype(at::kLong));
+        const at::Tensor xy = at::stack({r.repeat({grid}), r.repeat_interleave(grid)}, -1);  // (x = column, y = row)
+        media.pixel_position_ids = torch::full({batch, max_patches, 2}, -1, on.dtype(at::kLong));
+        media.pixel_position_ids.index_put_({at::indexing::Slice(), at::indexing::Slice(0, grid * grid)}, xy);
+      } else {
+        media.pixel_values = torch::rand({batch, 3, 768, 768}, on);
+      }
+    }
     if (audio) {
       ids.index_put_({at::indexing::Slice(), 0}, 2);
       ids.index_put_({at::indexing::Slice(), 1}, *cfg.media.boa_token_id);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the main jobs on the bundled defaults. A tiny random-weight Gemma 4 checkpoint (made by init-random,
 # with the real Gemma tokenizer, audio and vision towers included) is LoRA-trained on data/sample-text, then on the
-# speech-recognition set data/sample-audio (--modality audio), on whatever device this machine has, and each time
-# evaluated on the validation split without and with the new adapter.
+# speech-recognition set data/sample-audio (--modality audio), then on the captioning set data/sample-image
+# (--modality image), on whatever device this machine has, and each time evaluated on the validation split without
+# and with the new adapter.
 set -euo pipefail
 build="${1:-build}"
 bin="$build/gemma-tune"
@@ -53,3 +54,18 @@ echo
 echo "audio eval loss without the adapter: $(echo "$before_a" | sed 's/.*"loss":\([0-9.]*\).*/\1/')"
 echo "audio eval loss with the adapter:    $(echo "$after_a" | sed 's/.*"loss":\([0-9.]*\).*/\1/')"
 echo "adapter (PEFT format): $run_a/adapter"
+echo
+echo "== image: eval before training (data/sample-image, validation split: drawn shapes and words + captions)"
+before_i=$("$bin" eval --model "$model" --data data/sample-image --modality image --image-token-budget 70 --json)
+echo "$before_i"
+echo
+echo "== image: train (captioning, 70 soft tokens per image), 24 steps"
+"$bin" train --model "$model" --data data/sample-image --modality image --image-token-budget 70 --out "$work/runs" \
+  --name demo-image --max-steps 24 --batch-size 4 --lr 1e-2 --max-seq-len 256 --eval-every 12 --save-every 12
+run_i=$(ls -td "$work"/runs/*-demo-image* | head -1)
+# the adapter brings its image token budget to eval
+after_i=$("$bin" eval --model "$model" --adapter "$run_i/adapter" --data data/sample-image --modality image --json)
+echo
+echo "image eval loss without the adapter: $(echo "$before_i" | sed 's/.*"loss":\([0-9.]*\).*/\1/')"
+echo "image eval loss with the adapter:    $(echo "$after_i" | sed 's/.*"loss":\([0-9.]*\).*/\1/')"
+echo "adapter (PEFT format): $run_i/adapter"

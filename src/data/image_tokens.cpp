@@ -1,57 +1,11 @@
 #include "data/image_tokens.h"
 
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
-#include "data/audio_tokens.h"  // read_processor_config_files
-#include "io/json_section.h"
-
-namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace gt::data {
-
-namespace {
-
-bool valid_budget(int64_t b) { return b == 70 || b == 140 || b == 280 || b == 560 || b == 1120; }
-
-// The image processor's settings of a model folder, as transformers finds them: the "image_processor" object of
-// processor_config.json, else preprocessor_config.json. Empty object when neither has them.
-struct ImageSettings {
-  json j = json::object();
-  std::string file, prefix;
-};
-
-ImageSettings image_settings(const std::string& model_dir) {
-  ImageSettings out;
-  if (model_dir.empty()) return out;
-  const ProcessorConfigFiles files = read_processor_config_files(model_dir);
-  if (!files.processor_json.empty()) {
-    const json p = json::parse(files.processor_json);
-    if (p.contains("image_processor") && p["image_processor"].is_object()) {
-      out.j = p["image_processor"];
-      out.file = files.processor_file;
-      out.prefix = "image_processor.";
-      return out;
-    }
-  }
-  const fs::path pre = fs::path(model_dir) / "preprocessor_config.json";
-  if (fs::exists(pre)) {
-    std::ifstream in(pre);
-    std::stringstream text;
-    text << in.rdbuf();
-    out.j = io::JsonSection::parse_object(text.str(), pre.string());
-    out.file = pre.string();
-  }
-  return out;
-}
-
-}  // namespace
 
 ImageTokenRule default_image_token_rule(io::Family family, int64_t budget) {
   ImageTokenRule r;
@@ -67,33 +21,6 @@ ImageTokenRule default_image_token_rule(io::Family family, int64_t budget) {
     r.end_marker = "<image|>";
   }
   r.budget = budget;
-  return r;
-}
-
-ImageTokenRule image_token_rule(const io::ModelConfig& config, const std::string& model_dir, int64_t budget) {
-  ImageTokenRule r = default_image_token_rule(config.family, 280);
-  if (config.family == io::Family::Gemma3n) {
-    if (const auto n = config.media.vision_soft_tokens_per_image) {
-      if (*n <= 0) fail_input(config.path, ": vision_soft_tokens_per_image is ", *n, ", expected a positive integer");
-      r.fixed_count = *n;
-    }
-    return r;
-  }
-  const ImageSettings s = image_settings(model_dir);
-  const io::JsonSection sec(s.j, s.file, s.prefix);
-  sec.read("max_soft_tokens", r.budget);
-  sec.read("patch_size", r.patch_size);
-  sec.read("pooling_kernel_size", r.pooling_kernel_size);
-  if (r.patch_size <= 0) fail_input(sec.where("patch_size"), " is ", r.patch_size, ", expected a positive integer");
-  if (r.pooling_kernel_size <= 0)
-    fail_input(sec.where("pooling_kernel_size"), " is ", r.pooling_kernel_size, ", expected a positive integer");
-  if (!valid_budget(r.budget))
-    fail_input(sec.where("max_soft_tokens"), " is ", r.budget, ", expected one of 70, 140, 280, 560, 1120");
-  if (budget != 0) {
-    if (!valid_budget(budget))
-      fail_input("--image-token-budget is ", budget, ", expected one of 70, 140, 280, 560, 1120");
-    r.budget = budget;
-  }
   return r;
 }
 

@@ -11,9 +11,8 @@
 //               th = floor(f * h / side) * side;  tw = floor(f * w / side) * side
 //               an edge that rounds to 0 becomes one side, the other min(floor(long / short) * side, budget * side)
 //               n  = (th / p) * (tw / p) / k^2
-// Where a checkpoint keeps these settings: processor_config.json ("image_processor" object, or the top level), else
-// preprocessor_config.json (max_soft_tokens, patch_size, pooling_kernel_size); --image-token-budget overrides the
-// budget.
+// A model's values come from its image processor settings (media::image_processor_config, train/image_inputs.h);
+// --image-token-budget overrides the budget.
 #pragma once
 
 #include <cstdint>
@@ -46,11 +45,6 @@ ImageSize gemma4_image_target_size(const ImageTokenRule& rule, int64_t height, i
 
 // The released values of a family at `budget` (Gemma 4 only).
 ImageTokenRule default_image_token_rule(io::Family family, int64_t budget = 280);
-// The rule of a model: family defaults, Gemma 3n's count from config.json's vision_soft_tokens_per_image, Gemma 4's
-// patch and pooling sizes from the processor files of `model_dir` when it has them, and `budget` (0: the processor
-// file's max_soft_tokens, else 280). Throws gt::InputError naming the file and key for a mistyped or out-of-range
-// value.
-ImageTokenRule image_token_rule(const io::ModelConfig& config, const std::string& model_dir, int64_t budget);
 // Soft tokens one image of height x width takes in the prompt.
 int64_t image_soft_token_count(const ImageTokenRule& rule, int64_t height, int64_t width);
 // The exact text the processor puts in place of one image placeholder.

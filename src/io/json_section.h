@@ -27,6 +27,8 @@ class JsonSection {
   std::string where(const char* key) const;
   // The object under `key` as a section (prefix "<prefix><key>."); an empty object when absent or null.
   JsonSection section(const char* key) const;
+  // This section's object as JSON text.
+  std::string raw_json() const { return j_.dump(); }
 
   // Without a default, an absent key stops with "... is missing".
   int64_t integer(const char* key, std::optional<int64_t> def = std::nullopt) const;

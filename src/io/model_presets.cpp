@@ -89,9 +89,25 @@ json gemma3n_audio(bool tiny) {
   return a;
 }
 
-json gemma3n_vision() {
-  return {{"model_type", "gemma3n_vision"}, {"architecture", "mobilenetv5_300m_enc"}, {"hidden_size", 2048},
-          {"vocab_size", 128}, {"vocab_offset", 262144}, {"rms_norm_eps", 1e-6}, {"do_pooling", false}};
+// A tiny Gemma 3n gets a small MobileNet-V5 with every block kind of the real one (edge residual, inverted
+// residuals with and without depthwise convs, multi-query attention with and without key/value down-sampling), 4x4
+// output tokens 64 wide, under a key only gemma-tune reads (models/gemma3n/vision.h: transformers would build the 300M
+// network for it).
+json gemma3n_vision(bool tiny) {
+  json v = {{"model_type", "gemma3n_vision"}, {"architecture", "mobilenetv5_300m_enc"}, {"hidden_size", 2048},
+            {"vocab_size", 128}, {"vocab_offset", 262144}, {"rms_norm_eps", 1e-6}, {"do_pooling", false}};
+  if (tiny)
+    v.update({{"hidden_size", 64},
+              {"gemma_tune_architecture",
+               {{"stem_size", 8},
+                {"block_strings",
+                 {{"er_r1_k3_s2_e4_c16", "er_r1_k3_s1_e4_c16"},
+                  {"uir_r1_a3_k5_s2_e4_c16", "uir_r1_a3_k0_s1_e2_c16"},
+                  {"uir_r1_a5_k0_s2_e4_c24", "mqa_r1_k3_h2_v2_s1_d8_c24", "uir_r1_a0_k0_s1_e2_c24"},
+                  {"uir_r1_a0_k3_s2_e4_c32", "mqa_r1_k3_h2_s1_d8_c32", "uir_r1_a0_k0_s1_e2_c32"}}},
+                {"msfa_out_channels", 64},
+                {"msfa_output_resolution", 4}}}});
+  return v;
 }
 
 json gemma4_audio(bool tiny) {
@@ -127,11 +143,10 @@ json preset_config(const std::string& family, const std::string& size) {
   if (family == "gemma3n") {
     json c = {{"architectures", {"Gemma3nForConditionalGeneration"}}, {"model_type", "gemma3n"},
               {"text_config", gemma3n_text(size)}, {"audio_config", gemma3n_audio(tiny)},
-              {"audio_soft_tokens_per_image", 188}, {"vision_soft_tokens_per_image", 256}, {"boi_token_id", 255999},
+              {"audio_soft_tokens_per_image", 188}, {"vision_soft_tokens_per_image", tiny ? 16 : 256},
+              {"vision_config", gemma3n_vision(tiny)}, {"boi_token_id", 255999},
               {"eoi_token_id", 262144}, {"image_token_id", 262145}, {"boa_token_id", 256000}, {"eoa_token_id", 262272},
               {"audio_token_id", 262273}, {"eos_token_id", {1, 106}}, {"tie_word_embeddings", true}, {"dtype", "bfloat16"}};
-    // The 3n vision tower is a fixed 300M-parameter timm network; a tiny checkpoint has no vision tower.
-    if (!tiny) c["vision_config"] = gemma3n_vision();
     return c;
   }
   if (family == "gemma4")

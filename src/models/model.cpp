@@ -6,17 +6,26 @@
 #include "models/common/weights.h"
 #include "models/gemma3n/model.h"
 #include "models/gemma4/model.h"
+#include "models/vision_tower.h"
 
 namespace gt::models {
 
-Model::Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio)
-    : cfg_(cfg), text_(std::move(text)), audio_(std::move(audio)) {}
+Model::Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio,
+             std::shared_ptr<torch::nn::Module> vision)
+    : cfg_(cfg), text_(std::move(text)), audio_(std::move(audio)), vision_(std::move(vision)) {}
 
 int64_t Model::tower_parameters() const {
   int64_t n = 0;
   if (audio_)
     for (const auto& p : audio_->module().parameters()) n += p.numel();
+  if (vision_)
+    for (const auto& p : vision_->parameters()) n += p.numel();
   return n;
+}
+
+void Model::require_vision() const {
+  if (!vision_) fail_input("the batch has images but the model was loaded without its vision tower (--modality image)");
+  if (!cfg_.media.image_token_id) fail_input(cfg_.path, ": the model config has no image_token_id, which images need");
 }
 
 at::Tensor Model::scatter_soft_tokens(const at::Tensor& x, const at::Tensor& ids, int64_t token_id,
@@ -41,8 +50,16 @@ std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towe
                                   at::Device device) {
   std::shared_ptr<TextModel> text = make_text_model(cfg, dtype, device);
   std::shared_ptr<AudioTower> audio = towers.audio ? make_audio_tower(cfg, dtype, device) : nullptr;
-  if (cfg.family == io::Family::Gemma3n) return std::make_unique<gemma3n::Model>(cfg, std::move(text), std::move(audio));
-  return std::make_unique<gemma4::Model>(cfg, std::move(text), std::move(audio));
+  std::shared_ptr<torch::nn::Module> vision;
+  if (towers.vision) {
+    vision = make_vision_tower_layout(cfg, dtype, device);
+    if (!vision)
+      fail_input(cfg.path, ": no vision_config; this ", io::family_name(cfg.family),
+                 " checkpoint has no vision tower (a text-only model cannot take images)");
+  }
+  if (cfg.family == io::Family::Gemma3n)
+    return std::make_unique<gemma3n::Model>(cfg, std::move(text), std::move(audio), std::move(vision));
+  return std::make_unique<gemma4::Model>(cfg, std::move(text), std::move(audio), std::move(vision));
 }
 
 LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::ScalarType dtype, at::Device device) {
@@ -55,6 +72,11 @@ LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::S
   out.bytes = text.bytes;
   if (AudioTower* audio = out.model->audio()) {
     const LoadReport r = load_frozen_weights(audio->module(), ckpt, "model.");  // audio_tower.*, embed_audio.*
+    out.tensors += r.loaded;
+    out.bytes += r.bytes;
+  }
+  if (torch::nn::Module* vision = out.model->vision()) {
+    const LoadReport r = load_frozen_weights(*vision, ckpt, "model.");  // vision_tower.*, embed_vision.*
     out.tensors += r.loaded;
     out.bytes += r.bytes;
   }

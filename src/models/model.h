@@ -21,7 +21,13 @@ class AudioTower;
 struct MediaInputs {
   at::Tensor audio_features;  // [N_clips, T_frames, n_mel] float32, as the family's feature extractor makes them
   at::Tensor audio_mask;      // [N_clips, T_frames] bool, true = a real frame
+  // As the family's image processor makes them (media/image_processor.h): Gemma 4 [N_images, max_patches, 3·p²]
+  // float32 patches with pixel_position_ids [N_images, max_patches, 2] int64 ((-1, -1) = padding); Gemma 3n
+  // [N_images, 3, 768, 768] float32 (no position ids).
+  at::Tensor pixel_values;
+  at::Tensor pixel_position_ids;
   bool has_audio() const { return audio_features.defined() && audio_features.size(0) > 0; }
+  bool has_images() const { return pixel_values.defined() && pixel_values.size(0) > 0; }
 };
 
 // Which towers to build or load; a run loads only those its modality needs.
@@ -37,8 +43,12 @@ class Model {
   TextModel& text() { return *text_; }
   const io::ModelConfig& config() const { return cfg_; }
   bool has_audio() const { return audio_ != nullptr; }
+  bool has_vision() const { return vision_ != nullptr; }
   // The audio tower with its embedder (children "audio_tower" and "embed_audio"); null when not built.
   AudioTower* audio() { return audio_.get(); }
+  // The vision tower with its embedder (children "vision_tower" and "embed_vision", models/vision_tower.h); null
+  // when not built.
+  torch::nn::Module* vision() { return vision_.get(); }
 
   // ids [B, T] int64 -> the decoder's input embeddings [B, T, D] with `media` merged. Throws gt::InputError when
   // the placeholders and the soft tokens do not match in number, or the batch has media the model was built
@@ -52,16 +62,25 @@ class Model {
   int64_t tower_parameters() const;
 
  protected:
-  Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio);
+  Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio,
+        std::shared_ptr<torch::nn::Module> vision);
   // `x` with the rows of `soft` [n, D] written, in order, at the positions where ids == token_id (masked_scatter).
   // Throws gt::InputError when the batch has not exactly n such positions; `what` names the medium ("audio").
   static at::Tensor scatter_soft_tokens(const at::Tensor& x, const at::Tensor& ids, int64_t token_id,
                                         const at::Tensor& soft, const char* what);
   // The audio soft tokens of media's clips (AudioTower::encode on the model's device and dtype).
   at::Tensor audio_soft_tokens(const MediaInputs& media);
+  // The child `name` of the vision tree as its module type; throws when the model was built without vision.
+  template <typename M>
+  M& vision_part(const char* name) {
+    require_vision();
+    return *vision_->named_children()[name]->as<M>();
+  }
+  void require_vision() const;
   io::ModelConfig cfg_;
   std::shared_ptr<TextModel> text_;
   std::shared_ptr<AudioTower> audio_;
+  std::shared_ptr<torch::nn::Module> vision_;
 };
 
 // The family's model for `cfg` with the decoder and the towers asked for, weights in `dtype` on `device`,

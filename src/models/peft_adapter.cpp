@@ -63,6 +63,8 @@ AdapterConfig read_adapter_config(const std::string& dir) {
   } else {
     fail_input(where("target_modules"), " is ", t.dump(), ", expected a list of names or a regex string");
   }
+  if (j.contains("gemma_tune_image_token_budget") && j["gemma_tune_image_token_budget"].is_number_integer())
+    c.image_token_budget = j["gemma_tune_image_token_budget"].get<int64_t>();
   return c;
 }
 
@@ -96,6 +98,7 @@ void save_adapter(const std::string& dir, TextModel& model, const AdapterConfig&
             {"use_dora", false},
             {"use_rslora", false},
             {"gemma_tune_version", GT_VERSION}};
+  if (c.image_token_budget > 0) j["gemma_tune_image_token_budget"] = c.image_token_budget;
   const std::string path = (fs::path(dir) / kConfigFile).string();
   {
     std::ofstream out(path + ".tmp");

@@ -22,6 +22,9 @@ struct AdapterConfig {
   LoraTargets target_modules = LoraTargets::defaults();
   std::string base_model_name_or_path;
   std::string task_type = "CAUSAL_LM";
+  // Image runs: Gemma 4's soft tokens per image the adapter was trained with (the same budget must be used with
+  // it), written as "gemma_tune_image_token_budget" beside PEFT's keys; 0 = none.
+  int64_t image_token_budget = 0;
 };
 
 constexpr const char* kAdapterPrefix = "base_model.model.";

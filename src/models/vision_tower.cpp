@@ -106,7 +106,7 @@ std::shared_ptr<torch::nn::Module> make_vision_tower_layout(const io::ModelConfi
     }
     case io::Family::Gemma3n: {
       const gemma3n::VisionConfig vc = gemma3n::parse_vision_config(cfg.vision_config_json, cfg.path);
-      tree->register_module("vision_tower", gemma3n::VisionTower(vc, opts));
+      tree->register_module("vision_tower", gemma3n::VisionTower(vc, gemma3n::vision_architecture(vc, cfg.path), opts));
       gemma3n::MultimodalEmbedderShape shape;
       shape.multimodal_hidden_size = vc.hidden_size;
       shape.text_hidden_size = text_hidden;

@@ -5,10 +5,11 @@
 #include "models/common/loss.h"
 #include "media/audio_features.h"
 #include "train/audio_inputs.h"
+#include "train/image_inputs.h"
 
 namespace gt::train {
 
-BatchTensors to_tensors(const data::Batch& b, const at::Device& device, AudioInputs* audio) {
+BatchTensors to_tensors(const data::Batch& b, const at::Device& device, const MediaReaders& readers) {
   const auto opts = at::TensorOptions().dtype(at::kLong);
   auto make = [&](const std::vector<int64_t>& v) {
     return torch::from_blob(const_cast<int64_t*>(v.data()), {b.batch_size, b.seq_len}, opts).clone().to(device);
@@ -17,8 +18,9 @@ BatchTensors to_tensors(const data::Batch& b, const at::Device& device, AudioInp
   t.inputs.input_ids = make(b.input_ids);
   if (b.real_tokens != b.batch_size * b.seq_len) t.inputs.attention_mask = make(b.attention_mask);
   t.labels = make(b.labels);
-  if (audio && !b.audio.empty()) {
-    media::AudioFeatures f = audio->features(b);
+  if (readers.images) readers.images->add_to(t.media, b);
+  if (readers.audio && !b.audio.empty()) {
+    media::AudioFeatures f = readers.audio->features(b);
     t.media.audio_features = std::move(f.features);
     t.media.audio_mask = std::move(f.mask);
   }
@@ -33,7 +35,7 @@ at::ScalarType resolve_dtype(const std::string& requested, const std::string& de
 }
 
 EvalResult evaluate(models::Model& model, const std::vector<data::Example>& examples, int64_t batch_size,
-                    int64_t pad_id, const at::Device& device, const std::string& label, AudioInputs* audio) {
+                    int64_t pad_id, const at::Device& device, const std::string& label, const MediaReaders& readers) {
   torch::NoGradGuard no_grad;
   torch::nn::Module& module = model.text().module();
   const bool was_training = module.is_training();
@@ -46,7 +48,7 @@ EvalResult evaluate(models::Model& model, const std::vector<data::Example>& exam
   for (size_t s = 0; s < order.size(); s += static_cast<size_t>(batch_size)) {
     const size_t e = std::min(order.size(), s + static_cast<size_t>(batch_size));
     data::Batch b = data::collate(examples, std::span<const int64_t>(order.data() + s, e - s), pad_id);
-    BatchTensors t = to_tensors(b, device, audio);
+    BatchTensors t = to_tensors(b, device, readers);
     at::Tensor h = model.forward(t.inputs, t.media);
     models::LossSum ls =
         models::causal_lm_loss(h, t.labels, model.text().lm_head_weight(), model.text().final_logit_softcapping());

@@ -9,6 +9,13 @@
 namespace gt::train {
 
 class AudioInputs;
+class ImageInputs;
+
+// The media readers of a run; null = that medium is not read.
+struct MediaReaders {
+  AudioInputs* audio = nullptr;
+  const ImageInputs* images = nullptr;
+};
 
 struct BatchTensors {
   models::TextInputs inputs;
@@ -16,21 +23,21 @@ struct BatchTensors {
   at::Tensor labels;  // [B, T] int64
 };
 
-// attention_mask is left undefined when no row is padded (lets the fused attention use its causal kernel). With
-// `audio`, the batch's clips become media.audio_features / audio_mask (on the CPU; the model moves them).
-BatchTensors to_tensors(const data::Batch& b, const at::Device& device, AudioInputs* audio = nullptr);
+// attention_mask is left undefined when no row is padded (lets the fused attention use its causal kernel). The
+// batch's clips and images become `media` through the readers given (on the CPU; the model moves them).
+BatchTensors to_tensors(const data::Batch& b, const at::Device& device, const MediaReaders& readers = {});
 
 // "auto" -> bfloat16 on cuda/mps, float32 on cpu.
 at::ScalarType resolve_dtype(const std::string& requested, const std::string& device);
 
-// Mean loss (sum over supervised tokens / their count) of `examples`, without gradients. `audio`, when given,
-// prepares each batch's clips (train/audio_inputs.h).
+// Mean loss (sum over supervised tokens / their count) of `examples`, without gradients; `readers` prepare each
+// batch's media.
 struct EvalResult {
   double loss = 0;
   int64_t tokens = 0;
 };
 EvalResult evaluate(models::Model& model, const std::vector<data::Example>& examples, int64_t batch_size,
                     int64_t pad_id, const at::Device& device, const std::string& label = "eval",
-                    AudioInputs* audio = nullptr);
+                    const MediaReaders& readers = {});
 
 }  // namespace gt::train

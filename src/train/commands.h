@@ -19,6 +19,8 @@ struct EvalOptions {
   TrainConfig run;
   std::string adapter;  // LoRA adapter folder (PEFT format); empty: the base model
   bool json = false;
+  // false: an adapter trained on images brings its image token budget (it must be the one it was trained with)
+  bool image_token_budget_given = false;
 };
 // Mean cross-entropy over supervised tokens of the whole dataset; prints it (or one JSON object).
 void run_eval(const EvalOptions& o);

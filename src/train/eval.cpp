@@ -20,8 +20,12 @@ namespace fs = std::filesystem;
 namespace gt::train {
 
 void run_eval(const EvalOptions& o) {
-  const TrainConfig& cfg = o.run;
+  TrainConfig cfg = o.run;
   if (cfg.model.empty() || cfg.data.empty()) fail_input("eval: --model and --data are required");
+  if (!o.adapter.empty() && !o.image_token_budget_given) {
+    const models::AdapterConfig trained = models::read_adapter_config(o.adapter);
+    if (trained.image_token_budget > 0) cfg.image_token_budget = trained.image_token_budget;
+  }
   RunSetup setup(cfg);
   // A folder is evaluated on its validation split when it has one, else on its train split.
   std::string file = cfg.data;
@@ -37,7 +41,7 @@ void run_eval(const EvalOptions& o) {
     const size_t n = models::load_adapter(o.adapter, lm.model->text());
     if (!o.json) std::cerr << "adapter  " << o.adapter << " (" << n << " LoRA layers)\n";
   }
-  EvalResult r = evaluate(*lm.model, ds.examples, cfg.batch_size, setup.pad_id, setup.device, "eval", setup.audio.get());
+  EvalResult r = evaluate(*lm.model, ds.examples, cfg.batch_size, setup.pad_id, setup.device, "eval", setup.media_readers());
   if (o.json) {
     std::cout << nlohmann::json{{"loss", r.loss}, {"tokens", r.tokens}}.dump() << "\n";
   } else {

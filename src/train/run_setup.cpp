@@ -10,12 +10,18 @@ namespace {
 
 const TrainConfig& checked(const TrainConfig& cfg) {
   validate(cfg);
-  if (cfg.modality != "text" && cfg.modality != "audio")
-    fail_input("--modality ", cfg.modality, " is not available yet: images and audiovisual rows arrive with the vision issue");
-  if (cfg.mode != "instruction" && cfg.mode != "completion")
-    fail_input("--mode ", cfg.mode, " needs --modality image (not available yet)");
-  if (cfg.modality == "audio" && cfg.mode != "instruction")
-    fail_input("--modality audio trains transcriptions and audio conversations (--mode instruction), not --mode ", cfg.mode);
+  const std::string& m = cfg.modality;
+  auto modes = [&](std::initializer_list<const char*> allowed, const char* what) {
+    for (const char* a : allowed)
+      if (cfg.mode == a) return;
+    std::string list;
+    for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+    fail_input("--modality ", m, " trains ", what, ": --mode ", list, ", not ", cfg.mode);
+  };
+  if (m == "text") modes({"instruction", "completion"}, "conversations or plain text");
+  if (m == "audio") modes({"instruction"}, "transcriptions and audio conversations");
+  if (m == "image") modes({"instruction", "caption", "vqa"}, "captions, visual questions and image conversations");
+  if (m == "audiovisual") modes({"instruction", "caption"}, "captions of an image and a clip");
   return cfg;
 }
 
@@ -30,15 +36,23 @@ RunSetup::RunSetup(const TrainConfig& cfg)
       pad_id(tokenizer.require_id("<pad>")),
       cfg_(cfg) {
   data::TextDatasetOptions& o = dataset_options;
-  o.mode = cfg.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;
+  o.mode = cfg.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;  // caption, vqa: rows
   o.max_seq_len = cfg.max_seq_len;
   o.prompt_column = cfg.prompt_column;
   o.response_column = cfg.response_column;
   o.text_column = cfg.text_column;
   o.system_prompt = cfg.system_prompt;
-  if (cfg.modality == "audio") {
+  if (cfg.modality == "audio" || cfg.modality == "audiovisual") {
     audio = std::make_unique<AudioInputs>(cfg.model, model_config, cfg.max_duration);
     o.audio = audio->row_options(cfg.audio_column, cfg.audio_prompt);
+  }
+  if (cfg.modality == "image" || cfg.modality == "audiovisual") {
+    images = std::make_unique<ImageInputs>(cfg.model, model_config, cfg.image_token_budget);
+    o.image = images->row_options(cfg);
+    o.image_rows = cfg.mode == "vqa" ? data::ImageRowKind::Vqa
+                   : cfg.mode == "caption" ? data::ImageRowKind::Caption
+                                           : data::ImageRowKind::Auto;
+    o.audiovisual_prompt = cfg.audiovisual_prompt;
   }
 }
 
@@ -47,7 +61,7 @@ data::TextDataset RunSetup::load_dataset(const std::string& file) const {
 }
 
 models::LoadedModel RunSetup::load_model() const {
-  return models::load_model(cfg_.model, {.audio = audio != nullptr}, dtype, device);
+  return models::load_model(cfg_.model, {.audio = audio != nullptr, .vision = images != nullptr}, dtype, device);
 }
 
 }  // namespace gt::train

@@ -14,6 +14,8 @@
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/audio_inputs.h"
+#include "train/batches_torch.h"
+#include "train/image_inputs.h"
 
 namespace gt::train {
 
@@ -34,8 +36,11 @@ class RunSetup {
   const tok::Tokenizer tokenizer;
   const io::ModelConfig model_config;
   const int64_t pad_id;
-  std::unique_ptr<AudioInputs> audio;  // --modality audio
+  std::unique_ptr<AudioInputs> audio;    // --modality audio, audiovisual
+  std::unique_ptr<ImageInputs> images;   // --modality image, audiovisual
   data::TextDatasetOptions dataset_options;
+
+  MediaReaders media_readers() const { return {audio.get(), images.get()}; }
 
  private:
   const TrainConfig cfg_;

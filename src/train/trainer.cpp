@@ -96,7 +96,10 @@ int run_train(const TrainConfig& config) {
                        {"device", device_name},
                        {"dtype", std::string(c10::toString(setup.dtype))},
                        {"model", cfg.model},
+                       {"modality", cfg.modality},
                        {"error", nullptr}});
+  if (setup.images && mcfg.family == io::Family::Gemma4)
+    run.update_metadata({{"image_token_budget", setup.images->token_rule().budget}});
   std::cerr << "run folder  " << run.path() << (resuming ? " (resuming)" : "") << "\n";
 
   try {
@@ -128,6 +131,8 @@ int run_train(const TrainConfig& config) {
     acfg.target_modules = models::LoraTargets::parse(cfg.lora_targets);
     if (mcfg.multimodal) acfg.target_modules = acfg.target_modules.scoped_to(mcfg.text_prefix);
     acfg.base_model_name_or_path = fs::absolute(cfg.model).string();
+    if (setup.images && mcfg.family == io::Family::Gemma4)
+      acfg.image_token_budget = setup.images->token_rule().budget;  // eval and inference must use it too
     const auto adapted = models::apply_lora(model.module(), mcfg.text_prefix, acfg.target_modules,
                                             {acfg.r, acfg.lora_alpha, acfg.lora_dropout});
     auto named = models::lora_parameters(model.module(), mcfg.text_prefix);
@@ -140,7 +145,12 @@ int run_train(const TrainConfig& config) {
               << format_bytes(static_cast<double>(lm.bytes)) << " of weights on " << device_name << " as "
               << c10::toString(setup.dtype) << "; LoRA r=" << cfg.lora_r << " on " << adapted.size() << " layers ("
               << trainable << " trainable of " << total << " parameters)"
-              << (whole.has_audio() ? cat("; frozen audio tower of ", whole.tower_parameters(), " parameters") : std::string())
+              << (whole.has_audio() || whole.has_vision()
+                      ? cat("; frozen ", whole.has_audio() && whole.has_vision() ? "audio and vision towers"
+                                         : whole.has_audio()                     ? "audio tower"
+                                                                                 : "vision tower",
+                            " of ", whole.tower_parameters(), " parameters")
+                      : std::string())
               << "\n";
 
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
@@ -175,7 +185,7 @@ int run_train(const TrainConfig& config) {
     };
     auto run_eval = [&](const char* when) {
       if (val.examples.empty()) return;
-      EvalResult r = evaluate(whole, val.examples, cfg.batch_size, pad_id, device, "eval", setup.audio.get());
+      EvalResult r = evaluate(whole, val.examples, cfg.batch_size, pad_id, device, "eval", setup.media_readers());
       run.append_metric({{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}});
       bar.message(cat("step ", state.step, ": eval loss ", r.loss, " over ", r.tokens, " tokens"));
       run.update_metadata({{"eval_loss", r.loss}});
@@ -201,7 +211,7 @@ int run_train(const TrainConfig& config) {
       }
       double loss_sum = 0;
       for (const auto& b : micro) {
-        BatchTensors t = to_tensors(b, device, setup.audio.get());
+        BatchTensors t = to_tensors(b, device, setup.media_readers());
         at::Tensor h = whole.forward(t.inputs, t.media);
         models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
         if (step_tokens > 0) (ls.sum / static_cast<double>(step_tokens)).backward();

@@ -139,7 +139,7 @@ TEST_P(AudioModelParity, FromWaveformToLoraGradients) {
   const data::Batch batch = make_batch(in, {0, 1}, clips_of_row);
   const at::Tensor labels = in.at("labels");
   auto forward = [&](const data::Batch& b) {
-    train::BatchTensors t = train::to_tensors(b, device, &audio);
+    train::BatchTensors t = train::to_tensors(b, device, {.audio = &audio});
     return std::pair{whole.forward(t.inputs, t.media), t.labels};
   };
   // From the reference's own features: the towers, the merge and the decoder alone.

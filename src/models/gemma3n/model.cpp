@@ -1,17 +1,39 @@
 #include "models/gemma3n/model.h"
 
+#include <cmath>
+
 #include "models/gemma3n/audio.h"
+#include "models/gemma3n/multimodal_embedder.h"
+#include "models/gemma3n/vision.h"
 
 namespace gt::models::gemma3n {
 
-Model::Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio)
-    : models::Model(cfg, std::move(text), std::move(audio)) {
+Model::Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio,
+             std::shared_ptr<torch::nn::Module> vision)
+    : models::Model(cfg, std::move(text), std::move(audio), std::move(vision)) {
   if (audio_) audio_tower_ = dynamic_cast<AudioTowerImpl*>(audio_.get());
+}
+
+at::Tensor Model::image_features(const MediaInputs& media) {
+  const at::Tensor f = vision_part<VisionTowerImpl>("vision_tower").forward(media.pixel_values);  // [N, C, R, R]
+  const int64_t n = f.size(0), c = f.size(1);
+  const at::Tensor tokens = f.reshape({n, c, -1}).permute({0, 2, 1}) * std::sqrt(static_cast<double>(c));
+  return vision_part<MultimodalEmbedderImpl>("embed_vision").embed_soft(tokens).reshape({-1, text_->lm_head_weight().size(1)});
 }
 
 at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) {
   torch::NoGradGuard no_grad;
   at::Tensor x = text_->embed(ids);
+  if (vision_) {
+    // Ids of the vision vocabulary (below the audio one) go through embed_vision's hard path, the others look up
+    // its last id and are discarded.
+    MultimodalEmbedderImpl& embed = vision_part<MultimodalEmbedderImpl>("embed_vision");
+    const MultimodalEmbedderShape& s = embed.shape();
+    const int64_t end = s.vocab_offset + s.vocab_size;
+    const at::Tensor hard = (ids >= s.vocab_offset).logical_and(ids < end);
+    const at::Tensor safe = at::where(hard, ids, at::scalar_tensor(end - 1, ids.options()));
+    x = at::where(hard.unsqueeze(-1), embed.embed_hard(safe).to(x.scalar_type()), x);
+  }
   if (audio_tower_) {
     // Ids of the audio vocabulary go through embed_audio's hard path; the other positions look up the last audio
     // id, as Gemma3nModel does, and are discarded.
@@ -20,6 +42,7 @@ at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) 
     const at::Tensor safe = at::where(hard, ids, at::scalar_tensor(s.vocab_offset + s.vocab_size - 1, ids.options()));
     x = at::where(hard.unsqueeze(-1), audio_tower_->embed_hard_tokens(safe).to(x.scalar_type()), x);
   }
+  if (media.has_images()) x = scatter_soft_tokens(x, ids, *cfg_.media.image_token_id, image_features(media), "image");
   if (media.has_audio()) x = scatter_soft_tokens(x, ids, *cfg_.media.audio_token_id, audio_soft_tokens(media), "audio");
   return x;
 }

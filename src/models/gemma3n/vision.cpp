@@ -12,9 +12,9 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "io/json_section.h"
 #include "core/torch_compat.h"  // defines: GT_HAS_FUSED_SDPA
 #include "models/common/attention.h"
-#include "models/common/config_json.h"
 
 namespace gt::models::gemma3n {
 
@@ -53,27 +53,34 @@ int64_t same_pad_total(int64_t n, int64_t k, int64_t s) {
 }  // namespace
 
 VisionConfig parse_vision_config(const std::string& json_text, const std::string& where) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) fail_input(where, ": vision_config is not a JSON object");
+  const json j = io::JsonSection::parse_object(json_text, cat(where, ": vision_config"));
+  const io::JsonSection r(j, where, "vision_config.");
   VisionConfig c;
-  if (j.contains("model_type") && j["model_type"] != "gemma3n_vision")
-    fail_input(where, ": vision_config.model_type is ", j["model_type"].dump(), ", expected \"gemma3n_vision\"");
-  c.architecture = config_value_or(j, "vision_config", "architecture", c.architecture, where, "a string");
-  c.hidden_size = config_value_or(j, "vision_config", "hidden_size", c.hidden_size, where, "an integer");
-  c.vocab_size = config_value_or(j, "vision_config", "vocab_size", c.vocab_size, where, "an integer");
-  c.vocab_offset = config_value_or(j, "vision_config", "vocab_offset", c.vocab_offset, where, "an integer");
-  c.rms_norm_eps = config_value_or(j, "vision_config", "rms_norm_eps", c.rms_norm_eps, where, "a number");
+  if (r.string("model_type", "gemma3n_vision") != "gemma3n_vision")
+    fail_input(r.where("model_type"), " is ", j["model_type"].dump(), ", expected \"gemma3n_vision\"");
+  r.read("architecture", c.architecture);
+  r.read("hidden_size", c.hidden_size);
+  r.read("vocab_size", c.vocab_size);
+  r.read("vocab_offset", c.vocab_offset);
+  r.read("rms_norm_eps", c.rms_norm_eps);
+  if (r.has("gemma_tune_architecture")) c.gemma_tune_architecture = r.section("gemma_tune_architecture").raw_json();
   if (c.architecture != "mobilenetv5_300m_enc")
-    fail_input(where, ": vision_config.architecture is \"", c.architecture,
+    fail_input(r.where("architecture"), " is \"", c.architecture,
                "\", expected \"mobilenetv5_300m_enc\" (the only timm network Gemma 3n uses)");
-  if (j.contains("model_args") && !j["model_args"].is_null() && !j["model_args"].empty())
-    fail_input(where, ": vision_config.model_args is ", j["model_args"].dump(),
+  if (r.has("model_args") && !j["model_args"].empty())
+    fail_input(r.where("model_args"), " is ", j["model_args"].dump(),
                ", expected null: changing timm's arguments of mobilenetv5_300m_enc is not supported");
-  if (c.hidden_size != MobileNetV5EncoderImpl::kNumFeatures)
-    fail_input(where, ": vision_config.hidden_size is ", c.hidden_size, ", expected ",
-               MobileNetV5EncoderImpl::kNumFeatures, " (the output width of mobilenetv5_300m_enc)");
-  if (c.vocab_size <= 0) fail_input(where, ": vision_config.vocab_size is ", c.vocab_size, ", expected > 0");
+  const int64_t width = vision_architecture(c, where).msfa_out_channels;
+  if (c.hidden_size != width)
+    fail_input(r.where("hidden_size"), " is ", c.hidden_size, ", expected ", width, " (the output width of ",
+               c.gemma_tune_architecture.empty() ? "mobilenetv5_300m_enc" : "its gemma_tune_architecture", ")");
+  if (c.vocab_size <= 0) fail_input(r.where("vocab_size"), " is ", c.vocab_size, ", expected > 0");
   return c;
+}
+
+MobileNetV5Arch vision_architecture(const VisionConfig& c, const std::string& where) {
+  if (c.gemma_tune_architecture.empty()) return mobilenetv5_300m_arch();
+  return parse_mobilenetv5_arch(c.gemma_tune_architecture, cat(where, ": vision_config.gemma_tune_architecture"));
 }
 
 const std::vector<BlockRun>& mobilenetv5_300m_blocks() {

@@ -33,6 +33,10 @@ struct VisionConfig {
   int64_t vocab_size = 128;                           // hard vision tokens of embed_vision
   int64_t vocab_offset = 262144;
   double rms_norm_eps = 1e-6;  // embed_vision's norms (timm's RmsNorm2d uses its own 1e-6)
+  // "gemma_tune_architecture": a smaller MobileNet-V5 in parse_mobilenetv5_arch's JSON form (as text; empty =
+  // mobilenetv5_300m_enc). Only gemma-tune's tiny test checkpoints carry it; transformers ignores the key and would
+  // build the 300m network, so it cannot load such a checkpoint's vision tower.
+  std::string gemma_tune_architecture;
 };
 
 // Parses the vision_config object (JSON text; "{}" gives the defaults). `where` names the file in messages.
@@ -105,6 +109,9 @@ BlockSpec parse_block_string(const std::string& block, int64_t& repeats, const s
 // stem_size, msfa_out_channels and msfa_output_resolution default to mobilenetv5_300m_enc's; block_strings is
 // required. Throws gt::InputError naming `where` and the key.
 MobileNetV5Arch parse_mobilenetv5_arch(const std::string& json_text, const std::string& where);
+
+// The network of a vision config: mobilenetv5_300m_enc, or its gemma_tune_architecture.
+MobileNetV5Arch vision_architecture(const VisionConfig& c, const std::string& where);
 
 // ---- building blocks (timm names) ----
 

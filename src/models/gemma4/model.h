@@ -1,7 +1,8 @@
 // Gemma4Model (transformers 5.17): the decoder, the towers a run built, and the input-embedding merge
 // (Gemma4Model.forward before the language model):
 //   ids' = ids with every image/video/audio placeholder replaced by the pad token
-//   x    = embed_tokens(ids') · sqrt(D);  each clip's valid soft tokens -> the positions of audio_token_id
+//   x    = embed_tokens(ids') · sqrt(D);  each clip's valid soft tokens -> the positions of audio_token_id;
+//   each image's pooled soft tokens (vision_tower, then embed_vision: get_image_features) -> image_token_id
 //   the decoder's per-layer token inputs are looked up from ids' (get_per_layer_inputs); its per-layer
 //   projection sees x, soft tokens included.
 #pragma once
@@ -12,12 +13,15 @@ namespace gt::models::gemma4 {
 
 class Model : public models::Model {
  public:
-  Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio);
+  Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio,
+        std::shared_ptr<torch::nn::Module> vision);
   at::Tensor embed_inputs(const at::Tensor& ids, const MediaInputs& media) override;
   at::Tensor forward(const TextInputs& in, const MediaInputs& media, Trace* trace = nullptr) override;
 
   // ids with the media placeholders replaced by the pad token (ids' above).
   at::Tensor text_ids(const at::Tensor& ids) const;
+  // Gemma4Model.get_image_features: the soft tokens of every image in the text's embedding space, [sum n_i, D].
+  at::Tensor image_features(const MediaInputs& media);
 };
 
 }  // namespace gt::models::gemma4

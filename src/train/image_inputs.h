@@ -1,0 +1,48 @@
+// The image side of a training or eval run's data (--modality image, audiovisual): it tells the dataset how to probe
+// an image (decode once: size and soft-token count) and what text stands for it, and turns a batch's images into
+// what the family's image processor makes (pixel values, and Gemma 4's patch positions), which the model's vision
+// tower turns into soft tokens (models/model.h).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/train_config.h"
+#include "data/batching.h"
+#include "data/image_tokens.h"
+#include "data/text_options.h"
+#include "io/model_config.h"
+#include "models/model.h"
+
+namespace gt::media {
+struct ImageProcessorConfig;
+}
+
+namespace gt::train {
+
+class ImageInputs {
+ public:
+  // The image processor's settings from `model_dir` (processor_config.json / preprocessor_config.json) when it has
+  // them, else the family's; token_budget (--image-token-budget) sets Gemma 4's soft tokens per image.
+  ImageInputs(const std::string& model_dir, const io::ModelConfig& cfg, int64_t token_budget);
+  ~ImageInputs();
+
+  // What the dataset needs for image rows (columns and prompts from `run`): probe and placeholder text.
+  data::ImageRowOptions row_options(const TrainConfig& run) const;
+
+  // The processor's output for the batch's images, in order, into media.pixel_values (and pixel_position_ids for
+  // Gemma 4), float32 on the CPU. Throws gt::InputError naming the image when one cannot be decoded now or has
+  // another size than when the dataset was read.
+  void add_to(models::MediaInputs& media, const data::Batch& batch) const;
+
+  const data::ImageTokenRule& token_rule() const { return rule_; }
+  const media::ImageProcessorConfig& processor() const { return *processor_; }
+
+ private:
+  io::Family family_;
+  std::unique_ptr<media::ImageProcessorConfig> processor_;
+  data::ImageTokenRule rule_;
+  int32_t placeholder_id_ = -1;
+};
+
+}  // namespace gt::train
