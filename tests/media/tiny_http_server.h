@@ -1,6 +1,6 @@
 // A tiny HTTP/1.1 server on 127.0.0.1 for tests that read URLs: answers GET <path> with the body registered for it
 // (or 404), one connection at a time, "Connection: close", and counts the requests it answered. Also closed_port():
-// a port on 127.0.0.1 with nothing listening. (The same server as in audio_decode_test.cpp, shared from here.)
+// a port on 127.0.0.1 with nothing listening. (Shared by the audio and image decoding tests.)
 #pragma once
 
 #include <arpa/inet.h>
