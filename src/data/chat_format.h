@@ -48,7 +48,7 @@ struct InlineMedia {
 struct Turn {
   Role role = Role::User;
   std::string content;  // used as given: callers trim it
-  std::vector<InlineMedia> media;  // user turns: sorted by offset
+  std::vector<InlineMedia> media = {};  // user turns: sorted by offset
 
   // content with the media text inserted.
   std::string rendered_content() const;
