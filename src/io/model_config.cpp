@@ -16,6 +16,12 @@ namespace gt::io {
 
 std::string_view family_name(Family f) { return f == Family::Gemma3n ? "gemma3n" : "gemma4"; }
 
+Family family_from_name(std::string_view name, std::string_view what) {
+  if (name == "gemma3n") return Family::Gemma3n;
+  if (name == "gemma4") return Family::Gemma4;
+  fail_input(what, ": unknown model family \"", name, "\", expected gemma3n or gemma4");
+}
+
 std::string_view layer_type_name(LayerType t) {
   return t == LayerType::Full ? "full_attention" : "sliding_attention";
 }

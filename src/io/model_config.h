@@ -22,6 +22,8 @@ enum class Family { Gemma3n, Gemma4 };
 enum class LayerType { Sliding, Full };
 
 std::string_view family_name(Family f);           // "gemma3n", "gemma4"
+// The family named "gemma3n" or "gemma4"; throws gt::InputError naming `what` (e.g. "image processor") otherwise.
+Family family_from_name(std::string_view name, std::string_view what);
 std::string_view layer_type_name(LayerType t);    // "sliding_attention", "full_attention"
 
 struct RopeParameters {

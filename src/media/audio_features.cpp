@@ -263,14 +263,7 @@ int64_t AudioFeatureConfig::fft_length() const {
 }
 
 AudioFeatureConfig audio_feature_config(const std::string& family, const std::string& model_dir) {
-  io::Family f;
-  if (family == "gemma3n") {
-    f = io::Family::Gemma3n;
-  } else if (family == "gemma4") {
-    f = io::Family::Gemma4;
-  } else {
-    fail_input("audio features: unknown model family \"", family, "\", expected gemma3n or gemma4");
-  }
+  const io::Family f = io::family_from_name(family, "audio features");
   AudioFeatureConfig c = family_defaults(f);
   if (model_dir.empty()) return c;
   const data::ProcessorConfigFiles files = data::read_processor_config_files(model_dir);

@@ -319,14 +319,7 @@ int64_t ImageProcessorConfig::soft_tokens_per_image() const {
 
 ImageProcessorConfig image_processor_config(const std::string& family, const std::string& model_dir,
                                             int64_t token_budget) {
-  io::Family f;
-  if (family == "gemma3n") {
-    f = io::Family::Gemma3n;
-  } else if (family == "gemma4") {
-    f = io::Family::Gemma4;
-  } else {
-    fail_input("image processor: unknown model family \"", family, "\", expected gemma3n or gemma4");
-  }
+  const io::Family f = io::family_from_name(family, "image processor");
   ImageProcessorConfig c = family_defaults(f);
   if (!model_dir.empty()) {
     if (!fs::is_directory(model_dir)) fail_input(model_dir, ": not a folder; expected a model folder");

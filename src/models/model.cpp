@@ -23,6 +23,13 @@ int64_t Model::tower_parameters() const {
   return n;
 }
 
+at::Tensor Model::forward(const TextInputs& in, const MediaInputs& media, Trace* trace) {
+  TextInputs t = in;
+  t.inputs_embeds = embed_inputs(in.input_ids, media);
+  t.input_ids = decoder_ids(in.input_ids);
+  return text_->forward(t, trace);
+}
+
 void Model::require_vision() const {
   if (!vision_) fail_input("the batch has images but the model was loaded without its vision tower (--modality image)");
   if (!cfg_.media.image_token_id) fail_input(cfg_.path, ": the model config has no image_token_id, which images need");

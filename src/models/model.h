@@ -56,7 +56,7 @@ class Model {
   virtual at::Tensor embed_inputs(const at::Tensor& ids, const MediaInputs& media) = 0;
 
   // Final normalised hidden states [B, T, D]: embed_inputs, then the decoder (in.inputs_embeds is ignored).
-  virtual at::Tensor forward(const TextInputs& in, const MediaInputs& media, Trace* trace = nullptr) = 0;
+  at::Tensor forward(const TextInputs& in, const MediaInputs& media, Trace* trace = nullptr);
 
   // Parameters of the towers and embedders built (frozen).
   int64_t tower_parameters() const;
@@ -68,6 +68,8 @@ class Model {
   // Throws gt::InputError when the batch has not exactly n such positions; `what` names the medium ("audio").
   static at::Tensor scatter_soft_tokens(const at::Tensor& x, const at::Tensor& ids, int64_t token_id,
                                         const at::Tensor& soft, const char* what);
+  // The ids the decoder reads its per-layer token inputs from (Gemma 4: the pad token at media placeholders).
+  virtual at::Tensor decoder_ids(const at::Tensor& ids) const { return ids; }
   // The audio soft tokens of media's clips (AudioTower::encode on the model's device and dtype).
   at::Tensor audio_soft_tokens(const MediaInputs& media);
   // The child `name` of the vision tree as its module type; throws when the model was built without vision.

@@ -47,10 +47,4 @@ at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) 
   return x;
 }
 
-at::Tensor Model::forward(const TextInputs& in, const MediaInputs& media, Trace* trace) {
-  TextInputs t = in;
-  t.inputs_embeds = embed_inputs(in.input_ids, media);
-  return text_->forward(t, trace);
-}
-
 }  // namespace gt::models::gemma3n

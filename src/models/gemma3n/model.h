@@ -19,7 +19,6 @@ class Model : public models::Model {
   Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio,
         std::shared_ptr<torch::nn::Module> vision);
   at::Tensor embed_inputs(const at::Tensor& ids, const MediaInputs& media) override;
-  at::Tensor forward(const TextInputs& in, const MediaInputs& media, Trace* trace = nullptr) override;
   // Gemma3nModel.get_image_features: the MobileNet's [N, C, 16, 16] output as N x 256 tokens (row-major), times
   // sqrt(C), through embed_vision's soft path: [N · 256, D].
   at::Tensor image_features(const MediaInputs& media);

@@ -20,7 +20,7 @@ at::Tensor Model::image_features(const MediaInputs& media) {
   return vision_part<MultimodalEmbedderImpl>("embed_vision").forward(out.tokens);
 }
 
-at::Tensor Model::text_ids(const at::Tensor& ids) const {
+at::Tensor Model::decoder_ids(const at::Tensor& ids) const {
   at::Tensor media;
   for (const auto& id : {cfg_.media.image_token_id, cfg_.media.video_token_id, cfg_.media.audio_token_id}) {
     if (!id) continue;
@@ -33,17 +33,10 @@ at::Tensor Model::text_ids(const at::Tensor& ids) const {
 
 at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) {
   torch::NoGradGuard no_grad;
-  at::Tensor x = text_->embed(text_ids(ids));
+  at::Tensor x = text_->embed(decoder_ids(ids));
   if (media.has_images()) x = scatter_soft_tokens(x, ids, *cfg_.media.image_token_id, image_features(media), "image");
   if (media.has_audio()) x = scatter_soft_tokens(x, ids, *cfg_.media.audio_token_id, audio_soft_tokens(media), "audio");
   return x;
-}
-
-at::Tensor Model::forward(const TextInputs& in, const MediaInputs& media, Trace* trace) {
-  TextInputs t = in;
-  t.inputs_embeds = embed_inputs(in.input_ids, media);
-  t.input_ids = text_ids(in.input_ids);  // the decoder's per-layer token inputs read the pad token at placeholders
-  return text_->forward(t, trace);
 }
 
 }  // namespace gt::models::gemma4

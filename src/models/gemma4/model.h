@@ -16,10 +16,9 @@ class Model : public models::Model {
   Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::shared_ptr<AudioTower> audio,
         std::shared_ptr<torch::nn::Module> vision);
   at::Tensor embed_inputs(const at::Tensor& ids, const MediaInputs& media) override;
-  at::Tensor forward(const TextInputs& in, const MediaInputs& media, Trace* trace = nullptr) override;
 
   // ids with the media placeholders replaced by the pad token (ids' above).
-  at::Tensor text_ids(const at::Tensor& ids) const;
+  at::Tensor decoder_ids(const at::Tensor& ids) const override;
   // Gemma4Model.get_image_features: the soft tokens of every image in the text's embedding space, [sum n_i, D].
   at::Tensor image_features(const MediaInputs& media);
 };

@@ -130,7 +130,7 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at
 
 at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   const io::TextConfig& c = cfg_.text;
-  // Media placeholders already read the pad token here (gemma4::Model::text_ids, as Gemma4Model does); the
+  // Media placeholders already read the pad token here (gemma4::Model::decoder_ids, as Gemma4Model does); the
   // per-layer projection sees the merged embeddings, soft tokens included (project_per_layer_inputs).
   const at::Tensor& ids = in.input_ids;
   at::Tensor x = in.inputs_embeds.defined() ? in.inputs_embeds : embed(ids);  // [B, T, D]

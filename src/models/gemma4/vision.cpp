@@ -76,9 +76,10 @@ double parse_vision_rope_theta(const std::string& json_text, const std::string& 
       fail_input(where, ": vision_config.rope_parameters is ", rp.dump(), ", expected an object");
     const std::string type =
         config_value_or(rp, "vision_config.rope_parameters", "rope_type", std::string("default"), where, "a string");
-    if (type != "default")
+    // transformers 5.17 calls the 2-D frequencies "axial" and reads an older "default" as the same thing.
+    if (type != "axial" && type != "default")
       fail_input(where, ": vision_config.rope_parameters.rope_type is \"", type,
-                 "\", expected \"default\" (Gemma4VisionRotaryEmbedding's own 2-D frequencies)");
+                 "\", expected \"axial\" (or \"default\"), the 2-D RoPE of Gemma4VisionRotaryEmbedding");
     theta = config_value_or(rp, "vision_config.rope_parameters", "rope_theta", theta, where, "a number");
     key = "vision_config.rope_parameters.rope_theta";
   }
@@ -240,7 +241,7 @@ std::pair<at::Tensor, at::Tensor> VisionModelImpl::pool(const at::Tensor& hidden
   if (L == P) {
     // k = 1: nothing to average. transformers returns its padding mask (true = padding) as the kept mask here and
     // would keep exactly the padding rows; only real patches are kept here.
-    return {h * root_hidden, padding.logical_not()};
+    return {h.to(at::kFloat) * root_hidden, padding.logical_not()};
   }
   // _avg_pool_by_positions: block index of each patch from its (clamped) position, W = 1 + the image's largest x.
   at::Tensor clamped = positions.clamp_min(0);
@@ -257,7 +258,9 @@ std::pair<at::Tensor, at::Tensor> VisionModelImpl::pool(const at::Tensor& hidden
   at::Tensor weights = at::zeros({N, P, L}, hidden.options().dtype(at::kFloat)).scatter_(2, idx.unsqueeze(-1), w);
   at::Tensor out = at::matmul(weights.transpose(1, 2), h.to(at::kFloat));  // [N, L, D]
   at::Tensor kept = weights.ne(0).any(1);                                   // [N, L]
-  return {out.to(hidden.scalar_type()) * root_hidden, kept};
+  // The average is rounded to the hidden dtype; the sqrt(D) scaling is done and kept in float32 (it can leave the
+  // float16 range), as Gemma4VisionPooler.forward does.
+  return {out.to(hidden.scalar_type()).to(at::kFloat) * root_hidden, kept};
 }
 
 // Gemma4VisionModel.forward.
@@ -303,8 +306,10 @@ VisionOutput VisionModelImpl::forward(const at::Tensor& pixel_values, const at::
     trace->emplace_back("pooler_mask", kept);
   }
   VisionOutput out;
-  out.tokens = pooled.index({kept});  // [sum n_i, D], image after image
-  if (cfg_.standardize) out.tokens = (out.tokens - std_bias) * std_scale;
+  at::Tensor tokens = pooled.index({kept});  // [sum n_i, D] float32, image after image
+  // Standardized in float32 (the bias subtraction cancels large values), then one cast to the working dtype.
+  if (cfg_.standardize) tokens = (tokens - std_bias.to(at::kFloat)) * std_scale.to(at::kFloat);
+  out.tokens = tokens.to(h.scalar_type());
   const at::Tensor counts = kept.sum(1).cpu();
   for (int64_t i = 0; i < N; ++i) out.tokens_per_image.push_back(counts[i].item<int64_t>());
   return out;

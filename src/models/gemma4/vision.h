@@ -6,8 +6,9 @@
 //   encoder.layers.i sandwich RMSNorms, bidirectional attention (clippable q/k/v/o, q_norm/k_norm with scale, v_norm
 //                    without, 2-D axial RoPE, scaling 1, padding patches masked as keys), MLP (clippable gate/up/down,
 //                    gelu-tanh)
-//   pooler           padding zeroed, k×k average by patch position down to P/k² tokens (float32), × sqrt(D)
-//   std_bias/std_scale only when `standardize` is set.
+//   pooler           padding zeroed, k×k average by patch position down to P/k² tokens (float32, rounded to the
+//                    hidden dtype), × sqrt(D) in float32
+//   std_bias/std_scale only when `standardize` is set (applied in float32), then one cast to the hidden dtype.
 // The pooler and the axial RoPE hold no checkpoint tensors (the RoPE table is a non-persistent buffer in
 // transformers), so they have no module here; the encoder computes the RoPE table and VisionModel pools.
 //
@@ -56,8 +57,9 @@ struct VisionConfig {
 VisionConfig parse_vision_config(const std::string& json_text, const std::string& where);
 
 // The 2-D RoPE base of the vision_config object (JSON text): rope_parameters.rope_theta, else a top-level rope_theta,
-// else 100 (Gemma4VisionConfig's default). Throws gt::InputError naming the key for a rope_type other than
-// "default" (the only kind Gemma4VisionRotaryEmbedding computes itself) or a theta that is not a positive number.
+// else 100 (Gemma4VisionConfig's default). Throws gt::InputError naming the key for a rope_type other than "axial"
+// (transformers 5.17's name) or "default" (older configs; 5.17 reads it as axial), or a theta that is not a
+// positive number.
 double parse_vision_rope_theta(const std::string& json_text, const std::string& where);
 
 // The cos/sin of the 2-D axial RoPE for every patch: [N, P, hd] in the activation dtype, the first hd/2 channels
@@ -153,14 +155,15 @@ class VisionModelImpl : public torch::nn::Module {
   // (the processor pads every image to max_patches = 9 · max_soft_tokens).
   // Returns the pooled soft tokens of every image, padding dropped, concatenated in image order, in the weight
   // dtype, and the count per image. `trace` (optional) receives "patch_embedder", "layers.<i>", "pooler" (the
-  // pooled and scaled tokens [N, L, D] before the padding is dropped) and "pooler_mask" ([N, L] bool, true = kept).
+  // pooled and scaled tokens [N, L, D] in float32, before the padding is dropped) and "pooler_mask" ([N, L] bool,
+  // true = kept).
   // Throws gt::InputError for inputs of the wrong shape, positions outside the position table or a patch grid the
   // pooler cannot tile.
   VisionOutput forward(const at::Tensor& pixel_values, const at::Tensor& pixel_position_ids, Trace* trace = nullptr);
   // Gemma4VisionPooler: padding patches zeroed, the mean of each k×k block of patches (by position: block
   // x // k + (W / k) · (y // k), W = 1 + the largest x of the image) as a float32 product with one-hot weights 1/k²,
-  // cast back to the hidden dtype, times sqrt(D). hidden [N, P, D] -> ([N, L, D], kept [N, L] bool: blocks that
-  // hold at least one patch).
+  // rounded to the hidden dtype, then times sqrt(D) in float32. hidden [N, P, D] -> ([N, L, D] float32, kept [N, L]
+  // bool: blocks that hold at least one patch).
   std::pair<at::Tensor, at::Tensor> pool(const at::Tensor& hidden, const at::Tensor& positions,
                                          const at::Tensor& padding) const;
   const VisionConfig& config() const { return cfg_; }
