@@ -10,7 +10,7 @@ exec > >(tee "$OUT/bench_image.log") 2>&1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 t0=$(date +%s)
 configure_cuda_build
-ninja -C build-cuda -j16 gemma-tune tests/gt_torch_tests bench/bench_train_step 2>&1 | grep -E "error|FAILED" | head -40
+ninja -C build-cuda -j16 bench/bench_train_step 2>&1 | grep -E "error|FAILED" | head -40
 echo "build: $(( $(date +%s) - t0 )) s"
 for fam in ${FAMILIES:-gemma4 gemma3n}; do
   ./build-cuda/bench/bench_train_step --family $fam --size E2B --modality image --batch 4 --seq 128 --image-tokens 280 \
@@ -18,6 +18,7 @@ for fam in ${FAMILIES:-gemma4 gemma3n}; do
   python3 .device/hf_peft_baseline.py --family $fam --size E2B --modality image --batch 4 --seq 128 --image-tokens 280 \
     2>/dev/null | tail -1
 done
+ninja -C build-cuda -j16 tests/gt_torch_tests 2>&1 | grep -E "error|FAILED" | head -40
 GT_TEST_DEVICE=cuda GT_TEST_FULL_MOBILENET=1 ./build-cuda/tests/gt_torch_tests \
   --gtest_filter='Gemma4Vision*:Gemma3nVision*:*AudioModelParity*:*ImageModelParity*' 2>&1 \
   | grep -E "parity\]|PASSED|FAILED|Failure|SKIPPED" | head -80
