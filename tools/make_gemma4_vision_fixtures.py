@@ -112,6 +112,19 @@ def maxdiff(a, b):
     return fnum((a.double() - b.double()).abs().max())
 
 
+def joined(x, what, notes):
+    """A tensor, or the per-image parts of a tuple/list joined in image order (noted in `notes`)."""
+    if torch.is_tensor(x):
+        return x
+    if isinstance(x, (tuple, list)) and x and all(torch.is_tensor(t) for t in x):
+        notes[what] = f"{type(x).__name__} of {len(x)} tensors {[list(t.shape) for t in x]}, joined along dim 0"
+        return torch.cat([t.reshape(-1, t.shape[-1]) for t in x], 0)
+    if isinstance(x, (tuple, list)) and sum(torch.is_tensor(t) for t in x) == 1:
+        notes[what] = f"{type(x).__name__} of {[type(t).__name__ for t in x]}, its one tensor taken"
+        return next(t for t in x if torch.is_tensor(t))
+    raise RuntimeError(f"{what} is a {type(x).__name__}, expected a tensor or tensors")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Images
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,8 +312,11 @@ def reference_source():
     parts = []
     for name in ("Gemma4VisionPatchEmbedder", "Gemma4VisionPooler", "Gemma4VisionRotaryEmbedding",
                  "apply_multidimensional_rope", "Gemma4VisionAttention", "Gemma4VisionEncoderLayer",
-                 "Gemma4VisionEncoder", "Gemma4VisionModel", "Gemma4ClippableLinear", "Gemma4RMSNorm"):
-        obj = getattr(mg, name, None)
+                 "Gemma4VisionEncoder", "Gemma4VisionModel", "Gemma4ClippableLinear", "Gemma4RMSNorm",
+                 "Gemma4MultimodalEmbedder", "Gemma4Model.get_image_features"):
+        obj = mg
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
         parts.append(f"# ---- {name}\n" + (inspect.getsource(obj) if obj is not None else "(missing)\n"))
     return "".join(parts)
 
@@ -376,15 +392,17 @@ def main():
 
     # --- the batch, traced
     out, trace = traced_run(model, pv, pos)
-    tokens, embedded = out.last_hidden_state, out.pooler_output
+    notes = {}
+    tokens = joined(out.last_hidden_state, "last_hidden_state", notes)
+    embedded = joined(out.pooler_output, "pooler_output", notes)
     kept = trace["trace.pooler_mask"]
     counts = kept.sum(-1).tolist()
-    checks = dict(tokens_per_image_vs_processor=[counts, proc_counts],
+    checks = dict(output_structure=notes, tokens_per_image_vs_processor=[counts, proc_counts],
                   tokens_vs_pooler_masked=maxdiff(tokens, trace["trace.pooler"][kept]))
     if counts != proc_counts or sum(counts) != tokens.shape[0]:
         raise RuntimeError(f"token counts {counts} (tokens {tokens.shape[0]}) vs processor {proc_counts}")
     try:
-        merged = merged_image_tokens(model, cfg, pv, pos, counts)
+        merged = joined(merged_image_tokens(model, cfg, pv, pos, counts), "image_hidden_states", notes)
         checks["image_hidden_states_vs_embed_vision"] = maxdiff(merged, embedded)
     except Exception as e:  # the fixture is about the tower; record, do not fail
         checks["image_hidden_states_vs_embed_vision"] = f"not run: {type(e).__name__}: {e}"
@@ -392,7 +410,7 @@ def main():
     # eager attention instead of the default, for the record
     try:
         model.vision_tower.set_attn_implementation("eager")
-        eager = model.get_image_features(pv, pos, return_dict=True).last_hidden_state
+        eager = joined(model.get_image_features(pv, pos, return_dict=True).last_hidden_state, "eager", {})
         checks[f"tokens_eager_vs_{impl}"] = maxdiff(eager, tokens)
     except Exception as e:
         checks[f"tokens_eager_vs_{impl}"] = f"not run: {type(e).__name__}: {e}"
@@ -403,24 +421,26 @@ def main():
 
     # --- every bound at +-inf
     set_bounds(model.vision_tower, None)
-    tokens_u = model.get_image_features(pv, pos, return_dict=True).last_hidden_state
+    tokens_u = joined(model.get_image_features(pv, pos, return_dict=True).last_hidden_state, "unclipped", {})
     set_bounds(model.vision_tower, bounds)
     checks["unclipped_vs_clipped_tokens"] = maxdiff(tokens_u, tokens)
 
     expected = {"tokens": tokens, "embed_vision": embedded,
                 "tokens_per_image": torch.tensor(counts, dtype=torch.long), "tokens_unclipped": tokens_u}
     expected.update(trace)
+    for k in list(expected):
+        expected[k] = joined(expected[k], k, notes)
 
     # --- each image alone (the first has no padding patch: transformers builds no attention mask)
     alone_diffs, offset = [], 0
     for i in range(len(images)):
         o = model.get_image_features(pv[i:i + 1], pos[i:i + 1], return_dict=True)
-        expected[f"alone.{i}.tokens"] = o.last_hidden_state
-        expected[f"alone.{i}.embed_vision"] = o.pooler_output
+        t_i = joined(o.last_hidden_state, f"alone.{i}.last_hidden_state", {})
+        expected[f"alone.{i}.tokens"] = t_i
+        expected[f"alone.{i}.embed_vision"] = joined(o.pooler_output, f"alone.{i}.pooler_output", {})
         n = counts[i]
-        alone_diffs.append(dict(image=i, padding_patches=int((~valid[i]).sum()),
-                                tokens=int(o.last_hidden_state.shape[0]),
-                                batch_vs_alone=maxdiff(o.last_hidden_state, tokens[offset:offset + n])))
+        alone_diffs.append(dict(image=i, padding_patches=int((~valid[i]).sum()), tokens=int(t_i.shape[0]),
+                                batch_vs_alone=maxdiff(t_i, tokens[offset:offset + n])))
         offset += n
     checks["transformers_batch_vs_alone"] = alone_diffs
 
@@ -436,9 +456,11 @@ def main():
     with torch.no_grad():
         tower_s.std_bias.copy_(torch.randn(vc.hidden_size, generator=gs) * 0.5)
         tower_s.std_scale.copy_(torch.rand(vc.hidden_size, generator=gs) + 0.5)
-    tok_s = tower_s(pixel_values=pv, pixel_position_ids=pos).last_hidden_state
+    tok_s = joined(tower_s(pixel_values=pv, pixel_position_ids=pos).last_hidden_state, "standardize", {})
     expected["standardize.tokens"] = tok_s
     expected["standardize.embed_vision"] = model.embed_vision(tok_s)
+    for k in list(expected):
+        expected[k] = joined(expected[k], k, notes)
     checks["standardize_vs_plain_tokens"] = maxdiff(tok_s, tokens)
 
     # --- save

@@ -302,6 +302,7 @@ TEST(Gemma4Vision, RopeBaseIsReadFromTheConfig) {
   EXPECT_EQ(parse_vision_rope_theta("{}", "config.json"), 100.0);
   EXPECT_EQ(parse_vision_rope_theta(R"({"rope_parameters": null})", "config.json"), 100.0);
   EXPECT_EQ(parse_vision_rope_theta(R"({"rope_parameters": {"rope_type": "default", "rope_theta": 50}})", "c"), 50.0);
+  EXPECT_EQ(parse_vision_rope_theta(R"({"rope_parameters": {"rope_type": "axial", "rope_theta": 64.0}})", "c"), 64.0);
   EXPECT_EQ(parse_vision_rope_theta(R"({"rope_parameters": {"rope_type": "default"}})", "c"), 100.0);
   EXPECT_EQ(parse_vision_rope_theta(R"({"rope_theta": 25.5})", "c"), 25.5);
   // parse_vision_config keeps the default; the reader is separate.
