@@ -386,6 +386,8 @@ def gemma4_image_case(out_root, g):
     meta["soft_tokens_per_image"] = counts
     with torch.no_grad():
         feats = model.model.get_image_features(pv, pos, return_dict=True).pooler_output
+    if isinstance(feats, (tuple, list)):  # 5.17 returns the soft tokens split per image
+        feats = torch.cat(list(feats), 0)
     if feats.shape[0] != sum(counts):
         raise RuntimeError(f"the vision tower gives {feats.shape[0]} soft tokens, the processor says {counts}")
 
@@ -515,6 +517,12 @@ def gemma3n_image_case(out_root):
     meta["init_vision_tower"] = g3v.randomize([("model.vision_tower." + n, p) for n, p in tower.named_parameters()],
                                               torch.Generator().manual_seed(SEED + 2))
     model.eval()
+    # block_args hold timm objects (functools.partial) that config.json cannot store: write the block strings instead
+    # (from_pretrained could not rebuild this tower anyway), and the same architecture under the key gemma-tune reads.
+    arch_json = dict(stem_size=ARCH_3N["stem_size"], block_strings=ARCH_3N["block_strings"],
+                     msfa_out_channels=width, msfa_output_resolution=res)
+    model.config.vision_config.model_args = None
+    model.config.vision_config.gemma_tune_architecture = arch_json
     meta["saved"] = tf.save_model(model, model_dir)
     # from_pretrained cannot rebuild the replaced MSFA, so the model in memory is the reference: the saved tensors
     # must be exactly its state.
