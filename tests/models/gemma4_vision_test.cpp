@@ -305,8 +305,9 @@ TEST(Gemma4Vision, RopeBaseIsReadFromTheConfig) {
   EXPECT_EQ(parse_vision_rope_theta(R"({"rope_parameters": {"rope_type": "axial", "rope_theta": 64.0}})", "c"), 64.0);
   EXPECT_EQ(parse_vision_rope_theta(R"({"rope_parameters": {"rope_type": "default"}})", "c"), 100.0);
   EXPECT_EQ(parse_vision_rope_theta(R"({"rope_theta": 25.5})", "c"), 25.5);
-  // parse_vision_config keeps the default; the reader is separate.
-  EXPECT_EQ(models::gemma4::parse_vision_config(R"({"rope_parameters": {"rope_theta": 50.0}})", "c").rope_theta, 100.0);
+  // parse_vision_config reads it too (and real checkpoints, whose vision RoPE is "axial", load)
+  EXPECT_EQ(models::gemma4::parse_vision_config(R"({"rope_parameters": {"rope_theta": 50.0}})", "c").rope_theta, 50.0);
+  EXPECT_EQ(models::gemma4::parse_vision_config(R"({"rope_parameters": {"rope_type": "axial"}})", "c").rope_theta, 100.0);
   auto fails_naming = [](const std::string& json, const std::string& needle) {
     try {
       parse_vision_rope_theta(json, "config.json");

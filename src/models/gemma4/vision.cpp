@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/torch_compat.h"
 #include "models/common/attention.h"  // defines: models::attention (fused SDPA on libtorch >= 2.1, else composite)
-#include "models/common/config_json.h"
+#include "io/json_section.h"
 #include "models/common/ops.h"        // defines: rms_norm, gelu_tanh
 #include "models/common/rope.h"       // defines: rope_inv_freq, rope_table, apply_rope
 
@@ -30,25 +30,26 @@ void require_positive(int64_t v, const char* key, const std::string& where) {
 }  // namespace
 
 VisionConfig parse_vision_config(const std::string& json_text, const std::string& where) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) fail_input(where, ": vision_config is not a JSON object");
+  const json j = io::JsonSection::parse_object(json_text, cat(where, ": vision_config"));
+  const io::JsonSection r(j, where, "vision_config.");
   VisionConfig c;
-  if (j.contains("model_type") && j["model_type"] != "gemma4_vision")
-    fail_input(where, ": vision_config.model_type is ", j["model_type"].dump(), ", expected \"gemma4_vision\"");
-  c.hidden_size = config_value_or(j, "vision_config", "hidden_size", c.hidden_size, where, "an integer");
-  c.intermediate_size = config_value_or(j, "vision_config", "intermediate_size", c.intermediate_size, where, "an integer");
-  c.num_hidden_layers = config_value_or(j, "vision_config", "num_hidden_layers", c.num_hidden_layers, where, "an integer");
-  c.num_attention_heads = config_value_or(j, "vision_config", "num_attention_heads", c.num_attention_heads, where, "an integer");
-  c.num_key_value_heads = config_value_or(j, "vision_config", "num_key_value_heads", c.num_key_value_heads, where, "an integer");
-  c.head_dim = config_value_or(j, "vision_config", "head_dim", c.head_dim, where, "an integer");
-  c.rms_norm_eps = config_value_or(j, "vision_config", "rms_norm_eps", c.rms_norm_eps, where, "a number");
-  c.patch_size = config_value_or(j, "vision_config", "patch_size", c.patch_size, where, "an integer");
-  c.position_embedding_size = config_value_or(j, "vision_config", "position_embedding_size", c.position_embedding_size, where, "an integer");
-  c.pooling_kernel_size = config_value_or(j, "vision_config", "pooling_kernel_size", c.pooling_kernel_size, where, "an integer");
-  c.default_output_length = config_value_or(j, "vision_config", "default_output_length", c.default_output_length, where, "an integer");
-  c.use_clipped_linears = config_value_or(j, "vision_config", "use_clipped_linears", c.use_clipped_linears, where, "true or false");
-  c.standardize = config_value_or(j, "vision_config", "standardize", c.standardize, where, "true or false");
-  c.hidden_activation = config_value_or(j, "vision_config", "hidden_activation", c.hidden_activation, where, "a string");
+  if (r.string("model_type", "gemma4_vision") != "gemma4_vision")
+    fail_input(r.where("model_type"), " is ", j["model_type"].dump(), ", expected \"gemma4_vision\"");
+  r.read("hidden_size", c.hidden_size);
+  r.read("intermediate_size", c.intermediate_size);
+  r.read("num_hidden_layers", c.num_hidden_layers);
+  r.read("num_attention_heads", c.num_attention_heads);
+  r.read("num_key_value_heads", c.num_key_value_heads);
+  r.read("head_dim", c.head_dim);
+  r.read("rms_norm_eps", c.rms_norm_eps);
+  r.read("patch_size", c.patch_size);
+  r.read("position_embedding_size", c.position_embedding_size);
+  r.read("pooling_kernel_size", c.pooling_kernel_size);
+  r.read("default_output_length", c.default_output_length);
+  r.read("use_clipped_linears", c.use_clipped_linears);
+  r.read("standardize", c.standardize);
+  r.read("hidden_activation", c.hidden_activation);
+  c.rope_theta = parse_vision_rope_theta(json_text, where);
 
   for (auto [key, v] : {std::pair{"hidden_size", c.hidden_size}, std::pair{"intermediate_size", c.intermediate_size},
                         std::pair{"num_hidden_layers", c.num_hidden_layers},
@@ -59,32 +60,28 @@ VisionConfig parse_vision_config(const std::string& json_text, const std::string
                         std::pair{"pooling_kernel_size", c.pooling_kernel_size}})
     require_positive(v, key, where);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
-    fail_input(where, ": vision_config.num_attention_heads (", c.num_attention_heads,
+    fail_input(r.where("num_attention_heads"), " (", c.num_attention_heads,
                ") is not a multiple of num_key_value_heads (", c.num_key_value_heads, ")");
   return c;
 }
 
 double parse_vision_rope_theta(const std::string& json_text, const std::string& where) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) fail_input(where, ": vision_config is not a JSON object");
-  double theta = 100.0;  // Gemma4VisionConfig.default_theta
-  theta = config_value_or(j, "vision_config", "rope_theta", theta, where, "a number");
-  const char* key = "vision_config.rope_theta";
-  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
-    const json& rp = j["rope_parameters"];
-    if (!rp.is_object())
-      fail_input(where, ": vision_config.rope_parameters is ", rp.dump(), ", expected an object");
-    const std::string type =
-        config_value_or(rp, "vision_config.rope_parameters", "rope_type", std::string("default"), where, "a string");
+  const json j = io::JsonSection::parse_object(json_text, cat(where, ": vision_config"));
+  const io::JsonSection r(j, where, "vision_config.");
+  double theta = r.number("rope_theta", 100.0);  // Gemma4VisionConfig.default_theta
+  const char* key = "rope_theta";
+  if (r.has("rope_parameters")) {
+    const io::JsonSection rp = r.section("rope_parameters");
+    const std::string type = rp.string("rope_type", "default");
     // transformers 5.17 calls the 2-D frequencies "axial" and reads an older "default" as the same thing.
     if (type != "axial" && type != "default")
-      fail_input(where, ": vision_config.rope_parameters.rope_type is \"", type,
+      fail_input(rp.where("rope_type"), " is \"", type,
                  "\", expected \"axial\" (or \"default\"), the 2-D RoPE of Gemma4VisionRotaryEmbedding");
-    theta = config_value_or(rp, "vision_config.rope_parameters", "rope_theta", theta, where, "a number");
-    key = "vision_config.rope_parameters.rope_theta";
+    theta = rp.number("rope_theta", theta);
+    if (!(theta > 0.0) || !std::isfinite(theta)) fail_input(rp.where("rope_theta"), " is ", theta, ", expected a positive number");
+    return theta;
   }
-  if (!(theta > 0.0) || !std::isfinite(theta))
-    fail_input(where, ": ", key, " is ", theta, ", expected a positive number");
+  if (!(theta > 0.0) || !std::isfinite(theta)) fail_input(r.where(key), " is ", theta, ", expected a positive number");
   return theta;
 }
 
