@@ -19,15 +19,14 @@ extern "C" {
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <mutex>
 
 #include "core/error.h"
+#include "media/ffmpeg_log.h"
 
 namespace gt::media {
 
@@ -37,36 +36,10 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 // FFmpeg's log: silenced, but the last error line of this thread is kept for our messages.
 
-thread_local std::string last_ffmpeg_message;
-
-void keep_last_error(void* avcl, int level, const char* fmt, va_list vl) {
-  if (level > AV_LOG_ERROR) return;  // warnings and chatter are dropped
-  char line[1024];
-  int print_prefix = 0;  // no "[mp3 @ 0x...]" prefix: the address means nothing to a user
-  av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, &print_prefix);
-  std::string text(line);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  if (!text.empty()) last_ffmpeg_message = text;
-}
-
-void init_ffmpeg_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    av_log_set_callback(keep_last_error);
-    avformat_network_init();
-  });
-}
-
-std::string av_error_text(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
-
 // "<source>: <what> (<FFmpeg's error text>; FFmpeg said: <last log line>)"
 [[noreturn]] void fail_ffmpeg(const std::string& source, const std::string& what, int code) {
   std::string detail = av_error_text(code);
-  if (!last_ffmpeg_message.empty() && last_ffmpeg_message != detail) detail += "; FFmpeg said: " + last_ffmpeg_message;
+  if (!last_ffmpeg_message().empty() && last_ffmpeg_message() != detail) detail += "; FFmpeg said: " + last_ffmpeg_message();
   fail_input(source, ": ", what, " (", detail, ")");
 }
 
@@ -260,7 +233,7 @@ void receive_frames(const std::string& source, AVCodecContext* dec, AVFrame* fra
     const int r = avcodec_receive_frame(dec, frame);
     if (r == AVERROR(EAGAIN) || r == AVERROR_EOF) return;
     if (r == AVERROR_INVALIDDATA) {
-      if (st.bad_packets++ == 0) st.first_bad_packet = last_ffmpeg_message;
+      if (st.bad_packets++ == 0) st.first_bad_packet = last_ffmpeg_message();
       continue;
     }
     if (r < 0) fail_ffmpeg(source, "decoding failed", r);
@@ -304,7 +277,7 @@ AudioClip decode_audio(const std::string& source, int rate, double max_seconds) 
   GT_CHECK(max_seconds >= 0, "max_seconds ", max_seconds);
   if (source.empty()) fail_input("audio source: the path is empty");
   init_ffmpeg_once();
-  last_ffmpeg_message.clear();
+  last_ffmpeg_message().clear();
 
   FormatPtr fmt = open_source(source);
   const int index = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
@@ -347,7 +320,7 @@ AudioClip decode_audio(const std::string& source, int rate, double max_seconds) 
     r = avcodec_send_packet(dec.get(), packet.get());
     av_packet_unref(packet.get());
     if (r == AVERROR_INVALIDDATA) {
-      if (st.bad_packets++ == 0) st.first_bad_packet = last_ffmpeg_message;
+      if (st.bad_packets++ == 0) st.first_bad_packet = last_ffmpeg_message();
       continue;
     }
     if (r < 0 && r != AVERROR(EAGAIN)) fail_ffmpeg(source, "decoding failed", r);

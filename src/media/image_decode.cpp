@@ -36,6 +36,7 @@ extern "C" {
 
 #include "core/error.h"
 #include "media/audio_decode.h"  // defines: is_url
+#include "media/ffmpeg_log.h"    // defines: init_ffmpeg_once, av_error_text
 
 namespace gt::media {
 
@@ -62,24 +63,6 @@ std::string read_local_file(const std::string& path) {
   if (bytes.empty()) fail_input(path, ": the image file is empty (0 bytes)");
   return bytes;
 }
-
-#ifdef GT_HAVE_FFMPEG
-void init_ffmpeg_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    // FFmpeg's own log would garble progress bars; every failure below is reported through its error code.
-    // (The audio decoder installs a callback that also stays silent; a level does not disturb it.)
-    av_log_set_level(AV_LOG_QUIET);
-    avformat_network_init();
-  });
-}
-
-std::string av_error_text(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
-#endif
 
 // http(s) URLs are read whole through FFmpeg's avio (the protocols the audio decoder allows, a 30 s read timeout).
 std::string fetch_url(const std::string& url) {
