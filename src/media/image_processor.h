@@ -1,6 +1,5 @@
 // Image preprocessing for the vision towers, as transformers 5.17's image processors compute it (torchvision
-// backends, the AutoImageProcessor default): spec §3.4.1 (Gemma4ImageProcessor) and §2.6.1 (Gemma 3n's
-// SiglipImageProcessor).
+// backends, the AutoImageProcessor default): Gemma4ImageProcessor and Gemma 3n's SiglipImageProcessor.
 //
 //   Gemma 4   target size from the token budget (aspect ratio kept, sides multiples of pooling_kernel_size *
 //             patch_size = 48, up- or down-scaled), bicubic antialiased resize of the uint8 image (skipped when

@@ -1,6 +1,6 @@
 // Gemma 3n vision encoder (MobileNet-V5-300M): the block table of mobilenetv5_300m_enc, block strings and the
 // builder rules of timm's EfficientNetBuilder, the constructors of timm's blocks (tensors under timm's names) and
-// their forward passes (spec §2.6.2-2.6.4, §5 item 9).
+// their forward passes.
 #include "models/gemma3n/vision.h"
 
 #include <nlohmann/json.hpp>
@@ -330,7 +330,7 @@ RmsNormAct2dImpl::RmsNormAct2dImpl(int64_t channels, bool act, const at::TensorO
 }
 
 at::Tensor RmsNormAct2dImpl::forward(const at::Tensor& x) {
-  // timm rms_norm2d, op by op in x's dtype (bf16 rounds after each: spec §5 item 4).
+  // timm rms_norm2d, op by op in x's dtype (bf16 rounds after each step).
   const at::Tensor ms = x.pow(2).mean({1}, /*keepdim=*/true);
   at::Tensor y = x * at::rsqrt(ms + kEps);
   y = y * weight.view({1, -1, 1, 1});

@@ -1,6 +1,5 @@
 // Gemma 3n vision encoder, parameter layout: timm's MobileNet-V5-300M encoder ("mobilenetv5_300m_enc") inside
-// transformers' TimmWrapperModel, i.e. the module tree of `model.vision_tower.timm_model.*` (spec §2.6.2-2.6.4,
-// checkpoint table in §2.9):
+// transformers' TimmWrapperModel, i.e. the module tree of `model.vision_tower.timm_model.*`:
 //   conv_stem        ConvNormAct 3 -> 64, k3 s2, the only conv with a bias
 //   blocks.S.J       four stages built from kMobileNetV5Blocks below: EdgeResidual (stage 0), then
 //                    UniversalInvertedResidual and MobileAttention (multi-query) blocks
@@ -9,7 +8,7 @@
 // Every "bn"/"norm" is a timm RmsNorm2d holding only `weight`; no module has running statistics.
 //
 // Forward pass: timm's MobileNetV5Encoder.forward_features as TimmWrapperModel calls it for
-// Gemma3nModel.get_image_features, op for op in the input's dtype (spec §2.6, §5 item 9): TF-style 'same' padding,
+// Gemma3nModel.get_image_features, op for op in the input's dtype: TF-style 'same' padding,
 // RmsNorm2d as x * rsqrt(mean_c(x^2) + eps) * weight, GELU-tanh, multi-query attention through SDPA (libtorch >= 2.1)
 // or the composite of models/common/attention.h (libtorch 1.13), the MSFA's nearest upsample / average pool.
 //

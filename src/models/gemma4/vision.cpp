@@ -1,5 +1,5 @@
-// Gemma 4 vision encoder: constructors in the order transformers 5.17 registers the modules of Gemma4VisionModel
-// (spec §3.4), then the forward pass of each module in transformers' order of operations. Dimension letters as in
+// Gemma 4 vision encoder: constructors in the order transformers 5.17 registers the modules of Gemma4VisionModel,
+// then the forward pass of each module in transformers' order of operations. Dimension letters as in
 // vision.h (N images, P patches, D hidden, H heads, KV key/value heads, hd head dim, L pooled tokens, k pooling
 // kernel, p patch size).
 #include "models/gemma4/vision.h"

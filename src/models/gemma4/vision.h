@@ -1,4 +1,4 @@
-// Gemma 4 vision encoder (transformers 5.17 Gemma4VisionModel; spec §3.4): the module tree of `model.vision_tower.*`
+// Gemma 4 vision encoder (transformers 5.17 Gemma4VisionModel): the module tree of `model.vision_tower.*`
 // with every parameter and buffer under the checkpoint's name and shape, sized from config.json's vision_config,
 // and its forward pass, in the order of operations and dtypes of transformers:
 //   patch_embedder   input_proj [D, 3·p²] of 2·(pixels − 0.5), plus the 2-D position table
