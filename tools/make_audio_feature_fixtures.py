@@ -69,7 +69,7 @@ TOKEN_LENGTHS = list(range(0, 1301)) + [1599, 1600, 1601, 1760, 1761, 15999, 160
                                         160_000, 479_839, 479_840, 479_841, 479_999, 480_000, 480_001, 500_000]
 PROMPT_TEXT_LENGTHS = [0, 161, 16000, 480_000]
 
-# The special-token strings of the released tokenizers (spec 2.2 / 3.2; src/tokenizer/family_layout.cpp). The
+# The special-token strings of the released tokenizers (src/tokenizer/family_layout.cpp). The
 # processors read them from the tokenizer; the fake tokenizers below only hand them over.
 TOKENS = {
     "gemma3n": dict(boa_token="<start_of_audio>", audio_token="<audio_soft_token>", eoa_token="<end_of_audio>",

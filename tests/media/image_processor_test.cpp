@@ -1,5 +1,5 @@
 // gt::media image processors against transformers 5.17 (tests/fixtures/images/{gemma4,gemma3n}, made by
-// tools/make_image_fixtures.py): Gemma 4's target sizes (the spec's examples and a grid of sizes x budgets),
+// tools/make_image_fixtures.py): Gemma 4's target sizes (worked examples from Gemma4ImageProcessor and a grid of sizes x budgets),
 // Gemma4ImageProcessor's resized pixels, pixel_values, position ids, padding and soft tokens; Gemma 3n's
 // SiglipImageProcessor output; the settings files. Inputs are the PIL-decoded fixture images and "formula" images
 // built here exactly as the script builds them. The reference stores sampled rows of each resized image plus the sums
