@@ -35,12 +35,20 @@ struct ImageTokenRule {
   int64_t pooling_kernel_size = 3;
 };
 
-// Gemma 4's target size for an image of height x width (Gemma4ImageProcessor): both multiples of
-// patch_size * pooling_kernel_size (a 1 x 100000 image becomes 48 x 3360 at budget 70: the short edge is never
-// below one pooling block). Throws gt::InputError naming the size for an image without area.
 struct ImageSize {
   int64_t height = 0, width = 0;
+  bool operator==(const ImageSize&) const = default;
 };
+
+// Gemma4ImageProcessor's get_aspect_ratio_preserving_size: the largest size with sides multiples of
+// pooling_kernel_size * patch_size that has at most max_patches patches, aspect ratio kept, with the reference's edge
+// cases (a side that rounds to 0 becomes one unit and the other floor(ratio) units, at most max_patches / k^2 units).
+// Throws gt::InputError as the reference raises: both sides round to 0, or the edge case exceeds the budget.
+ImageSize gemma4_target_size(int64_t height, int64_t width, int64_t patch_size, int64_t max_patches,
+                             int64_t pooling_kernel_size);
+
+// The same for a rule (max_patches = budget * k^2): a 1 x 100000 image becomes 48 x 3360 at budget 70, the short
+// edge is never below one pooling block. Throws gt::InputError naming the size for an image without area.
 ImageSize gemma4_image_target_size(const ImageTokenRule& rule, int64_t height, int64_t width);
 
 // The released values of a family at `budget` (Gemma 4 only).

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "io/model_config.h"     // defines: gt::io::Family
+#include "data/image_tokens.h"  // defines: ImageSize, gemma4_target_size
 #include "media/image_decode.h"  // defines: Image
 
 namespace gt::media {
@@ -78,17 +79,10 @@ struct ImageProcessorConfig {
 ImageProcessorConfig image_processor_config(const std::string& family, const std::string& model_dir = "",
                                             int64_t token_budget = 0);
 
-struct ImageSize {
-  int64_t height = 0, width = 0;
-  bool operator==(const ImageSize&) const = default;
-};
-
-// Gemma 4's get_aspect_ratio_preserving_size: the largest size with sides multiples of pooling_kernel_size *
-// patch_size that has at most max_patches patches, aspect ratio kept, with the reference's edge cases (a side that
-// rounds to 0 becomes one unit and the other floor(ratio) units, at most max_patches / k^2 units). Throws gt::InputError
-// like the reference raises: both sides round to 0, or the edge case exceeds the budget.
-ImageSize gemma4_target_size(int64_t height, int64_t width, int64_t patch_size, int64_t max_patches,
-                             int64_t pooling_kernel_size);
+// Gemma 4's size rule lives with the token count, torch-free (data/image_tokens.h): gemma4_target_size(h, w, p,
+// max_patches, k) and ImageSize.
+using data::gemma4_target_size;
+using data::ImageSize;
 ImageSize gemma4_target_size(const ImageProcessorConfig& config, int64_t height, int64_t width);
 // Soft tokens of an image of `resized` size: (height / p) * (width / p) / k^2.
 int64_t gemma4_soft_tokens(const ImageProcessorConfig& config, ImageSize resized);

@@ -14,7 +14,7 @@ class ImageInputs;
 // The media readers of a run; null = that medium is not read.
 struct MediaReaders {
   AudioInputs* audio = nullptr;
-  const ImageInputs* images = nullptr;
+  ImageInputs* images = nullptr;
 };
 
 struct BatchTensors {

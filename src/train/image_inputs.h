@@ -1,11 +1,13 @@
 // The image side of a training or eval run's data (--modality image, audiovisual): it tells the dataset how to probe
 // an image (decode once: size and soft-token count) and what text stands for it, and turns a batch's images into
 // what the family's image processor makes (pixel values, and Gemma 4's patch positions), which the model's vision
-// tower turns into soft tokens (models/model.h).
+// tower turns into soft tokens (models/model.h). Resized images are kept in memory up to a budget, so the epochs
+// after the first decode and resize nothing on small datasets.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "core/train_config.h"
 #include "data/batching.h"
@@ -33,7 +35,7 @@ class ImageInputs {
   // The processor's output for the batch's images, in order, into media.pixel_values (and pixel_position_ids for
   // Gemma 4), float32 on the CPU. Throws gt::InputError naming the image when one cannot be decoded now or has
   // another size than when the dataset was read.
-  void add_to(models::MediaInputs& media, const data::Batch& batch) const;
+  void add_to(models::MediaInputs& media, const data::Batch& batch);
 
   const data::ImageTokenRule& token_rule() const { return rule_; }
   const media::ImageProcessorConfig& processor() const { return *processor_; }
@@ -43,6 +45,11 @@ class ImageInputs {
   std::unique_ptr<media::ImageProcessorConfig> processor_;
   data::ImageTokenRule rule_;
   int32_t placeholder_id_ = -1;
+  // The image of `ref` decoded and resized to what the processor feeds its patching / rescaling ([3, H, W] uint8).
+  at::Tensor resized(const data::ImageRef& ref);
+  std::unique_ptr<media::ImageProcessorConfig> no_resize_;  // the processor's settings for an image resized already
+  std::unordered_map<std::string, at::Tensor> cache_;
+  size_t cached_bytes_ = 0;
 };
 
 }  // namespace gt::train

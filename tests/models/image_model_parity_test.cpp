@@ -300,7 +300,7 @@ TEST_P(ImageModelParity, FromPixelsToLoraGradients) {
     std::printf("[image-parity] %s: this build cannot decode images; the path from the PNG files is not tested\n", n);
   } else {
     torch::NoGradGuard ng;
-    const train::ImageInputs images(c.model_dir.string(), whole.config(), kTokenBudget);
+    train::ImageInputs images(c.model_dir.string(), whole.config(), kTokenBudget);
     train::BatchTensors t = train::to_tensors(make_batch(c, all_rows, true), device, {.images = &images});
     ASSERT_TRUE(t.media.pixel_values.defined());
     ASSERT_EQ(t.media.pixel_values.sizes(), c.pixel_values.sizes());
