@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "core/error.h"
+
 #include "core/files.h"
 
 #include <gtest/gtest.h>
@@ -77,6 +79,15 @@ CommandResult run_shell(const std::string& command, const std::string& stdin_tex
   r.out = read_file(tmp / "stdout");
   r.err = read_file(tmp / "stderr");
   return r;
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace gt::test

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace gt::test {
@@ -42,5 +43,8 @@ CommandResult run_shell(const std::string& command, const std::string& stdin_tex
 
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& content);
+
+// The message of the gt::InputError that `fn` throws, or "(no error)".
+std::string error_of(const std::function<void()>& fn);
 
 }  // namespace gt::test

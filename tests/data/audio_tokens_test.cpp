@@ -21,6 +21,8 @@ namespace fs = std::filesystem;
 using namespace gt;
 using nlohmann::json;
 
+using gt::test::error_of;
+
 namespace {
 
 const json& tokens_meta(const std::string& family) {
@@ -35,15 +37,6 @@ const json& tokens_meta(const std::string& family) {
 
 io::ModelConfig config_of(const std::string& name) {
   return io::load_model_config(test::fixture("config/" + name + ".json").string());
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::string repeat(const std::string& s, int64_t n) {

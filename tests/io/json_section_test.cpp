@@ -6,23 +6,11 @@
 
 #include "core/error.h"
 #include "io/json_section.h"
+#include "test_util.h"
 
 using gt::io::JsonSection;
+using gt::test::error_of;
 using nlohmann::json;
-
-namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const gt::InputError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-}  // namespace
 
 TEST(JsonSection, AbsentAndNullTakeTheDefault) {
   const json j = json::parse(R"({"a": null, "b": 3})");

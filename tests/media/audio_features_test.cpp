@@ -31,6 +31,8 @@ namespace fs = std::filesystem;
 using namespace gt;
 using nlohmann::json;
 
+using gt::test::error_of;
+
 namespace {
 
 const std::vector<std::string> kSpeech = {"short", "medium", "long", "padded"};
@@ -270,15 +272,6 @@ INSTANTIATE_TEST_SUITE_P(Families, AudioFeatures, ::testing::Values("gemma3n", "
 // ---------------------------------------------------------------------------------------------------------------
 
 namespace {
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 }  // namespace
 

@@ -75,23 +75,9 @@ void write_float_wav(const fs::path& path, const at::Tensor& samples) {
 // A batch of rows `rows` of the fixture, cut to their real length, with their clips.
 data::Batch make_batch(const std::map<std::string, at::Tensor>& in, const std::vector<int64_t>& rows,
                        const std::vector<std::vector<data::AudioRef>>& clips_of_row) {
-  const at::Tensor ids = in.at("input_ids"), mask = in.at("attention_mask"), labels = in.at("labels");
-  data::Batch b;
-  b.batch_size = static_cast<int64_t>(rows.size());
-  for (int64_t r : rows) b.seq_len = std::max(b.seq_len, mask[r].sum().item<int64_t>());
-  b.input_ids.assign(b.batch_size * b.seq_len, 0);
-  b.labels.assign(b.batch_size * b.seq_len, data::kIgnoreIndex);
-  b.attention_mask.assign(b.batch_size * b.seq_len, 0);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const int64_t n = mask[rows[i]].sum().item<int64_t>();
-    for (int64_t t = 0; t < n; ++t) {
-      b.input_ids[i * b.seq_len + t] = ids[rows[i]][t].item<int64_t>();
-      b.labels[i * b.seq_len + t] = labels[rows[i]][t].item<int64_t>();
-      b.attention_mask[i * b.seq_len + t] = 1;
-    }
-    b.real_tokens += n;
-    for (const auto& c : clips_of_row[rows[i]]) b.audio.push_back(c);
-  }
+  data::Batch b = test::fixture_batch(in, rows);
+  for (int64_t r : rows)
+    for (const auto& c : clips_of_row[r]) b.audio.push_back(c);
   return b;
 }
 

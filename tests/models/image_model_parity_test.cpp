@@ -166,24 +166,10 @@ std::vector<int64_t> images_of(const Case& c, const std::vector<int64_t>& rows) 
 
 // Rows `rows` of the fixture cut to their real length; with_images: their ImageRefs (the PNG files) too.
 data::Batch make_batch(const Case& c, const std::vector<int64_t>& rows, bool with_images) {
-  const at::Tensor ids = c.in.at("input_ids"), mask = c.in.at("attention_mask"), labels = c.in.at("labels");
-  data::Batch b;
-  b.batch_size = static_cast<int64_t>(rows.size());
-  for (int64_t r : rows) b.seq_len = std::max(b.seq_len, mask[r].sum().item<int64_t>());
-  b.input_ids.assign(b.batch_size * b.seq_len, 0);
-  b.labels.assign(b.batch_size * b.seq_len, data::kIgnoreIndex);
-  b.attention_mask.assign(b.batch_size * b.seq_len, 0);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const int64_t n = mask[rows[i]].sum().item<int64_t>();
-    for (int64_t t = 0; t < n; ++t) {
-      b.input_ids[i * b.seq_len + t] = ids[rows[i]][t].item<int64_t>();
-      b.labels[i * b.seq_len + t] = labels[rows[i]][t].item<int64_t>();
-      b.attention_mask[i * b.seq_len + t] = 1;
-    }
-    b.real_tokens += n;
-    if (with_images)
-      for (int64_t im : c.images_per_row[rows[i]]) b.images.push_back(c.images[im]);
-  }
+  data::Batch b = test::fixture_batch(c.in, rows);
+  if (with_images)
+    for (int64_t r : rows)
+      for (int64_t im : c.images_per_row[r]) b.images.push_back(c.images[im]);
   return b;
 }
 

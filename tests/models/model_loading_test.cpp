@@ -16,6 +16,7 @@
 #include "test_util.h"
 
 namespace fs = std::filesystem;
+using gt::test::error_of;
 
 namespace {
 
@@ -44,16 +45,6 @@ fs::path sharded_tiny_gemma4(const gt::test::TempDir& tmp) {
   for (const auto& [file, tensors] : shards) gt::io::save_tensors((dir / file).string(), tensors, {});
   gt::test::write_file(dir / "model.safetensors.index.json", index.dump());
   return dir;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const gt::InputError& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace
