@@ -40,7 +40,12 @@ def peft_loss(model_dir, adapter_dir, rows):
     else:
         from transformers import AutoModelForCausalLM as M
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    base = M.from_pretrained(model_dir, dtype=torch.float32).to(dev).eval()
+    # A tiny Gemma 3n from init-random holds a small MobileNet-V5 (vision_config.gemma_tune_architecture) that timm
+    # cannot rebuild: its vision tensors do not fit the 300M network transformers builds, and the text loss checked
+    # here does not use them.
+    vision = getattr(cfg, "vision_config", None)
+    small_tower = vision is not None and getattr(vision, "gemma_tune_architecture", None) is not None
+    base = M.from_pretrained(model_dir, dtype=torch.float32, ignore_mismatched_sizes=small_tower).to(dev).eval()
     model = PeftModel.from_pretrained(base, adapter_dir).to(dev).eval()
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     total, count = 0.0, 0
