@@ -72,3 +72,36 @@ TEST(ModelLoading, ARunReadsOnlyTheTowersItAsksFor) {
   for (const auto& p : image_run.model->vision()->parameters()) EXPECT_FALSE(p.requires_grad());
   for (const auto& p : image_run.model->text().module().parameters()) EXPECT_FALSE(p.requires_grad());
 }
+
+// The merge checks that the placeholders and the soft tokens agree in number, naming the medium; a batch with
+// images for a model loaded without its vision tower is refused by name.
+TEST(ModelLoading, TheMergeCountsPlaceholdersAgainstSoftTokens) {
+  gt::test::TempDir tmp("model-merge");
+  const fs::path dir = tmp / "m";
+  auto r = gt::test::run_cli("init-random --family gemma4 --size tiny --dtype float32 --seed 5 --out " + quote(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  namespace m = gt::models;
+  const m::LoadedModel lm = m::load_model(dir.string(), {.vision = true}, at::kFloat, at::kCPU);
+  const gt::io::ModelConfig& cfg = lm.model->config();
+  // one image of 24 x 24 patches (576 of the 630 a budget of 70 allows): 64 soft tokens after the 3x3 pooling
+  m::MediaInputs media;
+  media.pixel_values = torch::rand({1, 630, 768});
+  media.pixel_values.narrow(1, 576, 54).zero_();
+  const at::Tensor r24 = torch::arange(24, at::kLong);
+  media.pixel_position_ids = torch::full({1, 630, 2}, -1, at::kLong);
+  media.pixel_position_ids[0].narrow(0, 0, 576).copy_(at::stack({r24.repeat({24}), r24.repeat_interleave(24)}, -1));
+  auto ids_with = [&](int64_t placeholders) {
+    at::Tensor ids = torch::full({1, placeholders + 4}, 10, at::kLong);
+    ids.narrow(1, 2, placeholders).fill_(*cfg.media.image_token_id);
+    return ids;
+  };
+  const at::Tensor h = lm.model->forward({ids_with(64), {}, {}}, media);
+  EXPECT_EQ(h.size(1), 68);
+  EXPECT_TRUE(h.isfinite().all().item<bool>());
+  const std::string err = error_of([&] { lm.model->forward({ids_with(63), {}, {}}, media); });
+  EXPECT_NE(err.find("63 image placeholder tokens"), std::string::npos) << err;
+  EXPECT_NE(err.find("64 soft tokens"), std::string::npos) << err;
+  const m::LoadedModel text_only = m::load_model(dir.string(), {}, at::kFloat, at::kCPU);
+  const std::string no_tower = error_of([&] { text_only.model->forward({ids_with(64), {}, {}}, media); });
+  EXPECT_NE(no_tower.find("without its vision tower"), std::string::npos) << no_tower;
+}

@@ -1,7 +1,5 @@
 #include "models/gemma3n/model.h"
 
-#include <cmath>
-
 #include "models/gemma3n/audio.h"
 #include "models/gemma3n/multimodal_embedder.h"
 #include "models/gemma3n/vision.h"
@@ -16,9 +14,8 @@ Model::Model(const io::ModelConfig& cfg, std::shared_ptr<TextModel> text, std::s
 
 at::Tensor Model::image_features(const MediaInputs& media) {
   const at::Tensor f = vision_part<VisionTowerImpl>("vision_tower").forward(media.pixel_values);  // [N, C, R, R]
-  const int64_t n = f.size(0), c = f.size(1);
-  const at::Tensor tokens = f.reshape({n, c, -1}).permute({0, 2, 1}) * std::sqrt(static_cast<double>(c));
-  return vision_part<MultimodalEmbedderImpl>("embed_vision").embed_soft(tokens).reshape({-1, text_->lm_head_weight().size(1)});
+  const at::Tensor soft = vision_part<MultimodalEmbedderImpl>("embed_vision").embed_soft(vision_soft_tokens(f));
+  return soft.reshape({-1, soft.size(-1)});  // [N · R², D]
 }
 
 at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) {
