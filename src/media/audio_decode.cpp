@@ -26,7 +26,7 @@ extern "C" {
 #include <memory>
 
 #include "core/error.h"
-#include "media/ffmpeg_log.h"
+#include "media/ffmpeg_common.h"
 
 namespace gt::media {
 
@@ -44,20 +44,8 @@ namespace {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Owners of FFmpeg's C objects.
+// Owners of FFmpeg's C objects (the common ones are in media/ffmpeg_common.h).
 
-struct FormatCloser {
-  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
-};
-struct CodecFreer {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
 struct SwrFreer {
   void operator()(SwrContext* s) const { swr_free(&s); }
 };

@@ -36,7 +36,7 @@ extern "C" {
 
 #include "core/error.h"
 #include "media/audio_decode.h"  // defines: is_url
-#include "media/ffmpeg_log.h"    // defines: init_ffmpeg_once, av_error_text
+#include "media/ffmpeg_common.h"  // defines: init_ffmpeg_once, av_error_text, CodecFreer, ...
 
 namespace gt::media {
 
@@ -647,15 +647,6 @@ Image to_rgb(const std::string& source, const Header& h, const cv::Mat& m) {
 // Transparent pixels keep the canvas colour, which its trans_color option sets; PIL converts the palette index of a
 // transparent pixel to that palette entry's colour, so trans_color is set to that colour.
 
-struct CodecFreer {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
 
 Image decode_gif(const std::string& source, const Header& h, const std::string& bytes) {
   init_ffmpeg_once();

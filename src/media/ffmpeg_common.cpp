@@ -1,4 +1,4 @@
-#include "media/ffmpeg_log.h"
+#include "media/ffmpeg_common.h"
 
 #ifdef GT_HAVE_FFMPEG
 extern "C" {
