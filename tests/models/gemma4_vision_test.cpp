@@ -85,9 +85,7 @@ Tower make_tower(const VisionConfig& vc, int64_t text_hidden, at::Device device)
 
 // The vision_config of a fixture model folder, RoPE base included.
 VisionConfig fixture_vision_config(const io::ModelConfig& cfg) {
-  VisionConfig vc = models::gemma4::parse_vision_config(cfg.vision_config_json, cfg.path);
-  vc.rope_theta = models::gemma4::parse_vision_rope_theta(cfg.vision_config_json, cfg.path);
-  return vc;
+  return models::gemma4::parse_vision_config(cfg.vision_config_json, cfg.path);
 }
 
 // The fixture's tower ("model" or "model-standardize") with its weights, on `device`; `theta` overrides the base.

@@ -27,6 +27,24 @@ void require_positive(int64_t v, const char* key, const std::string& where) {
   if (v <= 0) fail_input(where, ": vision_config.", key, " is ", v, ", expected a positive integer");
 }
 
+// parse_vision_rope_theta on a section already parsed.
+double rope_theta_of(const io::JsonSection& r) {
+  double theta = r.number("rope_theta", 100.0);  // Gemma4VisionConfig.default_theta
+  std::string key = r.where("rope_theta");
+  if (r.has("rope_parameters")) {
+    const io::JsonSection rp = r.section("rope_parameters");
+    const std::string type = rp.string("rope_type", "default");
+    // transformers 5.17 calls the 2-D frequencies "axial" and reads an older "default" as the same thing.
+    if (type != "axial" && type != "default")
+      fail_input(rp.where("rope_type"), " is \"", type,
+                 "\", expected \"axial\" (or \"default\"), the 2-D RoPE of Gemma4VisionRotaryEmbedding");
+    theta = rp.number("rope_theta", theta);
+    key = rp.where("rope_theta");
+  }
+  if (!(theta > 0.0) || !std::isfinite(theta)) fail_input(key, " is ", theta, ", expected a positive number");
+  return theta;
+}
+
 }  // namespace
 
 VisionConfig parse_vision_config(const std::string& json_text, const std::string& where) {
@@ -49,7 +67,7 @@ VisionConfig parse_vision_config(const std::string& json_text, const std::string
   r.read("use_clipped_linears", c.use_clipped_linears);
   r.read("standardize", c.standardize);
   r.read("hidden_activation", c.hidden_activation);
-  c.rope_theta = parse_vision_rope_theta(json_text, where);
+  c.rope_theta = rope_theta_of(r);
 
   for (auto [key, v] : {std::pair{"hidden_size", c.hidden_size}, std::pair{"intermediate_size", c.intermediate_size},
                         std::pair{"num_hidden_layers", c.num_hidden_layers},
@@ -67,22 +85,7 @@ VisionConfig parse_vision_config(const std::string& json_text, const std::string
 
 double parse_vision_rope_theta(const std::string& json_text, const std::string& where) {
   const json j = io::JsonSection::parse_object(json_text, cat(where, ": vision_config"));
-  const io::JsonSection r(j, where, "vision_config.");
-  double theta = r.number("rope_theta", 100.0);  // Gemma4VisionConfig.default_theta
-  const char* key = "rope_theta";
-  if (r.has("rope_parameters")) {
-    const io::JsonSection rp = r.section("rope_parameters");
-    const std::string type = rp.string("rope_type", "default");
-    // transformers 5.17 calls the 2-D frequencies "axial" and reads an older "default" as the same thing.
-    if (type != "axial" && type != "default")
-      fail_input(rp.where("rope_type"), " is \"", type,
-                 "\", expected \"axial\" (or \"default\"), the 2-D RoPE of Gemma4VisionRotaryEmbedding");
-    theta = rp.number("rope_theta", theta);
-    if (!(theta > 0.0) || !std::isfinite(theta)) fail_input(rp.where("rope_theta"), " is ", theta, ", expected a positive number");
-    return theta;
-  }
-  if (!(theta > 0.0) || !std::isfinite(theta)) fail_input(r.where(key), " is ", theta, ", expected a positive number");
-  return theta;
+  return rope_theta_of(io::JsonSection(j, where, "vision_config."));
 }
 
 VisionPatchEmbedderImpl::VisionPatchEmbedderImpl(const VisionConfig& c, const at::TensorOptions& opts) {

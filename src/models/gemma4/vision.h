@@ -48,7 +48,7 @@ struct VisionConfig {
   bool standardize = false;
   std::string hidden_activation = "gelu_pytorch_tanh";
   // rope_parameters.rope_theta (Gemma4VisionConfig's default rope_parameters are {"rope_type": "default",
-  // "rope_theta": 100.0}). parse_vision_config leaves it at the default; parse_vision_rope_theta reads it.
+  // "rope_theta": 100.0}), read as parse_vision_rope_theta reads it.
   double rope_theta = 100.0;
 };
 
