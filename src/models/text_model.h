@@ -13,12 +13,20 @@
 
 namespace gt::models {
 
+class KvCache;
+
 struct TextInputs {
   at::Tensor input_ids;       // [B, T] int64
   at::Tensor attention_mask;  // [B, T], 1 = real token; undefined = no padding
   // Optional [B, T, D] embeddings to use instead of looking input_ids up (multimodal merges write soft tokens
   // here); the per-layer (PLE) token part is still taken from input_ids.
   at::Tensor inputs_embeds;
+  // Generation (models/common/kv_cache.h): the step's tokens follow the cache's history; attention_mask then covers
+  // history and step [B, past + T]. Keys/values are appended and the cache is committed by the forward.
+  KvCache* cache = nullptr;
+  // RoPE positions [B, T] int64 (left-padded batches count real tokens only); undefined = cache indices
+  // past .. past + T - 1.
+  at::Tensor position_ids;
 };
 
 // Optional capture of named intermediates (llama.cpp's cb / eval-callback): "layer.<l>" etc.

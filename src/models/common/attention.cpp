@@ -7,32 +7,45 @@
 namespace gt::models {
 
 AttentionMasks::AttentionMasks(const at::Tensor& attention_mask, int64_t batch, int64_t seq_len, int64_t sliding_window,
-                               at::ScalarType dtype, at::Device device)
-    : batch_(batch), seq_(seq_len), window_(sliding_window), dtype_(dtype), device_(device) {
+                               at::ScalarType dtype, at::Device device, int64_t past, int64_t sliding_start)
+    : batch_(batch),
+      seq_(seq_len),
+      window_(sliding_window),
+      past_(past),
+      sliding_start_(sliding_start),
+      dtype_(dtype),
+      device_(device) {
   if (attention_mask.defined()) {
     at::Tensor m = attention_mask.to(device).to(at::kBool);
     if (!m.all().item<bool>()) padding_ = m;
   }
 }
 
-at::Tensor AttentionMasks::build(bool sliding) const {
+at::Tensor AttentionMasks::build(int64_t key_start, bool window) const {
   const auto opts = at::TensorOptions().dtype(at::kLong).device(device_);
-  at::Tensor q = torch::arange(seq_, opts).view({seq_, 1});
-  at::Tensor k = torch::arange(seq_, opts).view({1, seq_});
+  const int64_t end = past_ + seq_;
+  at::Tensor q = torch::arange(past_, end, opts).view({seq_, 1});
+  at::Tensor k = torch::arange(key_start, end, opts).view({1, end - key_start});
   at::Tensor visible = k <= q;  // causal
-  if (sliding && window_ > 0) visible = visible & (k > q - window_);
-  visible = visible.view({1, 1, seq_, seq_});
-  if (padding_.defined()) visible = visible & padding_.view({batch_, 1, 1, seq_});
+  if (window) visible = visible & (k > q - window_);
+  visible = visible.view({1, 1, seq_, end - key_start});
+  if (padding_.defined()) visible = visible & padding_.slice(1, key_start, end).view({batch_, 1, 1, end - key_start});
   at::Tensor zero = torch::zeros({}, at::TensorOptions().dtype(dtype_).device(device_));
   at::Tensor lowest = torch::full({}, torch_compat::lowest(dtype_), at::TensorOptions().dtype(dtype_).device(device_));
-  return at::where(visible, zero, lowest).expand({batch_, 1, seq_, seq_});
+  return at::where(visible, zero, lowest).expand({batch_, 1, seq_, end - key_start});
 }
 
 at::Tensor AttentionMasks::for_layer(bool sliding) {
-  const bool window_matters = sliding && window_ > 0 && window_ < seq_;
-  if (!window_matters && !padding_.defined() && fused_attention_available()) return {};
-  at::Tensor& cached = window_matters ? sliding_ : full_;
-  if (!cached.defined()) cached = build(window_matters);
+  const int64_t key_start = sliding ? sliding_start_ : 0;
+  const int64_t keys = past_ + seq_ - key_start;
+  // The oldest key is out of the newest query's window only when the span is longer than the window.
+  const bool window_matters = sliding && window_ > 0 && keys > window_;
+  const bool plain_causal = keys == seq_ || seq_ == 1;
+  if (!window_matters && !padding_.defined() && plain_causal && fused_attention_available()) return {};
+  // Without a cut or a different key span a sliding layer reads exactly what a full layer does.
+  const bool own = window_matters || key_start != 0;
+  at::Tensor& cached = own ? sliding_ : full_;
+  if (!cached.defined()) cached = build(own ? key_start : 0, window_matters);
   return cached;
 }
 
@@ -59,8 +72,10 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const int64_t rep = q.size(1) / k.size(1);
   at::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
   at::Tensor vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+  // SDPA's is_causal aligns the mask top-left, right only for T == S; one query (a decoding step) sees every key.
+  const bool causal = !mask.defined() && q.size(2) > 1;
   return at::scaled_dot_product_attention(q, kk, vv, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
-                                          /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(), scale);
+                                          /*dropout_p=*/0.0, causal, scale);
 #else
   return attention_composite(q, k, v, mask, scale);
 #endif

@@ -177,7 +177,8 @@ at::Tensor TextModelImpl::rescale_to(const at::Tensor& x, const at::Tensor& targ
 }
 
 at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, const at::Tensor& ple, const at::Tensor& mask,
-                                        const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out) {
+                                        const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out,
+                                        KvCache* cache) {
   auto layer = layers->ptr<TextDecoderLayerImpl>(l);
   auto& attn = *layer->self_attn;
   const io::TextConfig& c = cfg_.text;
@@ -200,6 +201,7 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, co
     k = attn.k_norm->forward(attn.k_proj->forward(active_normed).view({B, T, -1, attn.head_dim})).transpose(1, 2);
     k = apply_rope(k, rope);
     v = attn.v_norm->forward(attn.v_proj->forward(active_normed).view({B, T, -1, attn.head_dim})).transpose(1, 2);
+    if (cache) std::tie(k, v) = cache->append(l, k, v);
     if (shared_out) *shared_out = {k, v};
   }
   at::Tensor o = attention(q, k, v, mask, /*scale=*/1.0);
@@ -240,11 +242,11 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
     expanded.push_back(rescale_to(altup_projections->ptr<LoraLinearImpl>(i - 1)->forward(x0), target));
   at::Tensor streams = at::stack(expanded, 0);  // [N, B, T, D]
 
-  AttentionMasks masks(in.attention_mask, B, T, c.sliding_window, x0.scalar_type(), x0.device());
-  auto rope = rope_tables(c, T, x0.scalar_type(), x0.device());
+  StackContext ctx = stack_context(c, in, B, T, x0.scalar_type(), x0.device());
   LayerFn fn = [this](int64_t l, const at::Tensor& s, const at::Tensor& p, const at::Tensor& m, const RopeTable& r,
-                      const KeyValue* kv_in, KeyValue* kv_out) { return layer_forward(l, s, p, m, r, kv_in, kv_out); };
-  streams = run_layer_stack(c, streams, ple, masks, rope, checkpointing_ && is_training(), fn, trace);
+                      const KeyValue* kv_in, KeyValue* kv_out,
+                      KvCache* cache) { return layer_forward(l, s, p, m, r, kv_in, kv_out, cache); };
+  streams = run_layer_stack(c, streams, ple, ctx, checkpointing_ && is_training(), fn, trace);
 
   // Streams back to one: unembed projections scaled to stream 0's magnitude, then the mean of the four.
   at::Tensor s0 = streams[0];

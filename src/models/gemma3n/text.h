@@ -96,7 +96,7 @@ class TextModelImpl : public torch::nn::Module, public models::TextModel {
   at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds);
   // One decoder layer on the AltUp streams; shared_in / shared_out as in the Gemma 4 decoder.
   at::Tensor layer_forward(int64_t l, const at::Tensor& streams, const at::Tensor& ple, const at::Tensor& mask,
-                           const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out);
+                           const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out, KvCache* cache);
   // Magnitude-matched projections of stream 0 (AltUp expansion) or back (unembedding).
   at::Tensor rescale_to(const at::Tensor& x, const at::Tensor& target_magnitude);
 

@@ -90,7 +90,8 @@ at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tens
 }
 
 at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, const at::Tensor& mask,
-                                        const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out) {
+                                        const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out,
+                                        KvCache* cache) {
   auto layer = layers->ptr<TextDecoderLayerImpl>(l);
   auto& attn = *layer->self_attn;
   const int64_t B = x.size(0), T = x.size(1);
@@ -109,6 +110,7 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at
     k = attn.k_norm->forward(attn.k_proj->forward(h).view({B, T, -1, attn.head_dim})).transpose(1, 2);
     k = apply_rope(k, rope);  // [B, KV, T, hd]
     v = attn.v_norm->forward(attn.v_proj->forward(h).view({B, T, -1, attn.head_dim})).transpose(1, 2);
+    if (cache) std::tie(k, v) = cache->append(l, k, v);
     if (shared_out) *shared_out = {k, v};
   }
   at::Tensor o = attention(q, k, v, mask, /*scale=*/1.0);  // [B, H, T, hd]
@@ -137,11 +139,11 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   const int64_t B = x.size(0), T = x.size(1);
   at::Tensor ple = per_layer_inputs(ids, x);  // [B, T, L, P]
 
-  AttentionMasks masks(in.attention_mask, B, T, c.sliding_window, x.scalar_type(), x.device());
-  auto rope = rope_tables(c, T, x.scalar_type(), x.device());
+  StackContext ctx = stack_context(c, in, B, T, x.scalar_type(), x.device());
   LayerFn fn = [this](int64_t l, const at::Tensor& s, const at::Tensor& p, const at::Tensor& m, const RopeTable& r,
-                      const KeyValue* kv_in, KeyValue* kv_out) { return layer_forward(l, s, p, m, r, kv_in, kv_out); };
-  x = run_layer_stack(c, x, ple, masks, rope, checkpointing_ && is_training(), fn, trace);
+                      const KeyValue* kv_in, KeyValue* kv_out,
+                      KvCache* cache) { return layer_forward(l, s, p, m, r, kv_in, kv_out, cache); };
+  x = run_layer_stack(c, x, ple, ctx, checkpointing_ && is_training(), fn, trace);
   return norm->forward(x);
 }
 

@@ -66,7 +66,7 @@ class TextModelImpl : public torch::nn::Module, public models::TextModel {
   // One decoder layer. `shared_in`: the keys/values a KV-shared layer reads; `shared_out`: where the last
   // non-shared layer of a type leaves its keys/values for them.
   at::Tensor layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, const at::Tensor& mask,
-                           const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out);
+                           const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out, KvCache* cache);
 
   io::ModelConfig cfg_;
   bool checkpointing_ = false;
