@@ -4,6 +4,7 @@
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 D=$PWD/.device/root/usr
+[ -d "$D" ] || tar -C .device -xJf .device/root.tar.xz
 export LD_LIBRARY_PATH=$D/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 configure_cuda_build() {
   [ -f build-cuda/build.ninja ] && return 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Copies, from this Debian machine's packages, the headers and libraries the GPU machine lacks into .device/root
-# (ignored by git; named in the device tool's `carry`), plus the Python baseline script from ../shared/bench.
+# Copies, from this Debian machine's packages, the headers and libraries the GPU machine lacks into .device/root,
+# packed as .device/root.tar.xz (ignored by git; named in the device tool's `carry`, whose size is limited;
+# tools/device/env.sh unpacks it there), plus the Python baseline script from ../shared/bench.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 R=.device/root/usr
@@ -13,6 +14,6 @@ cp -a /usr/lib/x86_64-linux-gnu/libyaml-cpp.so* /usr/lib/x86_64-linux-gnu/libgte
 cp -r /usr/lib/x86_64-linux-gnu/cmake/yaml-cpp /usr/lib/x86_64-linux-gnu/cmake/GTest $R/lib/x86_64-linux-gnu/cmake/
 cp -r /usr/share/cmake/nlohmann_json $R/share/cmake/
 [ -d /usr/share/cmake/CLI11 ] && cp -r /usr/share/cmake/CLI11 $R/share/cmake/ || true
-mkdir -p .device/root/../
 cp ../shared/bench/hf_peft_baseline.py .device/
+tar -C .device -cJf .device/root.tar.xz root && rm -rf .device/root
 du -sh .device
