@@ -14,5 +14,7 @@ void add_eval(CLI::App& app);
 void add_init_random(CLI::App& app);
 void add_prepare(CLI::App& app);
 void add_tokenize(CLI::App& app);
+void add_runs(CLI::App& app);
+void add_verify(CLI::App& app);
 
 }  // namespace gt::cli

@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   gt::cli::add_tokenize(app);
   gt::cli::add_init_random(app);
   gt::cli::add_prepare(app);
+  gt::cli::add_runs(app);
+  gt::cli::add_verify(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
