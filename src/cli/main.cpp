@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "gemma-tune " GT_VERSION);
   gt::cli::add_train(app);
   gt::cli::add_eval(app);
+  gt::cli::add_generate(app);
   gt::cli::add_doctor(app);
   gt::cli::add_tokenize(app);
   gt::cli::add_init_random(app);
