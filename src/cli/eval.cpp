@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/config_flags.h"
+#include "infer/task_eval.h"
 #include "train/commands.h"
 
 namespace gt::cli {
@@ -24,10 +25,35 @@ void add_eval(CLI::App& app) {
   sub->add_option("--adapter", o->adapter,
                   "LoRA adapter folder (PEFT format: gemma-tune's or PEFT's); an adapter trained on images brings its "
                   "image token budget unless --image-token-budget is given");
-  sub->add_flag("--json", o->json, "Print one JSON object {\"loss\": ..., \"tokens\": ...}");
-  sub->callback([o, flags] {
+  sub->add_flag("--json", o->json,
+                "Print one JSON object {\"loss\": ..., \"tokens\": ...} (with --generate: metrics.json's content)");
+  auto task = std::make_shared<infer::TaskEvalOptions>();
+  auto generate = std::make_shared<bool>(false);
+  sub->add_flag("--generate", *generate,
+                "Answer every row (greedy) and score the answers against the rows' answers: WER and CER (speech), chrF "
+                "and exact match (text, captions), plus loss and perplexity; writes predictions.csv and metrics.json "
+                "to --out");
+  sub->add_flag("--compare-adapter", task->compare_adapter,
+                "With --generate: run the base model too and report base and adapter side by side");
+  sub->add_option("--out", task->out, "With --generate: output folder (default: eval-YYYYmmdd-HHMMSS)");
+  sub->add_option("--normalizer", task->normalizer,
+                  "With --generate: text normaliser before scoring: basic (Whisper's BasicTextNormalizer: lower case, "
+                  "no punctuation or symbols, NFKC, collapsed spaces) or none")
+      ->capture_default_str();
+  sub->add_option("--max-new-tokens", task->max_new_tokens, "With --generate: most tokens per answer")
+      ->capture_default_str();
+  sub->add_option("--max-rows", task->max_rows, "With --generate: score only the first N rows (0 = all)")
+      ->capture_default_str();
+  sub->callback([o, flags, task, generate] {
     apply_config_flags(*flags, o->run);
     o->image_token_budget_given = !flags->options.at("image_token_budget")->empty();
+    if (*generate) {
+      task->adapter = o->adapter;
+      task->json = o->json;
+      task->image_token_budget_given = o->image_token_budget_given;
+      infer::run_task_eval(o->run, *task);
+      return;
+    }
     train::run_eval(*o);
   });
 }

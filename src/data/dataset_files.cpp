@@ -35,4 +35,10 @@ DatasetFiles find_dataset_files(const std::string& folder) {
   return files;
 }
 
+std::string evaluation_file(const std::string& data) {
+  if (!std::filesystem::is_directory(data)) return data;
+  const DatasetFiles f = find_dataset_files(data);
+  return f.validation.empty() ? f.train : f.validation;
+}
+
 }  // namespace gt::data

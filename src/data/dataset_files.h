@@ -17,4 +17,8 @@ struct DatasetFiles {
 // Throws gt::InputError naming the folder when it does not exist, has no train file, or has a split twice.
 DatasetFiles find_dataset_files(const std::string& folder);
 
+// The file eval reads for `data`: the file itself, or a folder's validation split (its train split when it has
+// none).
+std::string evaluation_file(const std::string& data);
+
 }  // namespace gt::data

@@ -56,7 +56,10 @@ std::string conversations_jsonl(const GenerateOptions& o, std::string& modality)
     int64_t line_no = 0;
     for (const std::string& line : split(text, '\n')) {
       ++line_no;
-      if (trim(line).empty()) continue;
+      if (trim(line).empty()) {
+        out += "\n";  // kept, so the temporary file's line numbers are the file's
+        continue;
+      }
       nlohmann::json row;
       try {
         row = nlohmann::json::parse(line);
@@ -76,7 +79,7 @@ std::string conversations_jsonl(const GenerateOptions& o, std::string& modality)
       row["messages"].push_back({{"role", "model"}, {"content", kPlaceholderAnswer}});
       out += row.dump() + "\n";
     }
-    if (out.empty()) fail_input(o.messages, ": no conversation in the file");
+    if (trim(out).empty()) fail_input(o.messages, ": no conversation in the file");
   } else {
     nlohmann::json content = nlohmann::json::array();
     // The reference tool's order for image + audio rows: image, clip, then the text.
@@ -99,21 +102,21 @@ class TextStream {
  public:
   explicit TextStream(const tok::Tokenizer& t) : tok_(t) {}
   void add(int64_t id) {
-    ids_.push_back(static_cast<int32_t>(id));
-    const std::string text = tok_.decode(ids_, /*skip_special=*/true);
+    ids_.push_back(id);
+    const std::string text = answer_text(tok_, ids_);
     if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;  // maybe incomplete
     if (text.size() > printed_) std::cout << text.substr(printed_) << std::flush;
     printed_ = text.size();
   }
   void finish() {
-    const std::string text = tok_.decode(ids_, true);
+    const std::string text = answer_text(tok_, ids_);
     if (text.size() > printed_) std::cout << text.substr(printed_);
     std::cout << "\n" << std::flush;
   }
 
  private:
   const tok::Tokenizer& tok_;
-  std::vector<int32_t> ids_;
+  std::vector<int64_t> ids_;
   size_t printed_ = 0;
 };
 
@@ -214,9 +217,8 @@ void run_generate(const GenerateOptions& o) {
   auto report = [&](const PromptRow& r, const Generation& gen, const GenerationTimes& t) {
     const double per_s = t.decode_s > 0 ? static_cast<double>(t.new_tokens - 1) / t.decode_s : 0.0;
     if (o.json) {
-      std::vector<int32_t> ids(gen.ids.begin(), gen.ids.end());
       nlohmann::json j{{"ids", gen.ids},
-                       {"text", setup.tokenizer.decode(ids, true)},
+                       {"text", answer_text(setup.tokenizer, gen.ids)},
                        {"prompt_tokens", gen.prompt_tokens},
                        {"stopped", gen.stopped},
                        {"prefill_s", t.prefill_s},
@@ -246,8 +248,7 @@ void run_generate(const GenerateOptions& o) {
     std::vector<Generation> gen = generate_rows(*lm.model, rows, readers, g, o.batch_size, "generate", &t);
     for (size_t i = 0; i < rows.size(); ++i) {
       if (!o.json) {
-        std::vector<int32_t> ids(gen[i].ids.begin(), gen[i].ids.end());
-        std::cout << "### " << rows[i].source << "\n" << setup.tokenizer.decode(ids, true) << "\n";
+        std::cout << "### " << rows[i].source << "\n" << answer_text(setup.tokenizer, gen[i].ids) << "\n";
       }
       report(rows[i], gen[i], t);
     }

@@ -12,6 +12,13 @@
 
 namespace gt::infer {
 
+std::string answer_text(const tok::Tokenizer& tokenizer, const std::vector<int64_t>& ids) {
+  std::vector<int32_t> known;
+  for (int64_t id : ids)
+    if (id >= 0 && id < static_cast<int64_t>(tokenizer.vocab_size())) known.push_back(static_cast<int32_t>(id));
+  return tokenizer.decode(known, /*skip_special=*/true);
+}
+
 PromptRow prompt_from_example(const data::Example& e, const tok::Tokenizer& tokenizer) {
   // The last trained span: the last model turn's content, its end-of-turn marker and the "\n" after it.
   int64_t end = static_cast<int64_t>(e.labels.size());

@@ -27,6 +27,10 @@ struct PromptRow {
   bool truncated = false;              // the example was cut to max_seq_len (the reference may be cut)
 };
 
+// The text of generated ids: special tokens left out, and ids the tokenizer does not have (a model's vocabulary
+// can be larger than its tokenizer's: Gemma 3n's media ids above 262144) left out too.
+std::string answer_text(const tok::Tokenizer& tokenizer, const std::vector<int64_t>& ids);
+
 // Throws gt::InputError naming the row when the example has no trained span (a plain-text completion row).
 PromptRow prompt_from_example(const data::Example& e, const tok::Tokenizer& tokenizer);
 

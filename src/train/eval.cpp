@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
@@ -14,8 +13,6 @@
 #include "train/batches_torch.h"
 #include "train/commands.h"
 #include "train/run_setup.h"
-
-namespace fs = std::filesystem;
 
 namespace gt::train {
 
@@ -27,13 +24,7 @@ void run_eval(const EvalOptions& o) {
     if (trained.image_token_budget > 0) cfg.image_token_budget = trained.image_token_budget;
   }
   RunSetup setup(cfg);
-  // A folder is evaluated on its validation split when it has one, else on its train split.
-  std::string file = cfg.data;
-  if (fs::is_directory(cfg.data)) {
-    data::DatasetFiles f = data::find_dataset_files(cfg.data);
-    file = f.validation.empty() ? f.train : f.validation;
-  }
-  data::TextDataset ds = setup.load_dataset(file);
+  data::TextDataset ds = setup.load_dataset(data::evaluation_file(cfg.data));
   if (!o.json) std::cerr << "data     " << ds.summary.describe() << "\n";
 
   models::LoadedModel lm = setup.load_model();
