@@ -65,6 +65,8 @@ AdapterConfig read_adapter_config(const std::string& dir) {
   }
   if (j.contains("gemma_tune_image_token_budget") && j["gemma_tune_image_token_budget"].is_number_integer())
     c.image_token_budget = j["gemma_tune_image_token_budget"].get<int64_t>();
+  if (j.contains("gemma_tune_modality") && j["gemma_tune_modality"].is_string())
+    c.modality = j["gemma_tune_modality"].get<std::string>();
   return c;
 }
 
@@ -99,6 +101,7 @@ void save_adapter(const std::string& dir, TextModel& model, const AdapterConfig&
             {"use_rslora", false},
             {"gemma_tune_version", GT_VERSION}};
   if (c.image_token_budget > 0) j["gemma_tune_image_token_budget"] = c.image_token_budget;
+  if (!c.modality.empty()) j["gemma_tune_modality"] = c.modality;
   const std::string path = (fs::path(dir) / kConfigFile).string();
   {
     std::ofstream out(path + ".tmp");

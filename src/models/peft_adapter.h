@@ -25,6 +25,8 @@ struct AdapterConfig {
   // Image runs: Gemma 4's soft tokens per image the adapter was trained with (the same budget must be used with
   // it), written as "gemma_tune_image_token_budget" beside PEFT's keys; 0 = none.
   int64_t image_token_budget = 0;
+  // The run's --modality ("text", "image", ...), written as "gemma_tune_modality"; empty = unknown (PEFT's own).
+  std::string modality;
 };
 
 constexpr const char* kAdapterPrefix = "base_model.model.";

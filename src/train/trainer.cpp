@@ -8,6 +8,8 @@
 // marks it failed and keeps the checkpoints already written. Metrics go to metrics.jsonl and the progress line.
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <csignal>
@@ -23,6 +25,7 @@
 #include "data/dataset_files.h"
 #include "data/text_dataset.h"
 #include "io/integrity.h"
+#include "io/run_index.h"
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
 #include "models/peft_adapter.h"
@@ -97,6 +100,9 @@ int run_train(const TrainConfig& config) {
                        {"dtype", std::string(c10::toString(setup.dtype))},
                        {"model", cfg.model},
                        {"modality", cfg.modality},
+                       // `runs list` tells a live run from one whose process died by these.
+                       {"pid", static_cast<int64_t>(::getpid())},
+                       {"host", io::this_host()},
                        {"error", nullptr}});
   if (setup.images && mcfg.family == io::Family::Gemma4)
     run.update_metadata({{"image_token_budget", setup.images->token_rule().budget}});
@@ -131,6 +137,7 @@ int run_train(const TrainConfig& config) {
     acfg.target_modules = models::LoraTargets::parse(cfg.lora_targets);
     if (mcfg.multimodal) acfg.target_modules = acfg.target_modules.scoped_to(mcfg.text_prefix);
     acfg.base_model_name_or_path = fs::absolute(cfg.model).string();
+    acfg.modality = cfg.modality;
     if (setup.images && mcfg.family == io::Family::Gemma4)
       acfg.image_token_budget = setup.images->token_rule().budget;  // eval and inference must use it too
     const auto adapted = models::apply_lora(model.module(), mcfg.text_prefix, acfg.target_modules,
@@ -167,6 +174,7 @@ int run_train(const TrainConfig& config) {
     const int64_t micro_per_epoch = batches.batches_per_epoch();
     const int64_t total_micro = cfg.max_steps > 0 ? cfg.max_steps * cfg.grad_accum : cfg.epochs * micro_per_epoch;
     const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : (total_micro + cfg.grad_accum - 1) / cfg.grad_accum;
+    run.update_metadata({{"total_steps", total_steps}});
     std::cerr << "schedule    " << total_steps << " steps of " << cfg.grad_accum << " x " << cfg.batch_size
               << " examples (" << micro_per_epoch << " micro-batches per epoch), lr " << cfg.lr << " " << cfg.lr_scheduler
               << "\n";
