@@ -13,6 +13,7 @@ void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_export(CLI::App& app);
+void add_blacklist(CLI::App& app);
 void add_init_random(CLI::App& app);
 void add_prepare(CLI::App& app);
 void add_tokenize(CLI::App& app);

@@ -16,7 +16,7 @@ void add_eval(CLI::App& app) {
       "eval", "Mean cross-entropy over the supervised tokens of a dataset (sum of token losses / token count), with "
               "or without a LoRA adapter. A dataset folder is evaluated on its validation split if it has one.");
   add_config_flags(sub, *flags,
-                   {"model", "data", "modality", "mode", "prompt_column", "response_column", "text_column",
+                   {"model", "data", "exclude", "modality", "mode", "prompt_column", "response_column", "text_column",
                     "system_prompt", "audio_column", "audio_prompt", "max_duration", "image_column", "caption_column",
                     "question_column", "answer_column", "image_prompt", "audiovisual_prompt", "image_token_budget",
                     "batch_size", "max_seq_len", "device", "dtype"});

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   gt::cli::add_eval(app);
   gt::cli::add_generate(app);
   gt::cli::add_export(app);
+  gt::cli::add_blacklist(app);
   gt::cli::add_doctor(app);
   gt::cli::add_tokenize(app);
   gt::cli::add_init_random(app);

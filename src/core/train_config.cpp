@@ -18,6 +18,10 @@ const std::vector<ConfigField>& train_config_fields() {
       {"model", "Hugging Face model folder (config.json, safetensors, tokenizer.json)", &C::model, "data"},
       {"data", "Dataset folder with train.jsonl|csv (and validation.jsonl|csv), or a train file", &C::data, "data"},
       {"val_data", "Validation file (overrides the folder's validation split)", &C::val_data, "data"},
+      {"exclude",
+       "CSV file whose id column lists dataset rows to leave out, as file:row (train.jsonl:12); `gemma-tune "
+       "blacklist` writes one",
+       &C::exclude, "data"},
       {"out", "Parent folder of run folders", &C::out, "data"},
       {"name", "Run name (default: the model folder's name)", &C::name, "data"},
       {"modality", "text | audio | image | audiovisual", &C::modality, "data"},

@@ -17,6 +17,7 @@ struct TrainConfig {
   std::string model;             // Hugging Face model folder
   std::string data;              // dataset folder (train.*, validation.*) or a train file
   std::string val_data;          // explicit validation file (optional)
+  std::string exclude;           // CSV whose "id" column lists rows to leave out ("train.jsonl:12"), e.g. a blacklist
   std::string out = "runs";      // parent folder of run folders
   std::string name;              // run name (default: model folder name)
   std::string modality = "text";     // text | audio | image | audiovisual

@@ -227,6 +227,7 @@ std::string TextDatasetSummary::describe() const {
                         " examples");
   if (truncated > 0) out += cat(" (", truncated, " truncated)");
   out += cat(", ", skipped, " skipped");
+  if (excluded > 0) out += cat(", ", excluded, " excluded");
   if (skipped > 0) {
     out += " (";
     bool first = true;
@@ -276,6 +277,33 @@ TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions&
   }
   if (bar) bar->finish();
   return builder.finish();
+}
+
+std::set<std::string> read_excluded_ids(const std::string& csv_path) {
+  const CsvFile f = read_csv_file(csv_path);
+  if (std::find(f.header.begin(), f.header.end(), "id") == f.header.end())
+    fail_input(csv_path, ": no \"id\" column; an exclusion list names rows as file:row in a column \"id\"");
+  std::set<std::string> ids;
+  for (const CsvRow& r : f.rows) ids.insert(r.fields.at("id"));
+  return ids;
+}
+
+void exclude_rows(TextDataset& ds, const std::set<std::string>& ids) {
+  if (ids.empty()) return;
+  std::vector<Example> kept;
+  for (Example& e : ds.examples) {
+    if (!ids.count(e.source)) {
+      kept.push_back(std::move(e));
+      continue;
+    }
+    ds.summary.excluded += 1;
+    ds.summary.examples -= 1;
+    ds.summary.total_tokens -= static_cast<int64_t>(e.input_ids.size());
+    ds.summary.supervised_tokens -= e.supervised_tokens();
+    ds.summary.images -= static_cast<int64_t>(e.images.size());
+    ds.summary.audio_clips -= static_cast<int64_t>(e.audio.size());
+  }
+  ds.examples = std::move(kept);
 }
 
 }  // namespace gt::data

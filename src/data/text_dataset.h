@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct TextDatasetSummary {
   int64_t audio_cut = 0;          // clips longer than max_duration, cut to it
   double audio_seconds = 0;       // duration of the clips as used (after the cut)
   int64_t images = 0;             // images of the examples
+  int64_t excluded = 0;           // examples left out on purpose (exclude_rows)
 
   // One line: "train.jsonl: 16 rows, 15 examples (2 truncated), 1 skipped (empty_answer 1), 1234 tokens,
   // 567 supervised, longest 140" (+ ", 15 clips, 42.0 s of audio (1 cut to max_duration)" with audio, ", 15 images"
@@ -54,5 +56,12 @@ struct TextDataset {
 // or a file with no usable row.
 TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions& options,
                               const tok::Tokenizer& tokenizer, io::Family family);
+
+// Reads the "id" column of a CSV file (a blacklist): the rows to leave out, as Example::source ("train.jsonl:12").
+// Throws gt::InputError naming the file when it cannot be read or has no id column.
+std::set<std::string> read_excluded_ids(const std::string& csv_path);
+
+// Removes the examples whose source is in `ids` and updates the summary (examples, tokens, excluded).
+void exclude_rows(TextDataset& ds, const std::set<std::string>& ids);
 
 }  // namespace gt::data

@@ -29,4 +29,17 @@ struct TaskEvalOptions {
 
 void run_task_eval(const TrainConfig& run, const TaskEvalOptions& o);
 
+// `gemma-tune blacklist`: the rows of a dataset whose answer the model gets badly wrong (per-row WER or CER above,
+// or chrF below, a threshold), written as a CSV whose "id" column training reads back with --exclude. Rows are
+// scored from an eval --generate predictions.csv, or generated now (eval --generate into <out>-eval/).
+struct BlacklistOptions {
+  std::string predictions;       // empty: generate now
+  std::string metric = "wer";    // wer | cer | chrf
+  double threshold = 0.5;
+  std::string out = "blacklist.csv";
+  std::string split = "train";   // a dataset folder's split to score: train | validation
+  TaskEvalOptions eval;          // how to generate (adapter, max_new_tokens, normalizer)
+};
+void run_blacklist(const TrainConfig& run, const BlacklistOptions& o);
+
 }  // namespace gt::infer

@@ -35,6 +35,7 @@ RunSetup::RunSetup(const TrainConfig& cfg)
       model_config(io::load_model_config(cfg.model)),
       pad_id(tokenizer.require_id("<pad>")),
       cfg_(cfg) {
+  if (!cfg.exclude.empty()) excluded_ids = data::read_excluded_ids(cfg.exclude);
   data::TextDatasetOptions& o = dataset_options;
   o.mode = cfg.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;  // caption, vqa: rows
   o.max_seq_len = cfg.max_seq_len;
@@ -57,7 +58,10 @@ RunSetup::RunSetup(const TrainConfig& cfg)
 }
 
 data::TextDataset RunSetup::load_dataset(const std::string& file) const {
-  return data::load_text_dataset(file, dataset_options, tokenizer, model_config.family);
+  data::TextDataset ds = data::load_text_dataset(file, dataset_options, tokenizer, model_config.family);
+  data::exclude_rows(ds, excluded_ids);
+  if (ds.examples.empty()) fail_input(file, ": every usable row is listed in --exclude ", cfg_.exclude);
+  return ds;
 }
 
 models::LoadedModel RunSetup::load_model() const {

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "core/train_config.h"
@@ -26,6 +27,7 @@ class RunSetup {
   // what is wrong. Rows skipped while loading datasets go to dataset_options.skipped_log when it is set.
   explicit RunSetup(const TrainConfig& cfg);
 
+  // The examples of `file`, without the rows listed by --exclude.
   data::TextDataset load_dataset(const std::string& file) const;
   // The model (decoder and the modality's towers), base weights frozen.
   models::LoadedModel load_model() const;
@@ -39,6 +41,7 @@ class RunSetup {
   std::unique_ptr<AudioInputs> audio;    // --modality audio, audiovisual
   std::unique_ptr<ImageInputs> images;   // --modality image, audiovisual
   data::TextDatasetOptions dataset_options;
+  std::set<std::string> excluded_ids;  // --exclude: rows left out of every dataset this run loads
 
   MediaReaders media_readers() const { return {audio.get(), images.get()}; }
 
