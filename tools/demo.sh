@@ -3,7 +3,8 @@
 # with the real Gemma tokenizer, audio and vision towers included) is LoRA-trained on data/sample-text, then on the
 # speech-recognition set data/sample-audio (--modality audio), then on the captioning set data/sample-image
 # (--modality image), on whatever device this machine has, and each time evaluated on the validation split without
-# and with the new adapter.
+# and with the new adapter. Then the image adapter is used: a caption generated, the validation captions scored
+# (eval --generate, base vs adapter), the adapter merged and exported, the export verified, the runs listed.
 set -euo pipefail
 build="${1:-build}"
 bin="$build/gemma-tune"
@@ -69,3 +70,21 @@ echo
 echo "image eval loss without the adapter: $(echo "$before_i" | sed 's/.*"loss":\([0-9.]*\).*/\1/')"
 echo "image eval loss with the adapter:    $(echo "$after_i" | sed 's/.*"loss":\([0-9.]*\).*/\1/')"
 echo "adapter (PEFT format): $run_i/adapter"
+echo
+echo "== use it: generate a caption for a validation image with the image adapter"
+"$bin" generate --model "$model" --adapter "$run_i/adapter" --image data/sample-image/images/shape-05.png \
+  --prompt "Describe this image." --temperature 0 --max-new-tokens 16
+echo "(reference: Three green triangles on a white background.)"
+echo
+echo "== eval --generate: captions of the validation split scored against the references, base vs adapter"
+rm -rf "$work/eval-image"
+"$bin" eval --generate --model "$model" --adapter "$run_i/adapter" --compare-adapter --data data/sample-image \
+  --modality image --max-new-tokens 16 --out "$work/eval-image"
+echo
+echo "== export: the image adapter merged into the model (Hugging Face layout), then verified"
+rm -rf "$work/merged-image"
+"$bin" export --model "$model" --adapter "$run_i/adapter" --format merged --out "$work/merged-image"
+"$bin" verify "$work/merged-image"
+echo
+echo "== runs list"
+"$bin" runs list --dir "$work/runs"
