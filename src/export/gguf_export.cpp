@@ -300,7 +300,7 @@ Vocab gemma3n_vocab(const TokenizerSource& src, const io::ModelConfig& cfg) {
 // (special), USER_DEFINED for added non-special tokens and for the tokens the chat parser must see (<|channel>,
 // <|tool_call>, ...), else NORMAL; the merges; add_bos always true. One deliberate difference: gguf-py's
 // LlamaHfVocab types an added non-special token NORMAL when its id lies inside model.vocab, so llama.cpp does not
-// match it as a whole in raw text as the Gemma tokenizer does ("<unused0>", "</div>", "<mask>": 368 of the 4,951
+// match it as a whole in raw text as the Gemma tokenizer does ("<unused0>", "</div>", "<mask>": 385 of the 4,951
 // strings of tests/fixtures/tokenizer/corpus.jsonl tokenize differently); as USER_DEFINED every string matches.
 Vocab gemma4_vocab(const TokenizerSource& src, const io::ModelConfig& cfg) {
   static const std::set<std::string> kVisible = {"<|channel>",       "<channel|>",        "<|tool_call>",
