@@ -14,6 +14,9 @@ stamp "generation fixtures"
 timeout 120 python3 tools/make_generation_fixtures.py --out tests/fixtures/generation > "$OUT/generation.log" 2>&1
 echo "rc=$?"; tail -4 "$OUT/generation.log"
 tar -czf "$OUT/generation-fixtures.tgz" -C tests/fixtures generation
+stamp "merged exports in transformers"
+# merged-check/ holds gemma-tune exports of the text fixtures made before the call (tools/check_merged_export.py).
+[ -d merged-check ] && timeout 90 python3 tools/check_merged_export.py merged-check 2>&1 | grep -v Warning | tail -8
 stamp "CUDA build"
 source tools/device/env.sh
 configure_cuda_build > "$OUT/configure.log" 2>&1 || tail -20 "$OUT/configure.log"
