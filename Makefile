@@ -68,8 +68,14 @@ endif
 
 npm-deps: $(TOKENIZER_DIR)/tokenizer.json
 
+# node-llama-cpp (llama.cpp for the GGUF export tests) comes without its optional packages (CUDA and Vulkan builds,
+# ~700 MB) and without its install script (which would pick or build a binary); the prebuilt CPU/Metal binary of this
+# platform is added from the npm registry on its own.
+LLAMA_PLATFORM := $(if $(filter Darwin,$(UNAME)),mac-$(if $(filter arm64,$(shell uname -m)),arm64-metal,x64),linux-$(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64))
 tools/npm/node_modules/.package-lock.json: tools/npm/package.json tools/npm/package-lock.json
-	cd tools/npm && npm ci --no-audit --no-fund --loglevel=error
+	cd tools/npm && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error
+	cd tools/npm && npm install --no-save --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error \
+	  @node-llama-cpp/$(LLAMA_PLATFORM)@3.21.1
 
 $(TOKENIZER_DIR)/tokenizer.json: tools/npm/node_modules/.package-lock.json tools/npm/extract-tokenizer.js
 	node tools/npm/extract-tokenizer.js $(TOKENIZER_DIR)

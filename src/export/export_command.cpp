@@ -142,6 +142,8 @@ void write_export(const ExportOptions& o) {
                                    .string();
       nlohmann::json extra{{"general.name", fs::path(o.model).filename().string()}};
       if (!o.adapter.empty()) extra["gemma_tune.adapter_sha256"] = info["adapter_sha256"];
+      for (const std::string& w : llama_cpp_limitations(cfg))
+        std::cerr << "warning: llama.cpp may refuse or misread this model: " << w << "\n";
       write_gguf(file, cfg, (fs::path(o.model) / "tokenizer.json").string(), tensors, gguf_type, extra);
       info["file"] = fs::path(file).filename().string();
     }
