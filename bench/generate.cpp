@@ -17,6 +17,7 @@
 #include "io/model_presets.h"
 #include "models/model.h"
 #include "models/random_init.h"
+#include "train/batches_torch.h"
 
 using namespace gt;
 
@@ -41,9 +42,7 @@ int main(int argc, char** argv) {
   }
   device_name = resolve_device(device_name);
   const at::Device device(device_name);
-  const at::ScalarType dtype = dtype_name == "float32" ? at::kFloat
-                               : dtype_name == "bfloat16" ? at::kBFloat16
-                               : (device_name == "cpu" ? at::kFloat : at::kBFloat16);
+  const at::ScalarType dtype = train::resolve_dtype(dtype_name, device_name);
   const io::ModelConfig cfg = io::parse_model_config(io::preset_config(family, size).dump(), "preset");
   std::unique_ptr<models::Model> model = models::make_model(cfg, {}, dtype, device);
   models::random_init(model->text(), 0);
