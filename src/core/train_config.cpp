@@ -19,8 +19,8 @@ const std::vector<ConfigField>& train_config_fields() {
       {"data", "Dataset folder with train.jsonl|csv (and validation.jsonl|csv), or a train file", &C::data, "data"},
       {"val_data", "Validation file (overrides the folder's validation split)", &C::val_data, "data"},
       {"exclude",
-       "CSV file whose id column lists dataset rows to leave out, as file:row (train.jsonl:12); `gemma-tune "
-       "blacklist` writes one",
+       "CSV file whose id column lists dataset rows to leave out, by the rows' own id column/key or as file:row "
+       "(train.jsonl:12); `gemma-tune blacklist` writes one",
        &C::exclude, "data"},
       {"out", "Parent folder of run folders", &C::out, "data"},
       {"name", "Run name (default: the model folder's name)", &C::name, "data"},

@@ -39,6 +39,7 @@ struct Example {
   std::vector<int32_t> input_ids;
   std::vector<int32_t> labels;  // same length as input_ids; kIgnoreIndex or a token id
   std::string source;           // "train.jsonl:12": file name and row, for messages
+  std::string row_id;           // the row's own "id" column / key, when it has one (blacklists name rows by it)
   bool truncated = false;       // cut to fit max_seq_len
   std::vector<AudioRef> audio;   // clips in the order their placeholders appear in input_ids
   std::vector<ImageRef> images;  // images in the order their placeholders appear in input_ids

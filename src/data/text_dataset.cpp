@@ -31,6 +31,15 @@ FileFormat format_of(const std::string& path) {
   fail_input(path, ": unknown dataset format ", quote(ext), "; expected a .jsonl or .csv file");
 }
 
+// A JSONL row's own "id" (a string or an integer), if it has one.
+std::string json_row_id(const nlohmann::json& row) {
+  if (!row.is_object() || !row.contains("id")) return {};
+  const nlohmann::json& id = row["id"];
+  if (id.is_string()) return id.get<std::string>();
+  if (id.is_number_integer()) return std::to_string(id.get<int64_t>());
+  return {};
+}
+
 // Turns rows into examples and keeps the books.
 class Builder {
  public:
@@ -48,13 +57,14 @@ class Builder {
       fail_input(path, ": max_seq_len is ", options.max_seq_len, "; expected at least 2 (a token and its target)");
   }
 
-  void add(int64_t row, const RowResult<TextRow>& parsed) {
+  void add(int64_t row, const RowResult<TextRow>& parsed, std::string row_id) {
     ++out_.summary.rows_read;
     if (!parsed) return skip(row, parsed.error);
     RowResult<Example> built = build(*parsed.value);
     if (!built) return skip(row, built.error);
     Example& ex = *built.value;
     ex.source = cat(name_, ":", row);
+    ex.row_id = std::move(row_id);
     TextDatasetSummary& s = out_.summary;
     ++s.examples;
     s.truncated += ex.truncated;
@@ -263,7 +273,8 @@ TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions&
     const JsonlFile file = read_jsonl_file(path);
     builder.add_unreadable(file.skipped);
     for (size_t i = 0; i < file.rows.size(); ++i) {
-      builder.add(file.rows[i].row, text_row_from_json(file.rows[i].value, options, tokenizer.vocab_size()));
+      builder.add(file.rows[i].row, text_row_from_json(file.rows[i].value, options, tokenizer.vocab_size()),
+                  json_row_id(file.rows[i].value));
       tick(i + 1, file.rows.size());
     }
   } else {
@@ -271,7 +282,9 @@ TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions&
     require_columns(file, options);
     builder.add_unreadable(file.skipped);
     for (size_t i = 0; i < file.rows.size(); ++i) {
-      builder.add(file.rows[i].row, text_row_from_csv(file.rows[i].fields, options));
+      const auto id = file.rows[i].fields.find("id");
+      builder.add(file.rows[i].row, text_row_from_csv(file.rows[i].fields, options),
+                  id == file.rows[i].fields.end() ? std::string() : id->second);
       tick(i + 1, file.rows.size());
     }
   }
@@ -282,7 +295,7 @@ TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions&
 std::set<std::string> read_excluded_ids(const std::string& csv_path) {
   const CsvFile f = read_csv_file(csv_path);
   if (std::find(f.header.begin(), f.header.end(), "id") == f.header.end())
-    fail_input(csv_path, ": no \"id\" column; an exclusion list names rows as file:row in a column \"id\"");
+    fail_input(csv_path, ": no \"id\" column; an exclusion list names rows in a column \"id\" (the rows' own id, or file:row)");
   std::set<std::string> ids;
   for (const CsvRow& r : f.rows) ids.insert(r.fields.at("id"));
   return ids;
@@ -292,7 +305,7 @@ void exclude_rows(TextDataset& ds, const std::set<std::string>& ids) {
   if (ids.empty()) return;
   std::vector<Example> kept;
   for (Example& e : ds.examples) {
-    if (!ids.count(e.source)) {
+    if (!ids.count(e.source) && (e.row_id.empty() || !ids.count(e.row_id))) {
       kept.push_back(std::move(e));
       continue;
     }

@@ -57,11 +57,12 @@ struct TextDataset {
 TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions& options,
                               const tok::Tokenizer& tokenizer, io::Family family);
 
-// Reads the "id" column of a CSV file (a blacklist): the rows to leave out, as Example::source ("train.jsonl:12").
+// Reads the "id" column of a CSV file (a blacklist): the rows to leave out, each named by the row's own id
+// (Example::row_id: an "id" column or key of the dataset) or as Example::source ("train.jsonl:12").
 // Throws gt::InputError naming the file when it cannot be read or has no id column.
 std::set<std::string> read_excluded_ids(const std::string& csv_path);
 
-// Removes the examples whose source is in `ids` and updates the summary (examples, tokens, excluded).
+// Removes the examples whose row_id or source is in `ids` and updates the summary (examples, tokens, excluded).
 void exclude_rows(TextDataset& ds, const std::set<std::string>& ids);
 
 }  // namespace gt::data

@@ -33,6 +33,7 @@ PromptRow prompt_from_example(const data::Example& e, const tok::Tokenizer& toke
   p.audio = e.audio;
   p.images = e.images;
   p.source = e.source;
+  p.id = e.row_id.empty() ? e.source : e.row_id;
   p.truncated = e.truncated;
   std::vector<int32_t> answer(e.input_ids.begin() + begin, e.input_ids.begin() + end);
   p.reference = std::string(trim(tokenizer.decode(answer, /*skip_special=*/true)));

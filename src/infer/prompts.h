@@ -24,6 +24,7 @@ struct PromptRow {
   std::vector<data::ImageRef> images;
   std::string reference;               // the last model turn's content (special tokens and edges trimmed)
   std::string source;                  // "file.jsonl:12"
+  std::string id;                      // the row's own id when it has one, else source (what blacklists list)
   bool truncated = false;              // the example was cut to max_seq_len (the reference may be cut)
 };
 

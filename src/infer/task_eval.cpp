@@ -161,7 +161,7 @@ void run_task_eval(const TrainConfig& run, const TaskEvalOptions& o) {
     }
     csv << data::csv_record(header);
     for (size_t i = 0; i < rows.size(); ++i) {
-      std::vector<std::string> f{rows[i].source, rows[i].reference};
+      std::vector<std::string> f{rows[i].id, rows[i].reference};
       for (const Side& s : sides) {
         f.push_back(s.texts[i]);
         f.push_back(format(s.words[i].rate()));

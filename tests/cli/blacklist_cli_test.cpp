@@ -52,6 +52,17 @@ TEST(BlacklistCli, ThresholdsPickRowsAndTrainingExcludesThem) {
   auto every = run_cli(s.train_args("--max-steps 1 --exclude " + quote(all)));
   EXPECT_EQ(every.exit_code, 1);
   EXPECT_NE(every.err.find("every usable row is listed in --exclude"), std::string::npos) << every.err;
+  // Rows with their own id are listed by it.
+  const fs::path with_ids = s.tmp / "with-ids";
+  gt::test::write_file(with_ids / "train.jsonl",
+                       "{\"id\": \"sky\", \"prompt\": \"What colour is the sky?\", \"response\": \"Blue.\"}\n"
+                       "{\"id\": 7, \"prompt\": \"Name a fruit.\", \"response\": \"An apple.\"}\n"
+                       "{\"prompt\": \"Two plus two?\", \"response\": \"Four.\"}\n");
+  gt::test::write_file(two, "id\nsky\n7\n");
+  auto by_id = run_cli("train --model " + quote(s.model) + " --data " + quote(with_ids) + " --out " + quote(s.runs) +
+                       " --max-steps 1 --save-every 0 --batch-size 1 --exclude " + quote(two));
+  ASSERT_EQ(by_id.exit_code, 0) << by_id.err;
+  EXPECT_NE(by_id.err.find("1 examples, 0 skipped, 2 excluded"), std::string::npos) << by_id.err;
   gt::test::write_file(two, "row\ntrain.jsonl:1\n");
   auto no_id = run_cli(s.train_args("--max-steps 1 --exclude " + quote(two)));
   EXPECT_EQ(no_id.exit_code, 1);
