@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::RuntimeError& e) {
     return e.get_exit_code();  // a command's own exit code (train interrupted: 130)
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every other parse failure is a usage error (2), whatever CLI11's own code.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const gt::InputError& e) {
     std::fflush(stdout);
     std::cerr << "error: " << e.what() << "\n";

@@ -141,3 +141,12 @@ TEST(EvalGenerateCli, WritesPredictionsAndMetricsThatAgreeWithEachOther) {
   EXPECT_EQ(completion.exit_code, 1);
   EXPECT_NE(completion.err.find("--mode completion"), std::string::npos) << completion.err;
 }
+
+TEST(CliExitCodes, UsageErrorsAreTwoHelpIsZero) {
+  EXPECT_EQ(run_cli("runs").exit_code, 2);  // a command without its subcommand
+  auto unknown = run_cli("generate --model x --prompt hi --bogus");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("--bogus"), std::string::npos) << unknown.err;
+  EXPECT_EQ(run_cli("generate --help").exit_code, 0);
+  EXPECT_EQ(run_cli("--version").exit_code, 0);
+}
