@@ -70,7 +70,8 @@ std::vector<std::string> verify_integrity_manifest(const std::string& dir) {
   if (!fs::exists(p)) fail_input(p.string(), ": no integrity manifest");
   std::ifstream in(p);
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("files")) fail_input(p.string(), ": not a valid manifest");
+  if (j.is_discarded() || !j.is_object() || !j.contains("files") || !j["files"].is_object())
+    fail_input(p.string(), ": not a valid manifest (expected {\"files\": {path: {\"sha256\", \"size\"}}})");
   std::vector<std::string> problems;
   auto present = files_under(dir);
   for (auto it = j["files"].begin(); it != j["files"].end(); ++it) {
@@ -79,8 +80,12 @@ std::vector<std::string> verify_integrity_manifest(const std::string& dir) {
       problems.push_back("missing: " + it.key());
       continue;
     }
-    if (fs::file_size(f->second) != it.value().value("size", uint64_t{0}) ||
-        sha256_file(f->second.string()) != it.value().value("sha256", std::string()))
+    const nlohmann::json& e = it.value();
+    if (!e.is_object() || !e.contains("size") || !e["size"].is_number_unsigned() || !e.contains("sha256") ||
+        !e["sha256"].is_string())
+      fail_input(p.string(), ": the entry of ", it.key(), " is ", e.dump(), ", expected {\"sha256\": hex, \"size\": bytes}");
+    if (fs::file_size(f->second) != e["size"].get<uint64_t>() ||
+        sha256_file(f->second.string()) != e["sha256"].get<std::string>())
       problems.push_back("changed: " + it.key());
     present.erase(f);
   }
