@@ -19,10 +19,10 @@ UNAME      := $(shell uname -s)
 APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git \
   libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev \
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libopencv-imgcodecs-dev libicu-dev zlib1g-dev libzstd-dev \
-  ffmpeg espeak-ng \
+  libcurl4-openssl-dev libcpp-httplib-dev ffmpeg espeak-ng \
   imagemagick
 BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-cpp googletest node openssl@3 \
-  ffmpeg espeak-ng opencv imagemagick icu4c zstd
+  ffmpeg espeak-ng opencv imagemagick icu4c zstd curl cpp-httplib
 
 TOKENIZER_DIR := .cache/gemma3-tokenizer
 # One compiler cache per user, shared by every clone (paths are made relative to the clone, so a fresh clone of the

@@ -13,5 +13,5 @@ configure_cuda_build() {
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DGT_USE_CCACHE=OFF \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$D" -DOPENSSL_ROOT_DIR="$D" \
     -DOPENSSL_CRYPTO_LIBRARY="$D/lib/x86_64-linux-gnu/libcrypto.so.3" -DOPENSSL_INCLUDE_DIR="$D/include" \
-    -DCMAKE_CXX_FLAGS="-isystem $D/include" -DGT_WITH_FFMPEG=OFF -DGT_WITH_OPENCV=OFF | tail -3
+    -DCMAKE_CXX_FLAGS="-isystem $D/include" -DGT_WITH_FFMPEG=OFF -DGT_WITH_OPENCV=OFF -DGT_WITH_CURL=OFF | tail -3
 }

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 R=.device/root/usr
 rm -rf .device && mkdir -p $R/include $R/lib/x86_64-linux-gnu/cmake $R/share/cmake
 cp -r /usr/include/CLI /usr/include/nlohmann /usr/include/yaml-cpp /usr/include/gtest /usr/include/gmock $R/include/
-cp -r /usr/include/unicode /usr/include/zstd.h /usr/include/zstd_errors.h /usr/include/zlib.h /usr/include/zconf.h $R/include/
+cp -r /usr/include/unicode /usr/include/zstd.h /usr/include/zstd_errors.h /usr/include/zlib.h /usr/include/zconf.h /usr/include/httplib.h $R/include/
 cp -r /usr/include/openssl $R/include/ && cp -r /usr/include/x86_64-linux-gnu/openssl/* $R/include/openssl/
 cp -a /usr/lib/x86_64-linux-gnu/libyaml-cpp.so* /usr/lib/x86_64-linux-gnu/libgtest*.a /usr/lib/x86_64-linux-gnu/libgmock*.a \
   /usr/lib/x86_64-linux-gnu/libcrypto.so* /usr/lib/x86_64-linux-gnu/libicu{uc,i18n,data}.so* \
