@@ -268,6 +268,21 @@ TEST(HttpClient, Accepts200OnlyForAWholeObjectAndSkipsWhatWasDelivered) {
   EXPECT_NE(err.find("answered 200 (the whole object) to a request for bytes 10-19"), std::string::npos) << err;
 }
 
+TEST(HttpClient, AContentRangeOtherThanTheOneAskedIsAnError) {
+  HttpStandin server;
+  server.put_object("/o/a", random_bytes(1000, 9));
+  server.set_faults([](HttpStandin::Faults& f) { f.shift_range = 3; });
+  HttpClient http(fast_options());
+  std::string data;
+  const std::string err = gt::test::error_of([&] {
+    http.download(server.url("/o/a"), {}, 100, 200, [&](std::string_view c) { data.append(c); return true; });
+  });
+  EXPECT_NE(err.find("answered Content-Range 'bytes 103-199/1000' to a request for bytes 100-199"), std::string::npos)
+      << err;
+  EXPECT_EQ(data, "");  // nothing of the wrong range was delivered
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
 TEST(HttpClient, AStalledReplyIsAbandonedAndResumed) {
   HttpStandin server;
   const std::string obj = random_bytes(50000, 7);

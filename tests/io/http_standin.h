@@ -50,6 +50,7 @@ class HttpStandin {
     size_t drop_after = 0;          // > 0: object replies' connections are closed after this many body bytes
     int drop_replies = -1;          // how many replies drop_after cuts (-1: all)
     bool ignore_range = false;      // answer 200 with the whole object even to a Range request
+    uint64_t shift_range = 0;       // serve (and name in Content-Range) a range starting this much past the one asked
     int stall_next = 0;             // the next N object replies send stall_after bytes, then stall
     size_t stall_after = 16;
     double stall_s = 5;             // how long a stalled reply waits before closing
@@ -179,7 +180,7 @@ class HttpStandin {
     if (!range.empty() && !f.ignore_range) {
       // bytes=a-b or bytes=a-
       const size_t eq = range.find('='), dash = range.find('-');
-      first = std::stoull(range.substr(eq + 1, dash - eq - 1));
+      first = std::stoull(range.substr(eq + 1, dash - eq - 1)) + f.shift_range;
       if (dash + 1 < range.size()) last = std::min<uint64_t>(std::stoull(range.substr(dash + 1)), size - 1);
       if (first >= size) {
         res.status = 416;
