@@ -11,19 +11,8 @@
 // 200 to a Range request. Faults apply to object requests only; custom routes (on()) are served as written.
 #pragma once
 
-// Debian builds libcpp-httplib.so with these (see cpp-httplib.pc); the declarations must match it or Request's layout
-// differs. Homebrew's header-only build needs none of them.
-#if defined(__linux__)
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#endif
+// Debian's libcpp-httplib.so is built with OpenSSL, zlib and brotli support; tests/CMakeLists.txt passes the same
+// flags (from cpp-httplib.pc) so the declarations match the library.
 #include <httplib.h>
 
 #include <algorithm>
