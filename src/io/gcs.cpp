@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/crc32c.h"
 
 namespace gt::io {
 
@@ -300,13 +301,17 @@ DownloadResult GcsClient::read(const GcsObject& object, uint64_t begin, std::opt
   std::string url = object_url(object.bucket, object.name) + "?alt=media&generation=" + gen;
   if (!options_.user_project.empty()) url += "&userProject=" + gcs_percent_encode(options_.user_project);
   uint64_t delivered = 0;
+  // A read of the whole object is checked against the CRC-32C the listing gave (ranges cannot be).
+  const bool verify = options_.verify_crc32c && begin == 0 && (!end || *end >= object.size) && !object.crc32c.empty();
+  uint32_t crc = 0;
   const ChunkSink counting = [&](std::string_view chunk) {
     delivered += chunk.size();
+    if (verify) crc = crc32c_update(crc, chunk.data(), chunk.size());
     return sink(chunk);
   };
+  DownloadResult r;
   try {
-    return http_.download(url, headers(), begin, end, counting,
-                          {.pin_header = "x-goog-generation", .pin_value = gen});
+    r = http_.download(url, headers(), begin, end, counting, {.pin_header = "x-goog-generation", .pin_value = gen});
   } catch (const InputError& e) {
     const std::string msg = e.what();
     if (msg.find(" changed while being read") != std::string::npos)
@@ -331,6 +336,11 @@ DownloadResult GcsClient::read(const GcsObject& object, uint64_t begin, std::opt
     }
     fail_input(where, ": reading generation ", gen, " failed: ", msg);
   }
+  if (verify && !r.stopped && gcs_crc32c_header_value(crc) != object.crc32c)
+    fail_input(where, ": CRC-32C mismatch after reading all ", delivered, " bytes of generation ", gen,
+               ": the object's metadata says ", object.crc32c, ", the bytes read give ", gcs_crc32c_header_value(crc),
+               " (corrupted in transit or a damaged object)");
+  return r;
 }
 
 std::vector<GcsObject> GcsClient::expand(const std::string& gs_url) {

@@ -93,6 +93,7 @@ class GcsClient {
   struct Options {
     int page_size = 1000;       // maxResults of list requests (the API's own maximum is 1000)
     std::string user_project;   // sent as userProject (requester-pays buckets); "" = none
+    bool verify_crc32c = true;  // check whole-object reads against GcsObject::crc32c (when it is known)
   };
 
   // `access_token` is called before each request (it may refresh and cache); empty = anonymous (emulators, public
@@ -106,7 +107,9 @@ class GcsClient {
   // One object's metadata (its live generation). Errors tell a missing object from a missing bucket.
   GcsObject stat(const std::string& bucket, const std::string& name);
   // Streams bytes [begin, end) of generation `object.generation` of the object to `sink` (end nullopt = to the
-  // end), resuming after dropped connections (HttpClient::download).
+  // end), resuming after dropped connections (HttpClient::download). A read of the whole object that ran to its
+  // end is checked against object.crc32c (gt::InputError on a mismatch, after the bytes were delivered: the caller
+  // must treat what it got as suspect); ranges are not checked.
   DownloadResult read(const GcsObject& object, uint64_t begin, std::optional<uint64_t> end, const ChunkSink& sink);
   // list() + glob filter, sorted by name. Without a wildcard the URL names one object or, when no object has
   // exactly that name, a folder (every object under "<object>/"); names ending in '/' (folder placeholders) are

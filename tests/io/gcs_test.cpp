@@ -356,3 +356,24 @@ TEST(GcsClient, SendsABearerTokenOnlyWhenGivenAndNeverShowsIt) {
   EXPECT_NE(err.find("HTTP 401"), std::string::npos) << err;
   EXPECT_EQ(err.find("ya29"), std::string::npos) << err;
 }
+
+TEST(GcsClient, AWholeObjectReadIsCheckedAgainstItsCrc32c) {
+  GcsStandin server;
+  const std::string obj = random_bytes(200000, 4);
+  server.put("bkt", "a.bin", obj);
+  server.set_faults([](GcsStandin::Faults& f) { f.drop_after = 60000; });
+  HttpClient http(fast_options());
+  GcsClient gcs(http, endpoint_of(server));
+  GcsObject o = gcs.stat("bkt", "a.bin");
+  EXPECT_TRUE(read_all(gcs, o) == obj);  // resumed 4 times, the CRC-32C of the pieces together matches
+  o.crc32c = GcsStandin::crc32c_b64(obj + "x");  // metadata that does not match the bytes
+  const std::string err = gt::test::error_of([&] { read_all(gcs, o); });
+  EXPECT_NE(err.find("gs://bkt/a.bin: CRC-32C mismatch after reading all 200000 bytes of generation " +
+                     std::to_string(o.generation) + ": the object's metadata says " + o.crc32c +
+                     ", the bytes read give " + GcsStandin::crc32c_b64(obj)),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(read_all(gcs, o, 1).size(), obj.size() - 1);  // a range is not checked
+  GcsClient unchecked(http, endpoint_of(server), {}, {.verify_crc32c = false});
+  EXPECT_EQ(read_all(unchecked, o).size(), obj.size());
+}
