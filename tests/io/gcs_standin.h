@@ -24,6 +24,7 @@
 #include <httplib.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -104,6 +105,11 @@ class GcsStandin {
   void require_token(std::string token) {
     std::lock_guard<std::mutex> lock(mu_);
     token_ = std::move(token);
+  }
+  // maxResults when a listing asks for none (Cloud Storage's is 1000); small values make clients page.
+  void set_default_page_size(size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    default_page_size_ = std::max<size_t>(1, n);
   }
   void set_faults(const std::function<void(Faults&)>& edit) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -284,6 +290,10 @@ class GcsStandin {
     const std::string prefix = req.get_param_value("prefix");
     const std::string token = req.get_param_value("pageToken");
     size_t max_results = 1000;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      max_results = default_page_size_;
+    }
     if (req.has_param("maxResults")) max_results = std::max<size_t>(1, std::stoul(req.get_param_value("maxResults")));
     nlohmann::json items = nlohmann::json::array();
     // The page token is the hex of the last name served (opaque to clients).
@@ -364,6 +374,7 @@ class GcsStandin {
   std::map<std::string, Bucket> buckets_;
   int64_t next_generation_ = 1700000000000000;  // generations look like Cloud Storage's (microsecond times)
   std::string token_;
+  size_t default_page_size_ = 1000;
   Faults faults_;
   std::vector<Recorded> log_;
 };
