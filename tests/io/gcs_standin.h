@@ -21,7 +21,7 @@
 // projection, userProject, prettyPrint) are accepted and ignored; replies carry every field.
 #pragma once
 
-#include <httplib.h>
+#include "io/local_server.h"
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -57,25 +57,16 @@ class GcsStandin {
     httplib::Headers headers;
   };
 
-  GcsStandin() {
-    server_.set_keep_alive_timeout(1);
-    server_.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    if (port_ <= 0) throw std::runtime_error("GcsStandin: cannot bind 127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 5000 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~GcsStandin() {
-    stopping_ = true;
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  GcsStandin()
+      : server_("GcsStandin", [this](httplib::Server& s) {
+          s.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); });
+        }) {}
   GcsStandin(const GcsStandin&) = delete;
   GcsStandin& operator=(const GcsStandin&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   // The emulator address, as STORAGE_EMULATOR_HOST would hold it.
-  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string base() const { return server_.base(); }
 
   void add_bucket(const std::string& bucket) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -354,7 +345,7 @@ class GcsStandin {
     auto sent = std::make_shared<size_t>(0);
     res.set_content_provider(size_t(len), "application/octet-stream",
                              [this, obj, first, f, drop, sent](size_t offset, size_t length, httplib::DataSink& sink) {
-                               if (stopping_) return false;
+                               if (server_.stopping()) return false;
                                size_t piece = std::min<size_t>(length, 64 << 10);
                                if (drop) {
                                  if (*sent >= f.drop_after) return false;  // closes the connection mid-body
@@ -366,10 +357,6 @@ class GcsStandin {
                              });
   }
 
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::map<std::string, Bucket> buckets_;
   int64_t next_generation_ = 1700000000000000;  // generations look like Cloud Storage's (microsecond times)
@@ -377,6 +364,7 @@ class GcsStandin {
   size_t default_page_size_ = 1000;
   Faults faults_;
   std::vector<Recorded> log_;
+  LocalServer server_;  // last: started after the state above exists, stopped before it goes
 };
 
 }  // namespace gt::test

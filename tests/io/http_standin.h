@@ -11,9 +11,7 @@
 // 200 to a Range request. Faults apply to object requests only; custom routes (on()) are served as written.
 #pragma once
 
-// Debian's libcpp-httplib.so is built with OpenSSL, zlib and brotli support; tests/CMakeLists.txt passes the same
-// flags (from cpp-httplib.pc) so the declarations match the library.
-#include <httplib.h>
+#include "io/local_server.h"
 
 #include <algorithm>
 #include <atomic>
@@ -54,27 +52,17 @@ class HttpStandin {
   };
   using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  HttpStandin() {
-    server_.set_keep_alive_timeout(1);
-    server_.Get(R"(/o/.*)", [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); });
-    server_.Get(R"(/api/.*)", [this](const httplib::Request& req, httplib::Response& res) { custom(req, res); });
-    server_.Post(R"(/api/.*)", [this](const httplib::Request& req, httplib::Response& res) { custom(req, res); });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    if (port_ <= 0) throw std::runtime_error("HttpStandin: cannot bind 127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // stop() does nothing until the accept loop runs, so wait for it (a destructor right after would hang).
-    for (int i = 0; i < 5000 && !server_.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~HttpStandin() {
-    stopping_ = true;
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  HttpStandin()
+      : server_("HttpStandin", [this](httplib::Server& s) {
+          s.Get(R"(/o/.*)", [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); });
+          s.Get(R"(/api/.*)", [this](const httplib::Request& req, httplib::Response& res) { custom(req, res); });
+          s.Post(R"(/api/.*)", [this](const httplib::Request& req, httplib::Response& res) { custom(req, res); });
+        }) {}
   HttpStandin(const HttpStandin&) = delete;
   HttpStandin& operator=(const HttpStandin&) = delete;
 
-  int port() const { return port_; }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  int port() const { return server_.port(); }
+  std::string url(const std::string& path) const { return server_.base() + path; }
 
   void put_object(const std::string& path, std::string content, std::string generation = "1") {
     std::lock_guard<std::mutex> lock(mu_);
@@ -196,7 +184,7 @@ class HttpStandin {
           if (stall) {
             if (*sent >= f.stall_after) {
               const auto t0 = std::chrono::steady_clock::now();
-              while (!stopping_ && std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(f.stall_s))
+              while (!server_.stopping() && std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(f.stall_s))
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
               return false;
             }
@@ -212,15 +200,12 @@ class HttpStandin {
         });
   }
 
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Object>> objects_;
   std::map<std::string, Handler> handlers_;
   Faults faults_;
   std::vector<Recorded> log_;
+  LocalServer server_;  // last: started after the state above exists, stopped before it goes
 };
 
 }  // namespace gt::test
