@@ -17,6 +17,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "core/error.h"
 #include "io/gcp_credentials.h"
@@ -388,6 +389,19 @@ TEST_F(GcpCredentials, TokenIsCachedThenRefreshedWhenShortLived) {
   EXPECT_EQ(short_lived->token(), "ya29.tok-2");
   EXPECT_EQ(short_lived->token(), "ya29.tok-3");
   EXPECT_EQ(standin_.count(), 3u);
+}
+
+TEST_F(GcpCredentials, ConcurrentCallersShareOneRefresh) {
+  const std::string path = write("sa.json", service_account_json(test_key().private_pem).dump());
+  setenv("GOOGLE_APPLICATION_CREDENTIALS", path.c_str(), 1);
+  auto creds = find_credentials(http_, {});
+  ASSERT_NE(creds, nullptr);
+  std::vector<std::string> got(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) threads.emplace_back([&, i] { got[i] = creds->token(); });
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) EXPECT_EQ(g, "ya29.tok-1");
+  EXPECT_EQ(standin_.count(), 1u);
 }
 
 TEST_F(GcpCredentials, AuthorizedUserFromGcloudFileSendsTheRefreshForm) {
