@@ -312,14 +312,14 @@ DownloadResult GcsClient::read(const GcsObject& object, uint64_t begin, std::opt
   DownloadResult r;
   try {
     r = http_.download(url, headers(), begin, end, counting, {.pin_header = "x-goog-generation", .pin_value = gen});
-  } catch (const InputError& e) {
+  } catch (const HttpError& e) {
     const std::string msg = e.what();
-    if (msg.find(" changed while being read") != std::string::npos)
+    if (e.changed)
       fail_input(where, " changed while being read (generation ", gen, " was replaced, after ", delivered,
                  " bytes): ", msg);
     // A 404 for a pinned generation: the object was deleted or replaced (without versioning the old generation
     // is gone at once). Ask for the live one to say which.
-    if (msg.find("HTTP 404") != std::string::npos) {
+    if (e.status == 404) {
       std::optional<GcsObject> now;
       std::string stat_error;
       try {
@@ -335,6 +335,8 @@ DownloadResult GcsClient::read(const GcsObject& object, uint64_t begin, std::opt
         fail_input(where, ": generation ", gen, " cannot be read (", msg, "); the object itself: ", stat_error);
     }
     fail_input(where, ": reading generation ", gen, " failed: ", msg);
+  } catch (const InputError& e) {
+    fail_input(where, ": reading generation ", gen, " failed: ", e.what());
   }
   if (verify && !r.stopped && gcs_crc32c_header_value(crc) != object.crc32c)
     fail_input(where, ": CRC-32C mismatch after reading all ", delivered, " bytes of generation ", gen,

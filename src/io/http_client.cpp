@@ -164,6 +164,7 @@ struct Download {
   bool whole = false;     // a 200: the whole object, `skip` bytes already delivered
   uint64_t skip = 0;
   std::string fatal;      // a final error found inside a callback
+  bool changed = false;   // ... because the pinned header changed
   bool stopped = false;   // the sink asked to stop
   DownloadResult* result = nullptr;
 };
@@ -233,6 +234,7 @@ void check_reply(Download& d) {
       d.pin_value = found;
       d.pin_known = true;
     } else if (found != d.pin_value) {
+      d.changed = true;
       d.fatal = cat(where, " changed while being read: its ", d.pin_header, " was ",
                     d.pin_value.empty() ? "(none)" : d.pin_value, " and is now ", found.empty() ? "(none)" : found,
                     " (after ", d.next - d.begin, " bytes); the object was replaced, so its bytes cannot be resumed");
@@ -405,8 +407,9 @@ HttpResponse HttpClient::request(const HttpRequest& req) {
     if (rc == CURLE_OK) {
       if (!retryable_status(a.status) || last) {
         if (retryable_status(a.status))
-          fail_input(where, " failed with HTTP ", a.status, " after ", attempt + 1,
-                     " attempt(s); the server said: ", server_message(a.body));
+          throw HttpError(cat(where, " failed with HTTP ", a.status, " after ", attempt + 1,
+                              " attempt(s); the server said: ", server_message(a.body)),
+                          a.status);
         return HttpResponse{a.status, std::move(a.headers), std::move(a.body)};
       }
     } else if (!retryable_curl(rc) || last) {
@@ -420,8 +423,9 @@ HttpResponse HttpClient::request(const HttpRequest& req) {
 HttpResponse HttpClient::request_ok(const HttpRequest& req) {
   HttpResponse r = request(req);
   if (r.status < 200 || r.status > 299)
-    fail_input(req.method, " ", redact_url(req.url), " failed with HTTP ", r.status, "; the server said: ",
-               server_message(r.body));
+    throw HttpError(cat(req.method, " ", redact_url(req.url), " failed with HTTP ", r.status, "; the server said: ",
+                        server_message(r.body)),
+                    r.status);
   return r;
 }
 
@@ -466,7 +470,7 @@ DownloadResult HttpClient::download(const std::string& url, const HttpHeaders& h
     ++result.requests;
     const CURLcode rc = curl_easy_perform(impl_->easy);
     if (!d.checked && rc == CURLE_OK) check_reply(d);  // a reply without body bytes
-    if (!d.fatal.empty()) fail_input(d.fatal);
+    if (!d.fatal.empty()) throw HttpError(d.fatal, a.status, d.changed);
     if (d.stopped) {
       result.stopped = true;
       return result;
@@ -479,7 +483,9 @@ DownloadResult HttpClient::download(const std::string& url, const HttpHeaders& h
       why = cat("HTTP ", a.status, " with no bytes of the range");
     } else if (rc == CURLE_OK) {
       if (!retryable_status(a.status))
-        fail_input(where, " failed with HTTP ", a.status, " (not retried); the server said: ", server_message(a.body));
+        throw HttpError(
+            cat(where, " failed with HTTP ", a.status, " (not retried); the server said: ", server_message(a.body)),
+            a.status);
       why = cat("HTTP ", a.status, "; the server said: ", server_message(a.body));
     } else {
       if (!retryable_curl(rc))
@@ -488,8 +494,9 @@ DownloadResult HttpClient::download(const std::string& url, const HttpHeaders& h
     }
     failures = progressed ? 1 : failures + 1;
     if (failures >= max_attempts)
-      fail_input(where, " failed after ", result.requests, " request(s) (", failures,
-                 " in a row without progress) and ", d.next - begin, " bytes: ", why);
+      throw HttpError(cat(where, " failed after ", result.requests, " request(s) (", failures,
+                          " in a row without progress) and ", d.next - begin, " bytes: ", why),
+                      rc == CURLE_OK ? a.status : 0);
     options_.retry.wait(options_.retry.backoff_seconds(failures - 1, impl_->rng));
   }
 }

@@ -39,9 +39,19 @@
 #include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "io/retry_policy.h"
 
 namespace gt::io {
+
+// The failure of a request or download, for callers that react to its kind (a vanished Cloud Storage generation is a
+// 404; a pinned header that changed is `changed`). The message says everything for the user.
+struct HttpError : InputError {
+  HttpError(const std::string& message, int http_status, bool object_changed = false)
+      : InputError(message), status(http_status), changed(object_changed) {}
+  int status = 0;        // the last HTTP status; 0 when the failure was not an HTTP reply (connection, timeout)
+  bool changed = false;  // the pinned header (DownloadOptions) had another value on a later reply
+};
 
 // Request headers as sent, in order ("Name", "value").
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;

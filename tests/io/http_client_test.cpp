@@ -221,6 +221,14 @@ TEST(HttpClient, NotFoundAndForbiddenAreNotRetried) {
   });
   EXPECT_NE(gt::test::error_of([&] { fetch(http, server.url("/o/a")); }).find("HTTP 403"), std::string::npos);
   EXPECT_EQ(server.request_count(), 2u);
+  // The error carries the status for callers that react to it (a vanished Cloud Storage generation is a 404).
+  try {
+    fetch(http, server.url("/o/missing"));
+    ADD_FAILURE() << "no error";
+  } catch (const gt::io::HttpError& e) {
+    EXPECT_EQ(e.status, 404);
+    EXPECT_FALSE(e.changed);
+  }
 }
 
 TEST(HttpClient, AnObjectReplacedWhileBeingReadIsAnError) {
@@ -243,6 +251,13 @@ TEST(HttpClient, AnObjectReplacedWhileBeingReadIsAnError) {
   EXPECT_NE(err.find("was 100 and is now 101"), std::string::npos) << err;
   EXPECT_EQ(data, obj.substr(0, 4000));  // nothing of the new object was delivered
   EXPECT_EQ(server.request_count(), 2u);
+  bool changed_flag = false;
+  try {
+    fetch(http, server.url("/o/a"), 0, std::nullopt, {.pin_header = "x-goog-generation", .pin_value = "100"});
+  } catch (const gt::io::HttpError& e) {
+    changed_flag = e.changed;
+  }
+  EXPECT_TRUE(changed_flag) << "the error says the pinned header changed";
   // A pin given up front is checked on the first reply too.
   const std::string err2 = gt::test::error_of(
       [&] { fetch(http, server.url("/o/a"), 0, std::nullopt, {.pin_header = "x-goog-generation", .pin_value = "7"}); });
