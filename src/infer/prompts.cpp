@@ -6,9 +6,6 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/strings.h"
-#include "media/audio_features.h"
-#include "train/audio_inputs.h"
-#include "train/image_inputs.h"
 
 namespace gt::infer {
 
@@ -46,18 +43,11 @@ models::MediaInputs prompt_media(const std::vector<const PromptRow*>& rows, cons
     b.audio.insert(b.audio.end(), r->audio.begin(), r->audio.end());
     b.images.insert(b.images.end(), r->images.begin(), r->images.end());
   }
-  models::MediaInputs media;
-  if (!b.images.empty()) {
-    if (!readers.images) fail_input(rows.front()->source, ": images need --modality image or audiovisual");
-    readers.images->add_to(media, b);
-  }
-  if (!b.audio.empty()) {
-    if (!readers.audio) fail_input(rows.front()->source, ": audio needs --modality audio or audiovisual");
-    media::AudioFeatures f = readers.audio->features(b);
-    media.audio_features = std::move(f.features);
-    media.audio_mask = std::move(f.mask);
-  }
-  return media;
+  if (!b.images.empty() && !readers.images)
+    fail_input(rows.front()->source, ": images need --modality image or audiovisual");
+  if (!b.audio.empty() && !readers.audio)
+    fail_input(rows.front()->source, ": audio needs --modality audio or audiovisual");
+  return train::media_inputs(b, readers);
 }
 
 std::vector<Generation> generate_rows(models::Model& model, const std::vector<PromptRow>& rows,

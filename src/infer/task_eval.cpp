@@ -184,10 +184,12 @@ void run_task_eval(const TrainConfig& run, const TaskEvalOptions& o) {
                          {"skipped_rows", ds.summary.skipped},
                          {"truncated_rows", ds.summary.truncated}};
   if (!o.adapter.empty()) metrics["adapter"] = o.adapter;
+  std::vector<nlohmann::json> per_side;
+  for (const Side& s : sides) per_side.push_back(side_metrics(s, rows.size()));
   if (sides.size() == 1) {
-    metrics.update(side_metrics(sides[0], rows.size()));
+    metrics.update(per_side[0]);
   } else {
-    for (const Side& s : sides) metrics[s.name] = side_metrics(s, rows.size());
+    for (size_t i = 0; i < sides.size(); ++i) metrics[sides[i].name] = per_side[i];
   }
   std::ofstream(fs::path(out_dir) / "metrics.json") << metrics.dump(2) << "\n";
 
@@ -198,9 +200,9 @@ void run_task_eval(const TrainConfig& run, const TaskEvalOptions& o) {
   std::cout << std::left << std::setw(12) << "" << std::right;
   for (const char* c : {"WER", "CER", "chrF", "exact", "loss", "ppl"}) std::cout << std::setw(12) << c;
   std::cout << "\n";
-  for (const Side& s : sides) {
-    const nlohmann::json m = side_metrics(s, rows.size());
-    std::cout << std::left << std::setw(12) << s.name << std::right << std::setw(12) << format(m["wer"].get<double>())
+  for (size_t i = 0; i < sides.size(); ++i) {
+    const nlohmann::json& m = per_side[i];
+    std::cout << std::left << std::setw(12) << sides[i].name << std::right << std::setw(12) << format(m["wer"].get<double>())
               << std::setw(12) << format(m["cer"].get<double>()) << std::setw(12) << format(m["chrf"].get<double>(), 2)
               << std::setw(12) << format(m["exact_match"].get<double>()) << std::setw(12)
               << format(m["loss"].get<double>()) << std::setw(12) << format(m["perplexity"].get<double>(), 2) << "\n";

@@ -18,13 +18,19 @@ BatchTensors to_tensors(const data::Batch& b, const at::Device& device, const Me
   t.inputs.input_ids = make(b.input_ids);
   if (b.real_tokens != b.batch_size * b.seq_len) t.inputs.attention_mask = make(b.attention_mask);
   t.labels = make(b.labels);
-  if (readers.images) readers.images->add_to(t.media, b);
+  t.media = media_inputs(b, readers);
+  return t;
+}
+
+models::MediaInputs media_inputs(const data::Batch& b, const MediaReaders& readers) {
+  models::MediaInputs media;
+  if (readers.images) readers.images->add_to(media, b);
   if (readers.audio && !b.audio.empty()) {
     media::AudioFeatures f = readers.audio->features(b);
-    t.media.audio_features = std::move(f.features);
-    t.media.audio_mask = std::move(f.mask);
+    media.audio_features = std::move(f.features);
+    media.audio_mask = std::move(f.mask);
   }
-  return t;
+  return media;
 }
 
 at::ScalarType resolve_dtype(const std::string& requested, const std::string& device) {

@@ -23,6 +23,10 @@ struct BatchTensors {
   at::Tensor labels;  // [B, T] int64
 };
 
+// The batch's clips and images as the model takes them, through the readers given (on the CPU; the model moves
+// them); a medium without a reader is left out.
+models::MediaInputs media_inputs(const data::Batch& b, const MediaReaders& readers);
+
 // attention_mask is left undefined when no row is padded (lets the fused attention use its causal kernel). The
 // batch's clips and images become `media` through the readers given (on the CPU; the model moves them).
 BatchTensors to_tensors(const data::Batch& b, const at::Device& device, const MediaReaders& readers = {});
