@@ -286,6 +286,7 @@ def lora(model, inputs):
             if "lora_B" in n:
                 p.copy_(torch.randn(p.shape, generator=g) * tf.LORA_B_STD)
     pm.eval()
+    logits_f64, meta_f64 = float64_logits(pm, inputs)
     out = forward(pm, inputs)
     out.loss.backward()
     grads = {n: p.grad.detach().clone() for n, p in pm.named_parameters() if p.requires_grad}
@@ -294,7 +295,23 @@ def lora(model, inputs):
     meta = dict(config=dict(tf.LORA, target_modules=tf.LORA_TARGETS_MM), n_tensors=len(weights),
                 lora_B_init=f"normal(0, {tf.LORA_B_STD}^2) seed {SEED + 8}", lora_loss=tf.fnum(out.loss),
                 zero_grad_tensors=[n for n, gr in grads.items() if gr.abs().max() == 0])
-    return dict(logits=out.logits.detach(), loss=out.loss.detach(), grads=grads, weights=weights), meta
+    meta.update(meta_f64)
+    return dict(logits=out.logits.detach(), logits_f64=logits_f64, loss=out.loss.detach(), grads=grads,
+                weights=weights), meta
+
+
+def float64_logits(model, inputs):
+    """The same forward in float64 (on a copy). Where a tiny random model is ill-conditioned (Gemma 3n's gaussian
+    top-k layers keep a handful of units at some image positions and post_feedforward_layernorm magnifies their
+    rounding) the float32 reference is itself off the exact logits by more than 1e-4; the C++ test then holds its
+    float64 run to this and its float32 run to the reference's own float32 error."""
+    try:
+        m64 = copy.deepcopy(model).double()
+        with torch.no_grad():
+            o = forward(m64, {k: v.double() if v.is_floating_point() else v for k, v in inputs.items()}, labels=False)
+        return o.logits.detach(), {}
+    except Exception as e:  # noqa: BLE001  (recorded; the test then skips its float64 check)
+        return None, dict(float64_error=repr(e))
 
 
 def our_name(n):
@@ -303,7 +320,15 @@ def our_name(n):
 
 def finish_case(root, model, inputs, saved_inputs, meta, expected):
     """LoRA run, then every file of the case."""
+    logits_f64, err = float64_logits(model, inputs)
+    meta.update(err)
+    if logits_f64 is not None:
+        expected["logits_f64"] = logits_f64
+        meta["float32_vs_float64_logits_max_abs"] = tf.maxdiff(expected["logits"], logits_f64)
     lr, meta["lora"] = lora(model, inputs)
+    if lr["logits_f64"] is not None:
+        expected["lora_logits_f64"] = lr["logits_f64"]
+        meta["lora"]["float32_vs_float64_logits_max_abs"] = tf.maxdiff(lr["logits"], lr["logits_f64"])
     expected["lora_logits"] = lr["logits"]
     expected["lora_loss"] = lr["loss"]
     for n, gr in lr["grads"].items():
@@ -316,7 +341,8 @@ def finish_case(root, model, inputs, saved_inputs, meta, expected):
     tf.write_json(os.path.join(root, "meta.json"), meta)
     log(f"[{meta['case']}] loss {meta['loss']:.6f} png {meta.get('png_eval_loss')} lora {tf.fnum(lr['loss']):.6f} "
         f"zero-pixels change {meta['logits_change_with_zero_pixels_max_abs']:.3g} "
-        f"alone {meta['row_alone_vs_batch_logits_max_abs']}")
+        f"alone {meta['row_alone_vs_batch_logits_max_abs']} "
+        f"f32 vs f64 {meta.get('float32_vs_float64_logits_max_abs', meta.get('float64_error'))}")
 
 
 def base_meta(case, cls, model_dir):
@@ -494,7 +520,15 @@ def gemma3n_image_case(out_root):
     model_args = dict(block_args=decode_arch_def(ARCH_3N["block_strings"]), stem_size=ARCH_3N["stem_size"],
                       msfa_output_resolution=res)
     vision = dict(tf.GEMMA3N_VISION, hidden_size=width, model_args=model_args)
-    config = Gemma3nConfig(text_config=copy.deepcopy(tf.GEMMA3N_TEXT), vision_config=vision,
+    # The two gaussian-top-k layers get 512 MLP units instead of 48/32: at 0.95 sparsity 48 units keep about two, and
+    # at some of the 256 image positions the one survivor lies just above the cutoff, so the MLP output is tiny and
+    # post_feedforward_layernorm scales its float32 rounding up ~1000x (transformers float32 vs float64 then differ by
+    # 3.6e-3 in those logits, and layer 0/1 LoRA gradients by 1e-3 relative). With ~25 survivors the fixture is well
+    # conditioned, as the real model (8192 units) is.
+    text = copy.deepcopy(tf.GEMMA3N_TEXT)
+    text["intermediate_size"] = [512 if p > 0 else n
+                                 for n, p in zip(text["intermediate_size"], text["activation_sparsity_pattern"])]
+    config = Gemma3nConfig(text_config=text, vision_config=vision,
                            audio_config=copy.deepcopy(tf.GEMMA3N_AUDIO), vision_soft_tokens_per_image=res * res,
                            **tf.GEMMA3N_TOKENS)
     torch.manual_seed(SEED)

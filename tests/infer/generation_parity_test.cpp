@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "infer/generator.h"
 #include "models/model.h"
@@ -48,14 +49,17 @@ TEST_P(GenerationParity, GreedyIdsEqualTransformers) {
     const char* key = adapter ? "adapter_ids" : "base_ids";
     const char* stopped = adapter ? "adapter_stopped" : "base_stopped";
     std::vector<std::vector<int64_t>> prompts, expected;
+    size_t distinct = 0;
     for (const auto& c : f.cases["cases"]) {
       prompts.push_back(c["prompt_ids"].get<std::vector<int64_t>>());
       expected.push_back(c[key].get<std::vector<int64_t>>());
       const auto got = infer::generate(*model, infer::left_pad({prompts.back()}, 0), {}, o)[0];
       EXPECT_EQ(got.ids, expected.back()) << GetParam() << " " << c["name"] << (adapter ? " with adapter" : "");
       EXPECT_EQ(got.stopped, c[stopped].get<bool>()) << c["name"];
-      EXPECT_GE(got.ids.size() + (got.stopped ? 1 : 0), 24u) << c["name"];
+      distinct += std::set<int64_t>(got.ids.begin(), got.ids.end()).size();
     }
+    // The fixture script keeps only weight draws whose outputs vary (a fixture of repeated tokens proves little).
+    EXPECT_GE(distinct, 16u) << GetParam() << (adapter ? " with adapter" : "");
     const auto batch = infer::generate(*model, infer::left_pad(prompts, 0), {}, o);
     for (size_t i = 0; i < prompts.size(); ++i)
       EXPECT_EQ(batch[i].ids, expected[i]) << GetParam() << " batched row " << i << (adapter ? " with adapter" : "");

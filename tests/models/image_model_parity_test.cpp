@@ -9,10 +9,15 @@
 //   gemma3n-image       B = 2, one image per row, a reduced MobileNet-V5 tower (arch.json; load_model would build
 //                       the 300M one, so the test assembles gemma3n::Model from the text decoder and that tower)
 // Bounds:
-//   logits from the reference pixels   max |diff| <= 1e-4 over real tokens
+//   logits from the reference pixels   max |diff| <= 1e-4 over real tokens; where the fixture holds transformers'
+//                                      float64 logits too (logits_f64), our float64 run within 1e-5 of them, and the
+//                                      float32 bound applies where transformers' own float32 logits are within 1e-5 of
+//                                      its float64 ones (well-conditioned positions); elsewhere (the tiny Gemma 3n's
+//                                      gaussian top-k at some image positions magnifies float32 rounding: the
+//                                      reference itself is ~2e-4 off there) 1e-3, and the count is printed
 //   loss                               relative <= 1e-5
 //   each row alone vs in the batch     max |diff| <= 1e-4 (padding of images and tokens is masked)
-//   LoRA logits / loss / gradients     2e-4 / relative 1e-5 / max |diff| <= 1e-4 * max |reference| per tensor
+//   LoRA logits / loss / gradients     2e-4 (float64 as above) / relative 1e-5 / max |diff| <= 1e-4 * max |ref|
 //   loss from the PNG files            |diff| <= 1.5e-3 against transformers' eval loss of the same rows when the
 //                                      images go through load_image + the processor (skipped in builds without
 //                                      image decoding); the pixel difference is printed
@@ -189,10 +194,10 @@ models::MediaInputs reference_media(const Case& c, const std::vector<int64_t>& i
 // Gemma 4: load_model with the vision tower (and the audio tower for the audiovisual case). Gemma 3n: the checkpoint
 // holds a reduced MobileNet-V5 (arch.json) that load_model cannot build, so the model is assembled from the text
 // decoder and that tower + embed_vision (the names and the merge are gemma3n::Model's own).
-std::unique_ptr<models::Model> load_case_model(const Case& c, at::Device device) {
+std::unique_ptr<models::Model> load_case_model(const Case& c, at::Device device, at::ScalarType dtype = at::kFloat) {
   if (c.family == io::Family::Gemma4)
-    return models::load_model(c.model_dir.string(), {.audio = c.audio, .vision = true}, at::kFloat, device).model;
-  models::LoadedTextModel lt = models::load_text_model(c.model_dir.string(), at::kFloat, device);
+    return models::load_model(c.model_dir.string(), {.audio = c.audio, .vision = true}, dtype, device).model;
+  models::LoadedTextModel lt = models::load_text_model(c.model_dir.string(), dtype, device);
   const g3::MobileNetV5Arch arch = g3::parse_mobilenetv5_arch(test::read_file(c.dir / "arch.json"), "arch.json");
   const json vj = json::parse(lt.config.vision_config_json);
   g3::VisionConfig vc;
@@ -200,7 +205,7 @@ std::unique_ptr<models::Model> load_case_model(const Case& c, at::Device device)
   vc.vocab_size = vj.at("vocab_size").get<int64_t>();
   vc.vocab_offset = vj.at("vocab_offset").get<int64_t>();
   vc.rms_norm_eps = vj.value("rms_norm_eps", 1e-6);
-  const auto opts = at::TensorOptions().dtype(at::kFloat).device(device);
+  const auto opts = at::TensorOptions().dtype(dtype).device(device);
   auto tree = std::make_shared<torch::nn::Module>("ReducedVisionTower");
   tree->register_module("vision_tower", g3::VisionTower(vc, arch, opts));
   g3::MultimodalEmbedderShape shape;
@@ -212,6 +217,34 @@ std::unique_ptr<models::Model> load_case_model(const Case& c, at::Device device)
   tree->register_module("embed_vision", g3::MultimodalEmbedder(shape, opts));
   models::load_frozen_weights(*tree, io::Checkpoint::open(c.model_dir.string()), "model.");
   return std::make_unique<g3::Model>(lt.config, lt.model, nullptr, tree);
+}
+
+// Our float32 logits against the reference's (bound `tol`), using its float64 logits `ref64` (undefined: none) to
+// tell where float32 itself cannot reach `tol` (see the bounds above). Returns the plain max |diff|.
+double check_logits(const char* n, const char* what, const at::Tensor& ours, const at::Tensor& ref32,
+                    const at::Tensor& ref64, const at::Tensor& attention_mask, double tol) {
+  const double err = max_diff_real(ours, ref32, attention_mask);
+  std::printf("[image-parity] %s %s max|diff| = %.3g (max|ref| %.3g)\n", n, what, err, max_abs(ref32));
+  if (!ref64.defined()) {
+    EXPECT_LE(err, tol) << what;
+    return err;
+  }
+  const at::Tensor real = attention_mask.to(at::kBool).cpu();
+  auto per_position = [&](const at::Tensor& a, const at::Tensor& b) {
+    return (a.to(at::kDouble).cpu() - b.to(at::kDouble).cpu()).abs().amax(-1).masked_fill(~real, 0);
+  };
+  const at::Tensor ref_noise = per_position(ref32, ref64);
+  const at::Tensor ill = ref_noise > 1e-5;
+  const at::Tensor d = per_position(ours, ref32);
+  const double well = d.masked_fill(ill, 0).max().item<double>();
+  const double rest = d.masked_fill(~ill, 0).max().item<double>();
+  std::printf("[image-parity] %s %s: %ld of %ld positions ill-conditioned in float32 (transformers float32 vs "
+              "float64 up to %.3g); well-conditioned max|diff| %.3g, the others %.3g\n",
+              n, what, static_cast<long>(ill.sum().item<int64_t>()), static_cast<long>(real.sum().item<int64_t>()),
+              ref_noise.max().item<double>(), well, rest);
+  EXPECT_LE(well, tol) << what;
+  EXPECT_LE(rest, 1e-3) << what;
+  return err;
 }
 
 class ImageModelParity : public ::testing::TestWithParam<std::string> {};
@@ -256,16 +289,43 @@ TEST_P(ImageModelParity, FromPixelsToLoraGradients) {
     return ls.sum / static_cast<double>(ls.tokens);
   };
   const double ref_loss = c.expected.at("loss").item<double>();
+  auto ref64 = [&](const char* key) { return c.expected.count(key) ? c.expected.at(key) : at::Tensor(); };
+  // Our float64 run against transformers' float64 logits (the reference's pixels and, with `lora`, its factors).
+  auto check_float64 = [&](const char* key, bool lora) {
+    if (!c.expected.count(key)) {
+      std::printf("[image-parity] %s: no %s in the fixture (its meta.json says why)\n", n, key);
+      return;
+    }
+    torch::NoGradGuard ng;
+    std::unique_ptr<models::Model> m64 = load_case_model(c, device, at::kDouble);
+    models::TextModel& text = m64->text();
+    text.module().eval();
+    if (lora) {
+      const std::string prefix = m64->config().text_prefix;
+      models::apply_lora(text.module(), prefix, models::LoraTargets::defaults().scoped_to(prefix), {4, 8.0, 0.0});
+      const auto weights = read_all(dir / "lora_weights.safetensors");
+      for (auto& [pn, p] : models::lora_parameters(text.module(), prefix)) p.copy_(weights.at(pn));
+    }
+    train::BatchTensors t = train::to_tensors(make_batch(c, all_rows, false), device);
+    t.media = reference_media(c, images_of(c, all_rows));
+    t.media.pixel_values = t.media.pixel_values.to(at::kDouble);
+    if (t.media.audio_features.defined()) t.media.audio_features = t.media.audio_features.to(at::kDouble);
+    const at::Tensor lg = models::lm_logits(m64->forward(t.inputs, t.media), text.lm_head_weight(),
+                                            text.final_logit_softcapping());
+    const double err = max_diff_real(lg, c.expected.at(key), c.in.at("attention_mask"));
+    std::printf("[image-parity] %s float64 %s max|diff| = %.3g\n", n, key, err);
+    EXPECT_LE(err, 1e-5) << key;  // the reference's float64 logits are stored as float32
+  };
+  check_float64("logits_f64", false);
+  check_float64("lora_logits_f64", true);
 
   // From the reference's own pixels: towers, merge and decoder.
   {
     torch::NoGradGuard ng;
     auto [h, labels] = forward_ref(all_rows);
     const at::Tensor logits = logits_of(h);
-    const double err = max_diff_real(logits, c.expected.at("logits"), c.in.at("attention_mask"));
-    std::printf("[image-parity] %s logits from the reference pixels max|diff| = %.3g (max|ref| %.3g)\n", n, err,
-                max_abs(c.expected.at("logits")));
-    EXPECT_LE(err, 1e-4);
+    check_logits(n, "logits from the reference pixels", logits, c.expected.at("logits"), ref64("logits_f64"),
+                 c.in.at("attention_mask"), 1e-4);
     const double loss = mean_loss(h, labels).item<double>();
     std::printf("[image-parity] %s loss %.8f vs %.8f (rel %.3g)\n", n, loss, ref_loss,
                 std::abs(loss - ref_loss) / ref_loss);
@@ -328,9 +388,8 @@ TEST_P(ImageModelParity, FromPixelsToLoraGradients) {
   auto [h2, labels2] = forward_ref(all_rows);
   {
     torch::NoGradGuard ng;
-    const double err = max_diff_real(logits_of(h2), c.expected.at("lora_logits"), c.in.at("attention_mask"));
-    std::printf("[image-parity] %s lora logits max|diff| = %.3g\n", n, err);
-    EXPECT_LE(err, 2e-4);
+    check_logits(n, "lora logits", logits_of(h2), c.expected.at("lora_logits"), ref64("lora_logits_f64"),
+                 c.in.at("attention_mask"), 2e-4);
   }
   at::Tensor mean = mean_loss(h2, labels2);
   const double ref2 = c.expected.at("lora_loss").item<double>();
