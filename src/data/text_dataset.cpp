@@ -11,7 +11,7 @@
 #include "core/strings.h"
 #include "data/chat_format.h"
 #include "data/csv_reader.h"
-#include "data/example_builder.h"
+#include "data/example_maker.h"
 #include "data/jsonl_reader.h"
 #include "data/text_rows.h"
 
@@ -20,6 +20,11 @@ namespace gt::data {
 namespace {
 
 constexpr size_t kReasonsInError = 5;
+
+// Relative media paths resolve against the dataset's folder unless options.base_dir says otherwise.
+std::string media_base(const std::string& path, const TextDatasetOptions& options) {
+  return options.base_dir.empty() ? std::filesystem::absolute(path).parent_path().string() : options.base_dir;
+}
 
 enum class FileFormat { Jsonl, Csv };
 
@@ -31,52 +36,27 @@ FileFormat format_of(const std::string& path) {
   fail_input(path, ": unknown dataset format ", quote(ext), "; expected a .jsonl or .csv file");
 }
 
-// A JSONL row's own "id" (a string or an integer), if it has one.
-std::string json_row_id(const nlohmann::json& row) {
-  if (!row.is_object() || !row.contains("id")) return {};
-  const nlohmann::json& id = row["id"];
-  if (id.is_string()) return id.get<std::string>();
-  if (id.is_number_integer()) return std::to_string(id.get<int64_t>());
-  return {};
-}
-
 // Turns rows into examples and keeps the books.
 class Builder {
  public:
   Builder(const std::string& path, const TextDatasetOptions& options, const tok::Tokenizer& tokenizer,
           io::Family family)
-      : path_(path), name_(std::filesystem::path(path).filename().string()), options_(options), tokenizer_(tokenizer) {
-    if (options.mode == TextMode::Instruction) {
-      chat_.emplace(family, tokenizer);
-      bos_id_ = chat_->bos_id();
-    } else {
-      bos_id_ = require_single_token(tokenizer, "<bos>", "completion rows");
-    }
+      : path_(path),
+        name_(std::filesystem::path(path).filename().string()),
+        options_(options),
+        maker_(options, tokenizer, family, media_base(path, options), path) {
     out_.summary.file = path;
-    if (options.max_seq_len < 2)
-      fail_input(path, ": max_seq_len is ", options.max_seq_len, "; expected at least 2 (a token and its target)");
   }
 
   void add(int64_t row, const RowResult<TextRow>& parsed, std::string row_id) {
     ++out_.summary.rows_read;
     if (!parsed) return skip(row, parsed.error);
-    RowResult<Example> built = build(*parsed.value);
+    RowResult<Example> built = maker_.build(*parsed.value);
     if (!built) return skip(row, built.error);
     Example& ex = *built.value;
     ex.source = cat(name_, ":", row);
     ex.row_id = std::move(row_id);
-    TextDatasetSummary& s = out_.summary;
-    ++s.examples;
-    s.truncated += ex.truncated;
-    s.total_tokens += static_cast<int64_t>(ex.input_ids.size());
-    s.supervised_tokens += ex.supervised_tokens();
-    s.longest = std::max<int64_t>(s.longest, static_cast<int64_t>(ex.input_ids.size()));
-    for (const AudioRef& clip : ex.audio) {
-      ++s.audio_clips;
-      s.audio_cut += clip.cut;
-      s.audio_seconds += clip.seconds;
-    }
-    s.images += static_cast<int64_t>(ex.images.size());
+    out_.summary.count(ex);
     out_.examples.push_back(std::move(ex));
   }
 
@@ -97,78 +77,6 @@ class Builder {
   }
 
  private:
-  RowResult<Example> build(const TextRow& row) {
-    if (const auto* chat = std::get_if<ChatRow>(&row)) {
-      GT_CHECK(chat_.has_value(), "conversation rows only come in instruction mode");
-      if (chat->media.empty()) return build_chat_example(*chat_, chat->turns, options_.max_seq_len);
-      return build_media_example(*chat);
-    }
-    if (const auto* text = std::get_if<CompletionRow>(&row))
-      return build_completion_example(tokenizer_, bos_id_, text->text, options_.max_seq_len);
-    return build_token_example(std::get<TokenRow>(row), options_.max_seq_len);
-  }
-
-  // A conversation with images or clips: probe each one, put its placeholder text at its place in its turn, and check
-  // after tokenization that the placeholders are exactly the media's (a prompt that spells a placeholder token would
-  // break that).
-  RowResult<Example> build_media_example(const ChatRow& chat) {
-    std::vector<Turn> turns = chat.turns;
-    std::vector<AudioRef> clips;
-    std::vector<ImageRef> images;
-    int64_t audio_tokens = 0, image_tokens = 0;
-    for (const MediaPart& m : chat.media) {
-      std::string text;
-      if (m.kind == MediaKind::Image) {
-        GT_CHECK(options_.image && options_.image->probe && options_.image->placeholder_text,
-                 "image rows need probe and placeholder_text functions");
-        RowResult<ImageRef> probed = options_.image->probe(resolve(m.source));
-        if (!probed) return RowResult<Example>::fail(probed.error.kind, probed.error.reason);
-        text = options_.image->placeholder_text(*probed.value);
-        image_tokens += probed.value->soft_tokens;
-        images.push_back(std::move(*probed.value));
-      } else {
-        GT_CHECK(options_.audio && options_.audio->probe && options_.audio->placeholder_text,
-                 "audio rows need probe and placeholder_text functions");
-        RowResult<AudioRef> probed = options_.audio->probe(resolve(m.source));
-        if (!probed) return RowResult<Example>::fail(probed.error.kind, probed.error.reason);
-        text = options_.audio->placeholder_text(*probed.value);
-        audio_tokens += probed.value->soft_tokens;
-        clips.push_back(std::move(*probed.value));
-      }
-      turns[m.turn].media.push_back({m.offset, std::move(text)});
-    }
-    RowResult<Example> built = build_chat_example(*chat_, std::move(turns), options_.max_seq_len);
-    if (!built) return built;
-    const std::vector<int32_t>& ids = built.value->input_ids;
-    auto check = [&](int32_t id, int64_t want, size_t n, const char* what, const char* kind) -> std::optional<RowError> {
-      if (id < 0) return std::nullopt;
-      const auto found = std::count(ids.begin(), ids.end(), id);
-      if (found == want) return std::nullopt;
-      return RowError{kind, cat("the text has ", found, " ", what, " placeholder tokens (id ", id, ") where its ", n,
-                                " ", what, " part(s) need ", want,
-                                "; does the text itself contain the placeholder token?")};
-    };
-    if (auto e = check(options_.audio ? options_.audio->placeholder_id : -1, audio_tokens, clips.size(), "audio",
-                       skip_kind::kAudioTokens))
-      return RowResult<Example>::fail(e->kind, e->reason);
-    if (auto e = check(options_.image ? options_.image->placeholder_id : -1, image_tokens, images.size(), "image",
-                       skip_kind::kImageTokens))
-      return RowResult<Example>::fail(e->kind, e->reason);
-    built.value->audio = std::move(clips);
-    built.value->images = std::move(images);
-    return built;
-  }
-
-  // A medium's source as written in a row -> an absolute path (relative to the dataset folder) or the URL as is.
-  std::string resolve(const std::string& source) const {
-    if (source.find("://") != std::string::npos) return source;
-    std::filesystem::path p(source);
-    if (p.is_absolute()) return source;
-    const std::filesystem::path base = options_.base_dir.empty() ? std::filesystem::absolute(path_).parent_path()
-                                                                 : std::filesystem::path(options_.base_dir);
-    return (base / p).lexically_normal().string();
-  }
-
   void skip(int64_t row, const RowError& error) {
     out_.skipped.push_back({path_, row, error.kind, error.reason});
     ++out_.summary.skipped;
@@ -193,44 +101,25 @@ class Builder {
 
   std::string path_, name_;
   const TextDatasetOptions& options_;
-  const tok::Tokenizer& tokenizer_;
-  std::optional<ChatFormat> chat_;
-  int32_t bos_id_ = 0;
+  ExampleMaker maker_;
   TextDataset out_;
 };
 
-void require_columns(const CsvFile& csv, const TextDatasetOptions& options) {
-  std::vector<std::pair<std::string, const char*>> needed;
-  if (options.image) {
-    needed = {{options.image->column, "image_column"}};
-    if (options.audio) {
-      needed.push_back({options.audio->column, "audio_column"});
-      needed.push_back({options.image->caption_column, "caption_column"});
-    } else if (options.image_rows == ImageRowKind::Vqa ||
-               (options.image_rows == ImageRowKind::Auto &&
-                std::find(csv.header.begin(), csv.header.end(), options.image->question_column) != csv.header.end())) {
-      needed.push_back({options.image->question_column, "question_column"});
-      needed.push_back({options.image->answer_column, "answer_column"});
-    } else {
-      needed.push_back({options.image->caption_column, "caption_column"});
-    }
-  } else if (options.audio) {
-    needed = {{options.audio->column, "audio_column"}, {options.text_column, "text_column"}};
-  } else if (options.mode == TextMode::Instruction) {
-    needed = {{options.prompt_column, "prompt_column"}, {options.response_column, "response_column"}};
-  } else {
-    needed = {{options.text_column, "text_column"}};
-  }
-  for (const auto& [column, option] : needed) {
-    if (std::find(csv.header.begin(), csv.header.end(), column) != csv.header.end()) continue;
-    std::string columns;
-    for (const std::string& h : csv.header) columns += (columns.empty() ? "" : ", ") + h;
-    fail_input(csv.path, ": the header has no column ", quote(column), " (columns: ", columns, "); set ", option,
-               " to the column that holds it");
-  }
-}
-
 }  // namespace
+
+void TextDatasetSummary::count(const Example& ex) {
+  ++examples;
+  truncated += ex.truncated;
+  total_tokens += static_cast<int64_t>(ex.input_ids.size());
+  supervised_tokens += ex.supervised_tokens();
+  longest = std::max<int64_t>(longest, static_cast<int64_t>(ex.input_ids.size()));
+  for (const AudioRef& clip : ex.audio) {
+    ++audio_clips;
+    audio_cut += clip.cut;
+    audio_seconds += clip.seconds;
+  }
+  images += static_cast<int64_t>(ex.images.size());
+}
 
 std::string TextDatasetSummary::describe() const {
   std::string out = cat(std::filesystem::path(file).filename().string(), ": ", rows_read, " rows, ", examples,
@@ -279,7 +168,7 @@ TextDataset load_text_dataset(const std::string& path, const TextDatasetOptions&
     }
   } else {
     const CsvFile file = read_csv_file(path);
-    require_columns(file, options);
+    require_columns(file.header, options, file.path);
     builder.add_unreadable(file.skipped);
     for (size_t i = 0; i < file.rows.size(); ++i) {
       const auto id = file.rows[i].fields.find("id");

@@ -43,6 +43,8 @@ struct TextDatasetSummary {
   // 567 supervised, longest 140" (+ ", 15 clips, 42.0 s of audio (1 cut to max_duration)" with audio, ", 15 images"
   // with images).
   std::string describe() const;
+  // Adds an example to the counts (examples, truncated, tokens, longest, media).
+  void count(const Example& ex);
 };
 
 struct TextDataset {
