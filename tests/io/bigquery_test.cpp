@@ -530,6 +530,25 @@ TEST(BigQueryClient, ServerErrorsAreNamedInMessages) {
   });
   err = gt::test::error_of([&] { bq.open_query("SELECT * FROM `proj.ds.t`", "proj"); });
   EXPECT_TRUE(has(err, "the reply of jobs.query has no jobReference.jobId")) << err;
+  // A job resource's status.errorResult, and an error object in a 200 reply.
+  server.set_faults([](BigQueryStandin::Faults& f) {
+    f.fail_next = 1;
+    f.fail_status = 200;
+    f.fail_body = R"({"jobReference":{"projectId":"proj","jobId":"j8"},"status":{"state":"DONE","errorResult":{"reason":"accessDenied","message":"Access Denied: Table proj:ds.t"}}})";
+  });
+  err = gt::test::error_of([&] { bq.open_query("SELECT * FROM `proj.ds.t`", "proj"); });
+  EXPECT_TRUE(has(err, "query 'SELECT * FROM `proj.ds.t`': running the query (jobs.query) failed: Access Denied: Table "
+                       "proj:ds.t (accessDenied)"))
+      << err;
+  server.set_faults([](BigQueryStandin::Faults& f) {
+    f.fail_next = 1;
+    f.fail_status = 200;
+    f.fail_body = R"({"error":{"code":403,"message":"Billing has not been enabled for this project.","errors":[{"reason":"billingNotEnabled"}]}})";
+  });
+  err = gt::test::error_of([&] { bq.get_table(gt::io::parse_bq_url("bq://proj.ds.t")); });
+  EXPECT_TRUE(has(err, "bq://proj.ds.t: reading the table's schema (tables.get) failed: Billing has not been enabled for "
+                       "this project. (billingNotEnabled)"))
+      << err;
   err = gt::test::error_of([&] { bq.open_query("SELECT 1", ""); });
   EXPECT_TRUE(has(err, "query 'SELECT 1': no project to run the query in")) << err;
 }
