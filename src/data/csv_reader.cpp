@@ -1,5 +1,6 @@
 #include "data/csv_reader.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -10,149 +11,121 @@ namespace gt::data {
 
 namespace {
 
-// One record as read from the text, before it is checked against the header.
-struct RawRecord {
-  std::vector<std::string> fields;
-  int64_t line = 0;       // line the record starts on
-  std::string error;      // non-empty: malformed quoting (the fields are unusable)
-  bool blank = false;     // an empty line
-};
-
-class CsvScanner {
- public:
-  explicit CsvScanner(std::string_view text) : text_(text) {}
-
-  bool done() const { return pos_ >= text_.size(); }
-
-  // Reads the record starting at the current position and moves past it.
-  RawRecord next() {
-    RawRecord rec;
-    rec.line = line_;
-    const size_t record_start = pos_;
-    if (at_line_end()) {
-      consume_line_end();
-      rec.blank = true;
-      return rec;
-    }
-    std::string field;
-    for (;;) {
-      field.clear();
-      if (pos_ < text_.size() && text_[pos_] == '"') {
-        if (!read_quoted(field, rec)) {
-          resync_after(record_start, rec.line);
-          return rec;
-        }
-      } else {
-        while (pos_ < text_.size() && text_[pos_] != ',' && !at_line_end()) field += text_[pos_++];
-      }
-      rec.fields.push_back(field);
-      if (pos_ >= text_.size()) return rec;
-      if (text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      consume_line_end();
-      return rec;
-    }
-  }
-
- private:
-  // LF, CRLF, or a CR that ends the file. A CR elsewhere is an ordinary character.
-  bool at_line_end() const {
-    if (pos_ >= text_.size()) return false;
-    if (text_[pos_] == '\n') return true;
-    return text_[pos_] == '\r' && (pos_ + 1 == text_.size() || text_[pos_ + 1] == '\n');
-  }
-  void consume_line_end() {
-    if (text_[pos_] == '\r') ++pos_;
-    if (pos_ < text_.size() && text_[pos_] == '\n') ++pos_;
-    ++line_;
-  }
-
-  // Reads a quoted field (pos_ on the opening quote). False, with rec.error set, on malformed quoting.
-  bool read_quoted(std::string& field, RawRecord& rec) {
-    const int64_t open_line = line_;
-    ++pos_;
-    for (;;) {
-      const size_t q = text_.find('"', pos_);
-      if (q == std::string_view::npos) {
-        rec.error = cat("quoted field opened on line ", open_line, " is never closed");
-        return false;
-      }
-      for (size_t i = pos_; i < q; ++i) line_ += text_[i] == '\n';
-      field.append(text_.substr(pos_, q - pos_));
-      pos_ = q + 1;
-      if (pos_ < text_.size() && text_[pos_] == '"') {  // "" inside quotes: one quote character
-        field += '"';
-        ++pos_;
-        continue;
-      }
-      if (pos_ >= text_.size() || text_[pos_] == ',' || at_line_end()) return true;
-      rec.error = cat("text after the closing quote on line ", line_, " (", quote(text_.substr(pos_, 20)),
-                      "); a quote inside a quoted field must be doubled (\"\")");
-      return false;
-    }
-  }
-
-  // After malformed quoting, continue with the line after the one the record started on.
-  void resync_after(size_t record_start, int64_t start_line) {
-    const size_t nl = text_.find('\n', record_start);
-    pos_ = nl == std::string_view::npos ? text_.size() : nl + 1;
-    line_ = start_line + 1;
-  }
-
-  std::string_view text_;
-  size_t pos_ = 0;
-  int64_t line_ = 1;
-};
-
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
   return out;
 }
 
+std::nullopt_t fail_record(std::string* error, std::string message) {
+  if (error != nullptr) *error = std::move(message);
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<std::vector<std::string>> parse_csv_record(std::string_view record, std::string* error) {
+  std::vector<std::string> fields;
+  size_t pos = 0;
+  for (;;) {
+    std::string field;
+    if (pos < record.size() && record[pos] == '"') {
+      ++pos;
+      for (;;) {
+        const size_t q = record.find('"', pos);
+        if (q == std::string_view::npos) return fail_record(error, "a quoted field is never closed");
+        field.append(record.substr(pos, q - pos));
+        pos = q + 1;
+        if (pos >= record.size() || record[pos] != '"') break;
+        field += '"';  // "" inside quotes: one quote character
+        ++pos;
+      }
+      if (pos < record.size() && record[pos] != ',')
+        return fail_record(error, cat("text after a closing quote (", quote(record.substr(pos, 20)),
+                                      "); a quote inside a quoted field must be doubled (\"\")"));
+    } else {
+      const size_t stop = std::min(record.find_first_of(",\n", pos), record.size());
+      if (stop < record.size() && record[stop] == '\n')
+        return fail_record(error, "a line break outside quotes; expected one record (as RecordSplitter cuts them)");
+      field.assign(record.substr(pos, stop - pos));  // a quote here is an ordinary character
+      pos = stop;
+    }
+    fields.push_back(std::move(field));
+    if (pos >= record.size()) return fields;
+    ++pos;  // the comma
+  }
+}
+
+std::vector<std::string> parse_csv_header(const SplitRecord& record, const std::string& path) {
+  std::string error = record.error;
+  std::optional<std::vector<std::string>> names;
+  if (error.empty()) names = parse_csv_record(record.text, &error);
+  if (!names) fail_input(path, ": the header row is malformed: ", error);
+  std::set<std::string> seen;
+  for (std::string& name : *names) {
+    name = trim(name);
+    if (!seen.insert(name).second) fail_input(path, ": the header names column ", quote(name), " twice");
+  }
+  return *std::move(names);
+}
+
+std::optional<CsvRow> make_csv_row(const std::vector<std::string>& header, const SplitRecord& record, int64_t row,
+                                   const std::string& path, SkippedRow* skipped) {
+  if (!record.error.empty()) {
+    *skipped = {path, row, skip_kind::kCsvQuote, record.error};
+    return std::nullopt;
+  }
+  std::string error;
+  std::optional<std::vector<std::string>> fields = parse_csv_record(record.text, &error);
+  if (!fields) {  // RecordSplitter catches these first; a record cut some other way may still hold them
+    *skipped = {path, row, skip_kind::kCsvQuote, cat("record on line ", record.line, ": ", error)};
+    return std::nullopt;
+  }
+  if (fields->size() != header.size()) {
+    *skipped = {path, row, skip_kind::kCsvFieldCount,
+                cat("record on line ", record.line, " has ", fields->size(), " fields; expected ", header.size(),
+                    " (", joined(header), ")")};
+    return std::nullopt;
+  }
+  CsvRow out;
+  out.row = row;
+  out.line = record.line;
+  for (size_t i = 0; i < fields->size(); ++i) out.fields.emplace(header[i], std::move((*fields)[i]));
+  return out;
+}
 
 CsvFile parse_csv(std::string_view text, const std::string& path) {
   CsvFile file;
   file.path = path;
-  CsvScanner scanner(strip_utf8_bom(text));
-
-  RawRecord header;
-  do {
-    if (scanner.done()) fail_input(path, ": no header row; expected a first line naming the columns (e.g. prompt,response)");
-    header = scanner.next();
-  } while (header.blank);
-  if (!header.error.empty()) fail_input(path, ": the header row is malformed: ", header.error);
-  std::set<std::string> seen;
-  for (std::string& name : header.fields) {
-    name = trim(name);
-    if (!seen.insert(name).second) fail_input(path, ": the header names column ", quote(name), " twice");
-  }
-  file.header = header.fields;
-
+  RecordSplitter splitter(RecordFormat::Csv, 0, 1, RecordSplitter::kNoLimit);
+  std::vector<SplitRecord> records;
+  bool have_header = false;
   int64_t row = 0;
-  while (!scanner.done()) {
-    RawRecord rec = scanner.next();
-    if (rec.blank) continue;
-    ++row;
-    if (!rec.error.empty()) {
-      file.skipped.push_back({path, row, skip_kind::kCsvQuote, rec.error});
-      continue;
+  auto take_records = [&] {
+    for (const SplitRecord& rec : records) {
+      if (!have_header) {
+        file.header = parse_csv_header(rec, path);
+        have_header = true;
+        continue;
+      }
+      SkippedRow skipped;
+      if (std::optional<CsvRow> r = make_csv_row(file.header, rec, ++row, path, &skipped)) {
+        file.rows.push_back(std::move(*r));
+      } else {
+        file.skipped.push_back(std::move(skipped));
+      }
     }
-    if (rec.fields.size() != file.header.size()) {
-      file.skipped.push_back({path, row, skip_kind::kCsvFieldCount,
-                              cat("record on line ", rec.line, " has ", rec.fields.size(), " fields; expected ",
-                                  file.header.size(), " (", joined(file.header), ")")});
-      continue;
-    }
-    CsvRow out;
-    out.row = row;
-    out.line = rec.line;
-    for (size_t i = 0; i < rec.fields.size(); ++i) out.fields.emplace(file.header[i], std::move(rec.fields[i]));
-    file.rows.push_back(std::move(out));
+    records.clear();
+  };
+  // In slices, so that the record texts are never all held beside the file's text.
+  constexpr size_t kSlice = size_t(1) << 20;
+  for (size_t pos = 0; pos < text.size(); pos += kSlice) {
+    splitter.feed(text.substr(pos, kSlice), records);
+    take_records();
   }
+  splitter.finish(records);
+  take_records();
+  if (!have_header) fail_input(path, ": no header row; expected a first line naming the columns (e.g. prompt,response)");
   return file;
 }
 

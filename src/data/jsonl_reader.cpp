@@ -6,41 +6,62 @@
 
 namespace gt::data {
 
-namespace {
+std::optional<nlohmann::json> parse_jsonl_record(std::string_view line, std::string* error, std::string* kind) {
+  auto refuse = [&](const char* k, std::string reason) -> std::optional<nlohmann::json> {
+    if (error != nullptr) *error = std::move(reason);
+    if (kind != nullptr) *kind = k;
+    return std::nullopt;
+  };
+  nlohmann::json value;
+  try {
+    value = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    // The parser's message quotes the text it last read, which may hold the very bytes that were invalid.
+    return refuse(skip_kind::kBadJson, cat("not valid JSON: ", utf8_sanitize(e.what())));
+  }
+  if (!value.is_object())
+    return refuse(skip_kind::kNotObject, cat("the line is a JSON ", value.type_name(), "; expected an object"));
+  return value;
+}
 
-bool is_blank(std::string_view line) { return line.find_first_not_of(" \t\r\f\v") == std::string_view::npos; }
-
-}  // namespace
+std::optional<JsonlRow> make_jsonl_row(const SplitRecord& record, const std::string& path, SkippedRow* skipped) {
+  if (!record.error.empty()) {
+    *skipped = {path, record.line, skip_kind::kBadJson, record.error};
+    return std::nullopt;
+  }
+  std::string error, kind;
+  std::optional<nlohmann::json> value = parse_jsonl_record(record.text, &error, &kind);
+  if (!value) {
+    *skipped = {path, record.line, std::move(kind), std::move(error)};
+    return std::nullopt;
+  }
+  return JsonlRow{record.line, *std::move(value)};
+}
 
 JsonlFile parse_jsonl(std::string_view text, const std::string& path) {
   JsonlFile file;
   file.path = path;
-  text = strip_utf8_bom(text);
-  int64_t line_no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    const size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (is_blank(line)) continue;
-
-    nlohmann::json value;
-    try {
-      value = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      // The parser's message quotes the text it last read, which may hold the very bytes that were invalid.
-      file.skipped.push_back({path, line_no, skip_kind::kBadJson, cat("not valid JSON: ", utf8_sanitize(e.what()))});
-      continue;
+  RecordSplitter splitter(RecordFormat::Jsonl, 0, 1, RecordSplitter::kNoLimit);
+  std::vector<SplitRecord> records;
+  auto take_records = [&] {
+    for (const SplitRecord& rec : records) {
+      SkippedRow skipped;
+      if (std::optional<JsonlRow> row = make_jsonl_row(rec, path, &skipped)) {
+        file.rows.push_back(std::move(*row));
+      } else {
+        file.skipped.push_back(std::move(skipped));
+      }
     }
-    if (!value.is_object()) {
-      file.skipped.push_back(
-          {path, line_no, skip_kind::kNotObject, cat("the line is a JSON ", value.type_name(), "; expected an object")});
-      continue;
-    }
-    file.rows.push_back({line_no, std::move(value)});
+    records.clear();
+  };
+  // In slices, so that the line texts are never all held beside the file's text.
+  constexpr size_t kSlice = size_t(1) << 20;
+  for (size_t pos = 0; pos < text.size(); pos += kSlice) {
+    splitter.feed(text.substr(pos, kSlice), records);
+    take_records();
   }
+  splitter.finish(records);
+  take_records();
   return file;
 }
 

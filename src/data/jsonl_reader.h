@@ -8,11 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "data/example.h"  // SkippedRow
+#include "data/example.h"          // SkippedRow
+#include "data/record_splitter.h"  // SplitRecord: the lines are cut out of the text there
 
 namespace gt::data {
 
@@ -28,7 +30,18 @@ struct JsonlFile {
 };
 
 JsonlFile read_jsonl_file(const std::string& path);
-// Parses JSONL text; `path` is used in SkippedRow::file only.
+// Parses JSONL text; `path` is used in SkippedRow::file only. The lines are cut by RecordSplitter (no length
+// limit), so a stream split by it in chunks reads exactly as the whole file does: each line is make_jsonl_row.
 JsonlFile parse_jsonl(std::string_view text, const std::string& path);
+
+// One line (a RecordSplitter record's text) as a JSON object. nullopt, with *error set to the reason ("not valid
+// JSON: <the parser's message>" or "the line is a JSON array; expected an object") and *kind to skip_kind::kBadJson
+// or kNotObject (each when not null), when it is not one.
+std::optional<nlohmann::json> parse_jsonl_record(std::string_view line, std::string* error,
+                                                 std::string* kind = nullptr);
+
+// A RecordSplitter record as JsonlRow (row = its line). nullopt, with *skipped filled (file = path, row, kind,
+// reason), when it is not an object or RecordSplitter flagged it (longer than max_record_bytes: kind bad_json).
+std::optional<JsonlRow> make_jsonl_row(const SplitRecord& record, const std::string& path, SkippedRow* skipped);
 
 }  // namespace gt::data

@@ -135,3 +135,65 @@ TEST(CsvReader, ReadsAFile) {
   ASSERT_EQ(f.rows.size(), 1u);
   EXPECT_EQ(value(f, 0, "response"), "a");
 }
+
+TEST(CsvReader, ParseCsvRecordSplitsOneRecord) {
+  using Fields = std::vector<std::string>;
+  using gt::data::parse_csv_record;
+  std::string error;
+  EXPECT_EQ(parse_csv_record("a,\"b,c\",\"say \"\"hi\"\"\",", &error), (Fields{"a", "b,c", "say \"hi\"", ""}));
+  // Line breaks are kept inside quotes; a CR outside quotes is an ordinary character.
+  EXPECT_EQ(parse_csv_record("\"line\r\nbreak\",x\r", &error), (Fields{"line\r\nbreak", "x\r"}));
+  EXPECT_EQ(parse_csv_record("say \"x\",", &error), (Fields{"say \"x\"", ""}));
+  EXPECT_EQ(parse_csv_record("", &error), (Fields{""}));
+  EXPECT_FALSE(parse_csv_record("a,\"open", &error));
+  EXPECT_EQ(error, "a quoted field is never closed");
+  EXPECT_FALSE(parse_csv_record("\"ab\"c,1", &error));
+  EXPECT_NE(error.find("text after a closing quote (\"c,1\")"), std::string::npos) << error;
+  EXPECT_FALSE(parse_csv_record("\"ab\"\r", &error));  // RecordSplitter strips a CRLF's CR; a CR left is text
+  EXPECT_FALSE(parse_csv_record("1,2\n3,4", nullptr));
+  EXPECT_FALSE(parse_csv_record("1,2\n", &error));
+  EXPECT_NE(error.find("line break outside quotes"), std::string::npos) << error;
+}
+
+TEST(CsvReader, HeaderAndRowsFromSplitRecords) {
+  // What a shard reader does with RecordSplitter's records: the first is the header, each later one a row.
+  using gt::data::SplitRecord;
+  SplitRecord header;
+  header.text = " a ,b";
+  EXPECT_EQ(gt::data::parse_csv_header(header, "s.csv"), (std::vector<std::string>{"a", "b"}));
+  header.error = "quoted field opened on line 1 is never closed";
+  gt::test::expect_input_error_with([&] { gt::data::parse_csv_header(header, "s.csv"); },
+                                    {"s.csv", "header row is malformed", "line 1 is never closed"});
+  header.error.clear();
+  header.text = "a,\"a\"";
+  gt::test::expect_input_error_with([&] { gt::data::parse_csv_header(header, "s.csv"); }, {"s.csv", "\"a\" twice"});
+
+  const std::vector<std::string> columns{"a", "b"};
+  SplitRecord rec;
+  rec.text = "1,\"x\ny\"";
+  rec.line = 7;
+  gt::data::SkippedRow skipped;
+  const std::optional<gt::data::CsvRow> row = gt::data::make_csv_row(columns, rec, 3, "s.csv", &skipped);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->row, 3);
+  EXPECT_EQ(row->line, 7);
+  EXPECT_EQ(row->fields.at("b"), "x\ny");
+
+  rec.text = "1";
+  EXPECT_FALSE(gt::data::make_csv_row(columns, rec, 4, "s.csv", &skipped));
+  EXPECT_EQ(skipped.file, "s.csv");
+  EXPECT_EQ(skipped.row, 4);
+  EXPECT_EQ(skipped.kind, "csv_field_count");
+  EXPECT_EQ(skipped.reason, "record on line 7 has 1 fields; expected 2 (a,b)");
+
+  rec.error = "quoted field opened on line 7 is never closed";  // flagged by RecordSplitter
+  EXPECT_FALSE(gt::data::make_csv_row(columns, rec, 5, "s.csv", &skipped));
+  EXPECT_EQ(skipped.kind, "csv_quote");
+  EXPECT_EQ(skipped.reason, rec.error);
+
+  rec.error.clear();
+  rec.text = "\"ab\"c,1";  // a record cut some other way: parse_csv_record still refuses it
+  EXPECT_FALSE(gt::data::make_csv_row(columns, rec, 6, "s.csv", &skipped));
+  EXPECT_EQ(skipped.kind, "csv_quote");
+  EXPECT_NE(skipped.reason.find("record on line 7: text after a closing quote"), std::string::npos) << skipped.reason;
+}

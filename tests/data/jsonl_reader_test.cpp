@@ -43,3 +43,37 @@ TEST(JsonlReader, MissingFileNamesIt) {
   gt::test::TempDir dir("jsonl");
   gt::test::expect_input_error_with([&] { gt::data::read_jsonl_file(dir.path().string()); }, {"is a folder"});
 }
+
+TEST(JsonlReader, ParseJsonlRecordAndRows) {
+  std::string error, kind;
+  const std::optional<nlohmann::json> v = gt::data::parse_jsonl_record(" {\"a\": [1]} ", &error, &kind);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->at("a")[0], 1);
+  EXPECT_FALSE(gt::data::parse_jsonl_record("{\"a\":", &error, &kind));
+  EXPECT_EQ(kind, "bad_json");
+  EXPECT_EQ(error.rfind("not valid JSON: ", 0), 0u) << error;
+  EXPECT_FALSE(gt::data::parse_jsonl_record("[1]", &error, &kind));
+  EXPECT_EQ(kind, "not_object");
+  EXPECT_EQ(error, "the line is a JSON array; expected an object");
+  EXPECT_FALSE(gt::data::parse_jsonl_record("3", nullptr));
+
+  gt::data::SplitRecord rec;
+  rec.line = 12;
+  rec.text = "{\"k\":\"v\"}";
+  gt::data::SkippedRow skipped;
+  const std::optional<gt::data::JsonlRow> row = gt::data::make_jsonl_row(rec, "s.jsonl", &skipped);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->row, 12);
+  EXPECT_EQ(row->value.at("k"), "v");
+  rec.text = "null";
+  EXPECT_FALSE(gt::data::make_jsonl_row(rec, "s.jsonl", &skipped));
+  EXPECT_EQ(skipped.file, "s.jsonl");
+  EXPECT_EQ(skipped.row, 12);
+  EXPECT_EQ(skipped.kind, "not_object");
+  rec.text = "{\"k\":";
+  rec.error = "line 12 is longer than max_record_bytes (4 bytes)";  // flagged by RecordSplitter
+  rec.too_long = true;
+  EXPECT_FALSE(gt::data::make_jsonl_row(rec, "s.jsonl", &skipped));
+  EXPECT_EQ(skipped.kind, "bad_json");
+  EXPECT_EQ(skipped.reason, rec.error);
+}
