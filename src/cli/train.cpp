@@ -21,8 +21,13 @@ void add_train(CLI::App& app) {
       "Train a LoRA adapter on a dataset. Options come from --config FILE (YAML, keys as below with '_') and flags; "
       "flags win. Writes a run folder with config.yaml, metadata.json, metrics.jsonl, checkpoints/ and adapter/.");
   sub->add_option("--config", *config_file, "YAML run config");
+  auto access_token = std::make_shared<std::string>();
+  sub->add_option("--access-token", *access_token,
+                  "OAuth 2.0 access token for gs:// data (e.g. `gcloud auth print-access-token`); never stored. "
+                  "Without it: GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default credentials, or the "
+                  "metadata server");
   add_config_flags(sub, *flags);
-  sub->callback([flags, config_file] {
+  sub->callback([flags, config_file, access_token] {
     TrainConfig cfg;
     if (!flags->options["resume"]->empty()) {
       // A resumed run keeps the configuration it started with (anything else would change its numbers).
@@ -40,6 +45,7 @@ void add_train(CLI::App& app) {
       if (cfg.model.empty()) fail_input("train: --model DIR is required (a Hugging Face Gemma 3n or Gemma 4 folder)");
       if (cfg.data.empty()) fail_input("train: --data DIR_OR_FILE is required");
     }
+    cfg.access_token = *access_token;  // given again on every command line, --resume included
     const int code = train::run_train(cfg);
     if (code != 0) throw CLI::RuntimeError(code);
   });

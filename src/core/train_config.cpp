@@ -43,6 +43,10 @@ const std::vector<ConfigField>& train_config_fields() {
       {"image_prompt", "User text after the image of an image_path,caption row", &C::image_prompt, "data"},
       {"audiovisual_prompt", "User text after the image and clip of an audio_path,image_path,caption row",
        &C::audiovisual_prompt, "data"},
+      {"shuffle_buffer", "Streamed data: rows held to shuffle the stream (<= 1: read order)", &C::shuffle_buffer,
+       "data"},
+      {"stream_workers", "Streamed data: shards read at once", &C::stream_workers, "data"},
+      {"prefetch_mb", "Streamed data: MiB of rows read ahead, all shards together", &C::prefetch_mb, "data"},
       {"image_token_budget", "Gemma 4: soft tokens per image, 70 | 140 | 280 | 560 | 1120 (use the same at inference)",
        &C::image_token_budget, "data"},
       {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},
@@ -247,6 +251,8 @@ void validate(const TrainConfig& c) {
   positive("epochs", static_cast<double>(c.epochs));
   non_negative("max_steps", static_cast<double>(c.max_steps));
   positive("batch_size", static_cast<double>(c.batch_size));
+  positive("stream_workers", static_cast<double>(c.stream_workers));
+  positive("prefetch_mb", static_cast<double>(c.prefetch_mb));
   positive("grad_accum", static_cast<double>(c.grad_accum));
   if (c.max_seq_len < 8) fail_input("--max-seq-len is ", c.max_seq_len, ", expected at least 8");
   positive("log_every", static_cast<double>(c.log_every));

@@ -38,6 +38,10 @@ struct TrainConfig {
   std::string image_prompt = "Describe this image.";
   std::string audiovisual_prompt = "Describe what is happening using the attached audio and image.";
   int64_t image_token_budget = 280;  // Gemma 4: soft tokens per image (70, 140, 280, 560 or 1120)
+  // Streamed datasets (--data gs://... or https://...)
+  int64_t shuffle_buffer = 10000;  // rows held to shuffle the stream (<= 1: read order)
+  int64_t stream_workers = 4;      // shards read at once
+  int64_t prefetch_mb = 64;        // MiB of rows read ahead, all shards together
   // LoRA
   int64_t lora_r = 16;
   double lora_alpha = 32.0;
@@ -68,6 +72,9 @@ struct TrainConfig {
   int64_t save_every = 100;  // steps; 0 = only at the end
   int64_t keep_checkpoints = 3;
   std::string resume;  // run folder to continue
+  // Not an option of the table (never written to config.yaml or anywhere else): --access-token, an OAuth 2.0 token
+  // for Cloud Storage, given on each command line, resumes included.
+  std::string access_token;
 };
 
 // The defaults above, for other option structs to take theirs from (data::TextDatasetOptions, ...).

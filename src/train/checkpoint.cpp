@@ -50,7 +50,9 @@ void set_generator_state(at::Generator gen, const at::Tensor& state) {
 }  // namespace
 
 json TrainerState::to_json() const {
-  return {{"step", step}, {"epoch", epoch}, {"index_in_epoch", index_in_epoch}, {"tokens_seen", tokens_seen}};
+  json j = {{"step", step}, {"epoch", epoch}, {"index_in_epoch", index_in_epoch}, {"tokens_seen", tokens_seen}};
+  if (!stream.is_null()) j["stream"] = stream;
+  return j;
 }
 
 TrainerState TrainerState::from_json(const json& j, const std::string& where) {
@@ -60,6 +62,7 @@ TrainerState TrainerState::from_json(const json& j, const std::string& where) {
     s.epoch = j.at("epoch").get<int64_t>();
     s.index_in_epoch = j.at("index_in_epoch").get<int64_t>();
     s.tokens_seen = j.value("tokens_seen", int64_t{0});
+    if (j.contains("stream")) s.stream = j.at("stream");
   } catch (const json::exception& e) {
     fail_input(where, ": trainer state is incomplete (", e.what(), ")");
   }

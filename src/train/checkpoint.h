@@ -25,6 +25,7 @@ struct TrainerState {
   int64_t epoch = 0;           // epoch of the next micro-batch
   int64_t index_in_epoch = 0;  // position in that epoch's order
   int64_t tokens_seen = 0;     // supervised tokens trained on so far
+  nlohmann::json stream;       // a streamed dataset's position (data::StreamingBatches::state()); null otherwise
   nlohmann::json to_json() const;
   static TrainerState from_json(const nlohmann::json& j, const std::string& where);
 };

@@ -1,7 +1,10 @@
 #include "train/run_setup.h"
 
+#include <iostream>
+
 #include "core/device.h"
 #include "core/error.h"
+#include "core/strings.h"
 #include "train/batches_torch.h"
 
 namespace gt::train {
@@ -57,7 +60,59 @@ RunSetup::RunSetup(const TrainConfig& cfg)
   }
 }
 
+data::ShardStream::ReaderFactory RunSetup::reader_factory() const {
+  io::ObjectReaderOptions o;
+  const bool emulator = o.gcs_endpoint.emulator;  // Google's clients send no credentials to an emulator
+  if (!emulator && !credentials_searched_) {
+    credentials_searched_ = true;
+    token_http_ = std::make_unique<io::HttpClient>();
+    credentials_ = io::find_credentials(*token_http_, {.access_token = cfg_.access_token});
+    std::cerr << "credentials " << (credentials_ ? credentials_->describe() : "none found: anonymous access") << "\n";
+  }
+  if (!emulator && credentials_) {
+    io::AccessTokenSource* source = credentials_.get();
+    o.access_token = [source] { return source->token(); };
+    o.user_project = credentials_->quota_project();
+  }
+  return [o] { return std::make_unique<io::ObjectReader>(o); };
+}
+
+std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec) const {
+  std::vector<io::ObjectRef> shards = reader_factory()()->expand(spec);
+  uint64_t bytes = 0;
+  for (const io::ObjectRef& o : shards) bytes += o.size.value_or(0);
+  std::cerr << "shards      " << spec << ": " << shards.size() << " object(s), " << format_bytes(static_cast<double>(bytes))
+            << "\n";
+  return shards;
+}
+
+std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string& spec, const nlohmann::json& state) const {
+  std::vector<io::ObjectRef> shards = list_shards(spec);
+  const std::string base = spec.substr(0, spec.find_last_of('/') + 1);  // relative media sit beside the shards
+  makers_.push_back(std::make_unique<data::ExampleMaker>(dataset_options, tokenizer, model_config.family, base, spec));
+  data::StreamingOptions so;
+  so.batch_size = cfg_.batch_size;
+  so.seed = static_cast<uint64_t>(cfg_.seed);
+  so.shuffle_buffer = static_cast<size_t>(std::max<int64_t>(cfg_.shuffle_buffer, 0));
+  so.pad_id = pad_id;
+  so.stream.workers = static_cast<int>(cfg_.stream_workers);
+  so.stream.prefetch_bytes = static_cast<size_t>(cfg_.prefetch_mb) << 20;
+  so.skipped_log = dataset_options.skipped_log;
+  so.exclude = excluded_ids;
+  return std::make_unique<data::StreamingBatches>(std::move(shards), *makers_.back(), so, reader_factory(), state);
+}
+
 data::TextDataset RunSetup::load_dataset(const std::string& file) const {
+  if (io::is_remote_url(file)) {
+    std::vector<io::ObjectRef> shards = list_shards(file);
+    const std::string base = file.substr(0, file.find_last_of('/') + 1);
+    const data::ExampleMaker maker(dataset_options, tokenizer, model_config.family, base, file);
+    data::TextDataset ds = data::read_streamed_dataset(std::move(shards), maker, reader_factory(),
+                                                       dataset_options.skipped_log, file);
+    data::exclude_rows(ds, excluded_ids);
+    if (ds.examples.empty()) fail_input(file, ": every usable row is listed in --exclude ", cfg_.exclude);
+    return ds;
+  }
   data::TextDataset ds = data::load_text_dataset(file, dataset_options, tokenizer, model_config.family);
   data::exclude_rows(ds, excluded_ids);
   if (ds.examples.empty()) fail_input(file, ": every usable row is listed in --exclude ", cfg_.exclude);

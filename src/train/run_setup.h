@@ -10,7 +10,9 @@
 #include <string>
 
 #include "core/train_config.h"
+#include "data/streaming_batches.h"
 #include "data/text_dataset.h"
+#include "io/gcp_credentials.h"
 #include "io/model_config.h"
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
@@ -27,8 +29,12 @@ class RunSetup {
   // what is wrong. Rows skipped while loading datasets go to dataset_options.skipped_log when it is set.
   explicit RunSetup(const TrainConfig& cfg);
 
-  // The examples of `file`, without the rows listed by --exclude.
+  // The examples of `file`, without the rows listed by --exclude. A remote file (gs://, https://; its shards) is
+  // read as a stream, in order, into memory (validation and eval sets).
   data::TextDataset load_dataset(const std::string& file) const;
+  // Training batches streamed from the remote dataset `spec` (gs://bucket/prefix-*.jsonl, https://...), continuing
+  // from `state` (a checkpoint's TrainerState::stream; null: the start).
+  std::unique_ptr<data::StreamingBatches> open_stream(const std::string& spec, const nlohmann::json& state) const;
   // The model (decoder and the modality's towers), base weights frozen.
   models::LoadedModel load_model() const;
 
@@ -46,7 +52,17 @@ class RunSetup {
   MediaReaders media_readers() const { return {audio.get(), images.get()}; }
 
  private:
+  // Readers of remote objects, one per thread, with the run's credentials.
+  data::ShardStream::ReaderFactory reader_factory() const;
+  std::vector<io::ObjectRef> list_shards(const std::string& spec) const;
+
   const TrainConfig cfg_;
+  // Remote data: Google credentials (found once, on first use; the token source refreshes through its own client)
+  // and the example makers of the streamed datasets (they must outlive the streams).
+  mutable std::unique_ptr<io::HttpClient> token_http_;
+  mutable std::unique_ptr<io::AccessTokenSource> credentials_;
+  mutable bool credentials_searched_ = false;
+  mutable std::vector<std::unique_ptr<data::ExampleMaker>> makers_;
 };
 
 }  // namespace gt::train

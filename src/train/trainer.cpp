@@ -25,6 +25,7 @@
 #include "data/dataset_files.h"
 #include "data/text_dataset.h"
 #include "io/integrity.h"
+#include "io/object_reader.h"
 #include "io/run_index.h"
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
@@ -77,6 +78,64 @@ std::string describe_memory(const std::string& device) {
   return peak ? format_bytes(static_cast<double>(peak)) : "?";
 }
 
+// The run's training batches: from the examples of a local dataset (BatchIterator), or streamed from remote shards
+// (StreamingBatches, whose size is unknown until read).
+class TrainBatches {
+ public:
+  TrainBatches(const std::vector<data::Example>& examples, const data::BatchOptions& o, const TrainerState& s)
+      : local_(std::make_unique<data::BatchIterator>(examples, o, data::DataPosition{s.epoch, s.index_in_epoch})) {}
+  explicit TrainBatches(std::unique_ptr<data::StreamingBatches> stream) : stream_(std::move(stream)) {}
+
+  data::Batch next() { return local_ ? local_->next() : stream_->next(); }
+  // Micro-batches per epoch; nullopt for a stream.
+  std::optional<int64_t> per_epoch() const {
+    return local_ ? std::optional<int64_t>(local_->batches_per_epoch()) : std::nullopt;
+  }
+  // Epochs done, for the metrics: exact for a local dataset, the epoch number for a stream.
+  double epochs(int64_t micro_done) const {
+    if (local_) return static_cast<double>(micro_done) / static_cast<double>(local_->batches_per_epoch());
+    return static_cast<double>(stream_->counters().epoch);
+  }
+  // A stream's counts, for metadata.json: "epoch 1: 1234 rows read (12 skipped, 0 excluded), 56.7 MB".
+  std::string describe() const {
+    const data::StreamingCounters c = stream_->counters();
+    return cat(stream_->shards().size(), " shard(s); ", c.total_rows, " rows read by this process; epoch ", c.epoch,
+               ": ", c.rows, " rows, ", c.examples, " examples, ", c.skipped, " skipped, ", c.excluded, " excluded, ",
+               format_bytes(static_cast<double>(c.stream.bytes_read)), " read");
+  }
+  void save(TrainerState& s) const {
+    if (local_) {
+      s.epoch = local_->position().epoch;
+      s.index_in_epoch = local_->position().index_in_epoch;
+    } else {
+      s.epoch = stream_->counters().epoch;
+      s.stream = stream_->state();
+    }
+  }
+  // Stream figures since the last call (rows and MB read per second), empty for a local dataset.
+  json stream_metrics() {
+    if (!stream_) return json::object();
+    const data::StreamingCounters c = stream_->counters();
+    const auto now = std::chrono::steady_clock::now();
+    const double dt = std::max(std::chrono::duration<double>(now - last_).count(), 1e-9);
+    last_ = now;
+    json j = {{"stream_rows", c.total_rows},
+              {"stream_rows_per_s", static_cast<double>(c.total_rows - last_rows_) / dt},
+              {"stream_mb_per_s", static_cast<double>(c.stream.bytes_read - last_bytes_) / dt / 1e6},
+              {"stream_skipped", c.skipped}};
+    last_rows_ = c.total_rows;
+    last_bytes_ = c.stream.bytes_read;
+    return j;
+  }
+
+ private:
+  std::unique_ptr<data::BatchIterator> local_;
+  std::unique_ptr<data::StreamingBatches> stream_;
+  int64_t last_rows_ = 0;
+  uint64_t last_bytes_ = 0;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
 
 int run_train(const TrainConfig& config) {
@@ -109,17 +168,28 @@ int run_train(const TrainConfig& config) {
   std::cerr << "run folder  " << run.path() << (resuming ? " (resuming)" : "") << "\n";
 
   try {
-    if (resuming) remove_tree(run.file("skipped.jsonl"));  // re-recorded by the reload below
+    // A remote dataset is streamed: its rows are read as training goes, never all at once.
+    const bool streamed = io::is_remote_url(cfg.data);
+    // A local dataset is read again on resume, so its skipped rows are recorded again; a stream's are not.
+    if (resuming && !streamed) remove_tree(run.file("skipped.jsonl"));
     setup.dataset_options.skipped_log = run.file("skipped.jsonl");
 
     data::DatasetFiles files;
-    if (fs::is_directory(cfg.data))
+    if (streamed)
+      files.train = cfg.data;
+    else if (fs::is_directory(cfg.data))
       files = data::find_dataset_files(cfg.data);
     else
       files.train = cfg.data;
     if (!cfg.val_data.empty()) files.validation = cfg.val_data;
-    data::TextDataset train = setup.load_dataset(files.train);
-    std::cerr << "train       " << train.summary.describe() << "\n";
+    data::TextDataset train;
+    if (!streamed) {
+      train = setup.load_dataset(files.train);
+      std::cerr << "train       " << train.summary.describe() << "\n";
+    } else if (cfg.max_steps <= 0) {
+      fail_input(cfg.data, ": a streamed dataset's size is not known before it has been read, so --epochs cannot set "
+                 "the schedule; give --max-steps N (optimizer steps)");
+    }
     data::TextDataset val;
     if (!files.validation.empty()) {
       val = setup.load_dataset(files.validation);
@@ -170,14 +240,17 @@ int run_train(const TrainConfig& config) {
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
     const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1};
-    data::BatchIterator batches(train.examples, bopts, {state.epoch, state.index_in_epoch});
-    const int64_t micro_per_epoch = batches.batches_per_epoch();
-    const int64_t total_micro = cfg.max_steps > 0 ? cfg.max_steps * cfg.grad_accum : cfg.epochs * micro_per_epoch;
+    TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream))
+                                    : TrainBatches(train.examples, bopts, state);
+    const std::optional<int64_t> micro_per_epoch = batches.per_epoch();
+    const int64_t total_micro = cfg.max_steps > 0 ? cfg.max_steps * cfg.grad_accum : cfg.epochs * *micro_per_epoch;
     const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : (total_micro + cfg.grad_accum - 1) / cfg.grad_accum;
     run.update_metadata({{"total_steps", total_steps}});
+    if (streamed) run.update_metadata({{"data_source", cfg.data}, {"streamed", true}});
     std::cerr << "schedule    " << total_steps << " steps of " << cfg.grad_accum << " x " << cfg.batch_size
-              << " examples (" << micro_per_epoch << " micro-batches per epoch), lr " << cfg.lr << " " << cfg.lr_scheduler
-              << "\n";
+              << " examples ("
+              << (micro_per_epoch ? cat(*micro_per_epoch, " micro-batches per epoch") : std::string("streamed"))
+              << "), lr " << cfg.lr << " " << cfg.lr_scheduler << "\n";
     int64_t micro_done = state.step * cfg.grad_accum;  // exact except after a short last step, which ends the run
 
     SignalGuard signals;
@@ -186,9 +259,7 @@ int run_train(const TrainConfig& config) {
     bar.start_at(state.step);
     reset_peak_memory(device_name);
     auto checkpoint_now = [&] {
-      const data::DataPosition pos = batches.position();
-      state.epoch = pos.epoch;
-      state.index_in_epoch = pos.index_in_epoch;
+      batches.save(state);
       save_checkpoint(run.path(), cfg.keep_checkpoints, model, acfg, opt, state, device);
     };
     auto run_eval = [&](const char* when) {
@@ -206,7 +277,8 @@ int run_train(const TrainConfig& config) {
     while (state.step < total_steps && micro_done < total_micro) {
       // Periodic work before the step (a resumed run starts right after a step, so it repeats none of it).
       if (state.step > 0 && cfg.eval_every > 0 && state.step % cfg.eval_every == 0) run_eval("periodic");
-      if (state.step > 0 && cfg.eval_every == 0 && micro_done % micro_per_epoch == 0) run_eval("epoch");
+      if (state.step > 0 && cfg.eval_every == 0 && micro_per_epoch && micro_done % *micro_per_epoch == 0)
+        run_eval("epoch");
 
       synchronize_device(device_name);
       const auto t0 = std::chrono::steady_clock::now();
@@ -245,7 +317,7 @@ int run_train(const TrainConfig& config) {
 
       if (state.step % cfg.log_every == 0 || state.step == total_steps) {
         json row = {{"step", state.step},
-                    {"epoch", static_cast<double>(micro_done) / static_cast<double>(micro_per_epoch)},
+                    {"epoch", batches.epochs(micro_done)},
                     {"loss", finite ? json(loss) : json(nullptr)},
                     {"lr", lr},
                     {"grad_norm", std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr)},
@@ -255,6 +327,7 @@ int run_train(const TrainConfig& config) {
                     {"step_s", dt},
                     {"peak_memory_bytes", peak_memory_bytes(device_name)}};
         if (!finite) row["skipped_update"] = true;
+        row.update(batches.stream_metrics());
         run.append_metric(row);
       }
       bar.update(state.step, cat("loss ", finite ? loss : NAN, "  lr ", lr, "  ", static_cast<int64_t>(real_tokens / dt),
@@ -280,7 +353,7 @@ int run_train(const TrainConfig& config) {
     models::save_adapter(run.file("adapter"), model, acfg);
     run.update_metadata({{"status", "completed"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
                          {"last_loss", last_loss}, {"peak_memory_bytes", peak_memory_bytes(device_name)},
-                         {"train_summary", train.summary.describe()}});
+                         {"train_summary", streamed ? batches.describe() : train.summary.describe()}});
     io::write_integrity_manifest(run.path());
     std::cerr << "adapter     " << run.file("adapter") << " (PEFT format)\n";
     return 0;

@@ -1,0 +1,157 @@
+#include "io/object_reader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+#include <vector>
+
+#include "core/error.h"
+#include "core/strings.h"
+
+namespace gt::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+std::string local_version(const fs::path& p) {
+  std::error_code ec;
+  const auto t = fs::last_write_time(p, ec);
+  if (ec) return {};
+  return std::to_string(t.time_since_epoch().count());
+}
+
+ObjectRef local_object(const std::string& spec) {
+  std::error_code ec;
+  const fs::path p(spec);
+  if (!fs::exists(p, ec)) fail_input(spec, ": no such file");
+  if (!fs::is_regular_file(p, ec)) fail_input(spec, ": not a file (a dataset shard must be a file)");
+  ObjectRef o;
+  o.kind = ObjectKind::Local;
+  o.url = spec;
+  o.size = fs::file_size(p, ec);
+  if (ec) fail_input(spec, ": cannot read its size: ", ec.message());
+  o.version = local_version(p);
+  return o;
+}
+
+DownloadResult read_local(const ObjectRef& o, uint64_t begin, std::optional<uint64_t> end, const ChunkSink& sink) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(o.url, ec);
+  if (ec) fail_input(o.url, ": cannot be read: ", ec.message());
+  if ((o.size && size != *o.size) || local_version(o.url) != o.version)
+    fail_input(o.url, " changed since it was listed (size or modification time); a shard is never read from two "
+               "versions, so start the run again");
+  std::ifstream in(o.url, std::ios::binary);
+  if (!in) fail_input(o.url, ": cannot be opened");
+  DownloadResult r;
+  r.object_size = size;
+  r.requests = 1;
+  const uint64_t stop = std::min(end.value_or(size), size);
+  if (begin >= stop) return r;
+  in.seekg(static_cast<std::streamoff>(begin));
+  std::vector<char> buf(size_t(1) << 20);
+  uint64_t at = begin;
+  while (at < stop) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), stop - at));
+    in.read(buf.data(), static_cast<std::streamsize>(want));
+    const auto got = static_cast<size_t>(in.gcount());
+    if (got == 0) fail_input(o.url, ": read failed at byte ", at, " of ", size);
+    at += got;
+    r.bytes += got;
+    if (!sink(std::string_view(buf.data(), got))) {
+      r.stopped = true;
+      break;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+bool is_remote_url(std::string_view spec) {
+  return starts_with_ci(spec, "gs://") || starts_with_ci(spec, "http://") || starts_with_ci(spec, "https://");
+}
+
+ObjectReader::ObjectReader(ObjectReaderOptions options)
+    : options_(std::move(options)), http_(std::make_unique<HttpClient>(options_.http)) {
+  GcsClient::Options go;
+  go.user_project = options_.user_project;
+  gcs_ = std::make_unique<GcsClient>(*http_, options_.gcs_endpoint, options_.access_token, go);
+}
+
+ObjectReader::~ObjectReader() = default;
+
+std::vector<ObjectRef> ObjectReader::expand(const std::string& spec) {
+  std::vector<ObjectRef> out;
+  if (starts_with_ci(spec, "gs://")) {
+    for (GcsObject& g : gcs_->expand(spec)) {
+      ObjectRef o;
+      o.kind = ObjectKind::Gcs;
+      o.url = g.url();
+      o.size = g.size;
+      o.version = std::to_string(g.generation);
+      o.gcs = std::move(g);
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+  if (is_remote_url(spec)) {
+    ObjectRef o;
+    o.kind = ObjectKind::Http;
+    o.url = spec;
+    // HEAD for the size and ETag; a server that refuses HEAD (405, 403 for some signed URLs) still serves GET.
+    const HttpResponse head = http_->request({.method = "HEAD", .url = spec, .headers = {}, .body = {}});
+    if (head.status == 404) fail_input(redact_url(spec), ": not found (HTTP 404)");
+    if (head.status >= 200 && head.status < 300) {
+      o.version = head.header("etag");
+      const std::string len = head.header("content-length");
+      if (!len.empty() && head.header("content-encoding").empty()) {
+        try {
+          o.size = std::stoull(len);
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    out.push_back(std::move(o));
+    return out;
+  }
+  out.push_back(local_object(spec));
+  return out;
+}
+
+DownloadResult ObjectReader::read(const ObjectRef& object, uint64_t begin, std::optional<uint64_t> end,
+                                  const ChunkSink& sink) {
+  switch (object.kind) {
+    case ObjectKind::Gcs:
+      return gcs_->read(object.gcs, begin, end, sink);
+    case ObjectKind::Http: {
+      DownloadOptions pin;
+      if (!object.version.empty()) {
+        pin.pin_header = "etag";
+        pin.pin_value = object.version;
+      }
+      try {
+        return http_->download(object.url, {}, begin, end, sink, pin);
+      } catch (const HttpError& e) {
+        if (e.changed)
+          fail_input(redact_url(object.url), " changed while being read (its ETag is no longer ", object.version,
+                     "); a shard is never stitched from two versions: ", e.what());
+        throw;
+      }
+    }
+    case ObjectKind::Local:
+      return read_local(object, begin, end, sink);
+  }
+  fail_input(object.url, ": unknown kind of object");
+}
+
+}  // namespace gt::io
