@@ -47,6 +47,10 @@ const std::vector<ConfigField>& train_config_fields() {
        "data"},
       {"stream_workers", "Streamed data: shards read at once", &C::stream_workers, "data"},
       {"prefetch_mb", "Streamed data: MiB of rows read ahead, all shards together", &C::prefetch_mb, "data"},
+      {"bq_query",
+       "BigQuery: a GoogleSQL query whose rows are the training data (run once as a job in the project that --data "
+       "bq://PROJECT names; columns are used as CSV columns are)",
+       &C::bq_query, "data"},
       {"image_token_budget", "Gemma 4: soft tokens per image, 70 | 140 | 280 | 560 | 1120 (use the same at inference)",
        &C::image_token_budget, "data"},
       {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},

@@ -42,6 +42,7 @@ struct TrainConfig {
   int64_t shuffle_buffer = 10000;  // rows held to shuffle the stream (<= 1: read order)
   int64_t stream_workers = 4;      // shards read at once
   int64_t prefetch_mb = 64;        // MiB of rows read ahead, all shards together
+  std::string bq_query;            // BigQuery: train on this query's rows (--data bq://PROJECT runs it)
   // LoRA
   int64_t lora_r = 16;
   double lora_alpha = 32.0;

@@ -34,6 +34,7 @@ std::shared_ptr<const std::vector<std::string>> parse_header(const SplitRecord& 
 
 RecordFormat shard_format(const std::string& url) {
   std::string name = lower(url);
+  if (name.rfind("bq://", 0) == 0) return RecordFormat::Jsonl;  // BigQuery rows come as JSON objects
   if (name.find("://") != std::string::npos) name = name.substr(0, name.find_first_of("?#"));  // a URL's query
   for (const char* z : {".gz", ".zst", ".zstd"})
     if (ends_with(name, z)) {
@@ -138,8 +139,34 @@ struct ShardStream::State {
     return parse_header(recs.front(), o.url);
   }
 
+  // A BigQuery table or query result: its rows as JSONL records whose offsets count rows (a resume starts at a row).
+  void read_rows(int64_t k, io::ObjectReader& reader, const StreamPosition& from) {
+    const io::ObjectRef& o = shards[static_cast<size_t>(k)];
+    uint64_t row = from.offset;
+    reader.read_rows(o, row, [&](std::vector<std::string>& texts) {
+      for (std::string& t : texts) {
+        {
+          std::lock_guard lock(m);
+          stats.bytes_read += t.size();
+          stats.bytes_decoded += t.size();
+        }
+        SplitRecord r;
+        r.offset = row;
+        r.end = row + 1;
+        r.line = static_cast<int64_t>(row) + 1;
+        r.end_line = r.line + 1;
+        r.text = std::move(t);
+        ++row;
+        if (!push(k, StreamRecord{k, static_cast<int64_t>(row), std::move(r), nullptr})) return false;
+      }
+      return true;
+    });
+  }
+
   void read_shard(int64_t k, io::ObjectReader& reader) {
     const io::ObjectRef& o = shards[static_cast<size_t>(k)];
+    if (o.kind == io::ObjectKind::BigQuery)
+      return read_rows(k, reader, k == start.shard ? start : StreamPosition{k, 0, 1, 0});
     const RecordFormat format = shard_format(o.url);
     auto dec = io::Decompressor::for_name(o.url);
     const bool compressed = dec->codec() != io::Decompressor::Codec::identity;

@@ -17,6 +17,10 @@
 // a compressed one is decoded from its start and the records before the offset are dropped (gzip and zstd streams
 // cannot be entered in the middle). A CSV shard's header is read first from its start either way.
 //
+// BigQuery (bq:// tables and query results, io::ObjectReader::read_rows): one shard whose records are its rows as
+// JSON objects ({column: value as text, or null}, columns mapped as CSV columns are); its offsets count rows, so a
+// resume starts at the saved row (startIndex), fetching nothing before it.
+//
 // Errors: a shard that cannot be read (after HttpClient's retries), is corrupt, or changed since it was listed ends
 // the stream with gt::InputError naming the shard, thrown from next() when the caller reaches that shard (records
 // before it are delivered first). Malformed records are not errors: they come with SplitRecord::error set.

@@ -196,7 +196,11 @@ Batch StreamingBatches::next() {
 
 nlohmann::json StreamingBatches::state() const {
   nlohmann::json shards = nlohmann::json::array();
-  for (const io::ObjectRef& o : shards_) shards.push_back({{"url", o.url}, {"version", o.version}});
+  for (const io::ObjectRef& o : shards_) {
+    nlohmann::json j = {{"url", o.url}, {"version", o.version}};
+    if (!o.bq_position.empty()) j["bq_position"] = o.bq_position;
+    shards.push_back(std::move(j));
+  }
   nlohmann::json buffer = buffer_->to_json();
   std::set<int64_t> needed;
   for (const nlohmann::json& r : buffer.at("rows")) needed.insert(r.at("shard").get<int64_t>());
@@ -219,6 +223,25 @@ StreamingCounters StreamingBatches::counters() const {
   StreamingCounters c = counters_;
   if (stream_) c.stream = stream_->stats();
   return c;
+}
+
+std::vector<io::ObjectRef> saved_shards(const nlohmann::json& state) {
+  std::vector<io::ObjectRef> out;
+  try {
+    for (const nlohmann::json& j : state.at("shards")) {
+      io::ObjectRef o;
+      o.url = j.at("url").get<std::string>();
+      o.version = j.at("version").get<std::string>();
+      if (!j.contains("bq_position")) fail_input("the checkpoint's shard ", o.url, " is not a BigQuery result");
+      o.kind = io::ObjectKind::BigQuery;
+      o.bq_position = j.at("bq_position").get<std::string>();
+      out.push_back(std::move(o));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail_input("the checkpoint's data position is incomplete (", e.what(), ")");
+  }
+  if (out.empty()) fail_input("the checkpoint's data position names no shard");
+  return out;
 }
 
 TextDataset read_streamed_dataset(std::vector<io::ObjectRef> shards, const ExampleMaker& maker,

@@ -91,6 +91,10 @@ class StreamingBatches {
   bool epoch_empty_ = true;  // no example yet this epoch
 };
 
+// The BigQuery results a state() names (a query's job), to resume reading them rather than run the query again.
+// Throws gt::InputError when the state names other shards or is malformed.
+std::vector<io::ObjectRef> saved_shards(const nlohmann::json& state);
+
 // Every example of a remote dataset in read order (no shuffle), in memory: validation and eval sets. Rows skipped go
 // to `skipped_log` ("" = none); the summary counts as load_text_dataset's does. Throws gt::InputError when no row is
 // usable.

@@ -11,7 +11,10 @@
 //                                                     sorted by name, each object pinned to its listed generation)
 //   http://... https://...                            one object; a HEAD asks for its size and ETag (a server that
 //                                                     refuses HEAD gives neither: the read is then not pinned)
+//   bq://project.dataset.table                        a BigQuery table, read as rows (tabledata.list), each row a
+//                                                     JSON object {column: value as text, or null}
 //   anything else                                     one local file (it must exist)
+// run_query() makes a BigQuery query's results (one job, run once) an object the same way.
 // Versions: a Cloud Storage object is read at its listed generation and an http(s) object with its ETag pinned, so
 // an object replaced between listing and reading, or between two reads (a resumed run), is an error naming it,
 // never a mix of two versions. A local file is checked against the size and modification time listed.
@@ -25,12 +28,13 @@
 #include <string_view>
 #include <vector>
 
+#include "io/bigquery.h"
 #include "io/gcs.h"
 #include "io/http_client.h"
 
 namespace gt::io {
 
-enum class ObjectKind { Local, Http, Gcs };
+enum class ObjectKind { Local, Http, Gcs, BigQuery };
 
 struct ObjectRef {
   ObjectKind kind = ObjectKind::Local;
@@ -38,9 +42,10 @@ struct ObjectRef {
   std::optional<uint64_t> size;   // unknown for an http object whose server gives no length
   std::string version;            // generation (Cloud Storage), ETag (http, "" = none given), mtime (local)
   GcsObject gcs;                  // kind == Gcs
+  std::string bq_position;        // kind == BigQuery: BqPosition::to_json() of its first row (table or query job)
 };
 
-// "gs://", "http://" or "https://" (case-insensitive scheme): a dataset or medium that is not on this disk.
+// "gs://", "bq://", "http://" or "https://" (case-insensitive scheme): a dataset or medium not on this disk.
 bool is_remote_url(std::string_view spec);
 
 struct ObjectReaderOptions {
@@ -51,6 +56,9 @@ struct ObjectReaderOptions {
   GcsEndpoint gcs_endpoint = resolve_gcs_endpoint();
   std::function<std::string()> access_token;
   std::string user_project;
+  // BigQuery: resolve_bigquery_endpoint() by default (BIGQUERY_EMULATOR_HOST or the public endpoint); the same
+  // token function and user project.
+  BigQueryEndpoint bq_endpoint = resolve_bigquery_endpoint();
 };
 
 class ObjectReader {
@@ -65,6 +73,14 @@ class ObjectReader {
   // Streams bytes [begin, end) of `object` to `sink` (end nullopt: to its end), resuming interrupted transfers, the
   // version pinned. Throws gt::InputError naming the object.
   DownloadResult read(const ObjectRef& object, uint64_t begin, std::optional<uint64_t> end, const ChunkSink& sink);
+  // Runs `sql` in `project` as one BigQuery job (waiting until it completes) and returns its results as an object
+  // (url "bq://<project>/jobs/<job id>", version the job id). Reading it again later, e.g. in a resumed run, reads
+  // the same job's results (BigQuery keeps them about 24 hours); the query is not run again.
+  ObjectRef run_query(const std::string& sql, const std::string& project);
+  // A BigQuery object's rows from row `start_row` on, a page at a time, each row as a JSON object text; `page`
+  // returns false to stop. Throws gt::InputError naming the table or job.
+  using RowPageSink = std::function<bool(std::vector<std::string>& rows)>;
+  void read_rows(const ObjectRef& object, uint64_t start_row, const RowPageSink& page);
 
   const ObjectReaderOptions& options() const { return options_; }
 
@@ -72,6 +88,7 @@ class ObjectReader {
   ObjectReaderOptions options_;
   std::unique_ptr<HttpClient> http_;
   std::unique_ptr<GcsClient> gcs_;
+  std::unique_ptr<BigQueryClient> bq_;
 };
 
 }  // namespace gt::io

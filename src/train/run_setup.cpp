@@ -28,6 +28,13 @@ const TrainConfig& checked(const TrainConfig& cfg) {
   return cfg;
 }
 
+// What relative media paths in the rows of a remote dataset resolve against: the shards' folder (gs://, https://);
+// for BigQuery, which has no folder, the working directory.
+std::string media_base_of(const std::string& spec) {
+  if (spec.rfind("bq://", 0) == 0) return {};
+  return spec.substr(0, spec.find_last_of('/') + 1);
+}
+
 }  // namespace
 
 RunSetup::RunSetup(const TrainConfig& cfg)
@@ -60,9 +67,11 @@ RunSetup::RunSetup(const TrainConfig& cfg)
   }
 }
 
-data::ShardStream::ReaderFactory RunSetup::reader_factory() const {
+data::ShardStream::ReaderFactory RunSetup::reader_factory(const std::string& spec) const {
   io::ObjectReaderOptions o;
-  const bool emulator = o.gcs_endpoint.emulator;  // Google's clients send no credentials to an emulator
+  // Google's clients send no credentials to an emulator; plain https data needs none.
+  const bool gs = spec.rfind("gs://", 0) == 0, bq = spec.rfind("bq://", 0) == 0;
+  const bool emulator = (!gs && !bq) || (gs && o.gcs_endpoint.emulator) || (bq && o.bq_endpoint.emulator);
   if (!emulator && !credentials_searched_) {
     credentials_searched_ = true;
     token_http_ = std::make_unique<io::HttpClient>();
@@ -77,8 +86,21 @@ data::ShardStream::ReaderFactory RunSetup::reader_factory() const {
   return [o] { return std::make_unique<io::ObjectReader>(o); };
 }
 
-std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec) const {
-  std::vector<io::ObjectRef> shards = reader_factory()()->expand(spec);
+std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec, const nlohmann::json& state) const {
+  std::vector<io::ObjectRef> shards;
+  if (!cfg_.bq_query.empty()) {
+    if (spec.rfind("bq://", 0) != 0 || spec.find('.') != std::string::npos)
+      fail_input("--bq-query runs in the project that --data names as bq://PROJECT; got --data ", spec);
+    if (!state.is_null()) {
+      shards = data::saved_shards(state);  // a resumed run reads the job it ran, never a new one
+      std::cerr << "bigquery    resuming the results of " << shards.at(0).url << "\n";
+    } else {
+      shards.push_back(reader_factory(spec)()->run_query(cfg_.bq_query, spec.substr(5)));
+      std::cerr << "bigquery    the query ran as " << shards[0].url << ": " << shards[0].size.value_or(0) << " rows\n";
+    }
+    return shards;
+  }
+  shards = reader_factory(spec)()->expand(spec);
   uint64_t bytes = 0;
   for (const io::ObjectRef& o : shards) bytes += o.size.value_or(0);
   std::cerr << "shards      " << spec << ": " << shards.size() << " object(s), " << format_bytes(static_cast<double>(bytes))
@@ -87,8 +109,8 @@ std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec) const 
 }
 
 std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string& spec, const nlohmann::json& state) const {
-  std::vector<io::ObjectRef> shards = list_shards(spec);
-  const std::string base = spec.substr(0, spec.find_last_of('/') + 1);  // relative media sit beside the shards
+  std::vector<io::ObjectRef> shards = list_shards(spec, state);
+  const std::string base = media_base_of(spec);
   makers_.push_back(std::make_unique<data::ExampleMaker>(dataset_options, tokenizer, model_config.family, base, spec));
   data::StreamingOptions so;
   so.batch_size = cfg_.batch_size;
@@ -99,15 +121,15 @@ std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string&
   so.stream.prefetch_bytes = static_cast<size_t>(cfg_.prefetch_mb) << 20;
   so.skipped_log = dataset_options.skipped_log;
   so.exclude = excluded_ids;
-  return std::make_unique<data::StreamingBatches>(std::move(shards), *makers_.back(), so, reader_factory(), state);
+  return std::make_unique<data::StreamingBatches>(std::move(shards), *makers_.back(), so, reader_factory(spec), state);
 }
 
 data::TextDataset RunSetup::load_dataset(const std::string& file) const {
   if (io::is_remote_url(file)) {
     std::vector<io::ObjectRef> shards = list_shards(file);
-    const std::string base = file.substr(0, file.find_last_of('/') + 1);
+    const std::string base = media_base_of(file);
     const data::ExampleMaker maker(dataset_options, tokenizer, model_config.family, base, file);
-    data::TextDataset ds = data::read_streamed_dataset(std::move(shards), maker, reader_factory(),
+    data::TextDataset ds = data::read_streamed_dataset(std::move(shards), maker, reader_factory(file),
                                                        dataset_options.skipped_log, file);
     data::exclude_rows(ds, excluded_ids);
     if (ds.examples.empty()) fail_input(file, ": every usable row is listed in --exclude ", cfg_.exclude);

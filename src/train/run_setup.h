@@ -53,8 +53,9 @@ class RunSetup {
 
  private:
   // Readers of remote objects, one per thread, with the run's credentials.
-  data::ShardStream::ReaderFactory reader_factory() const;
-  std::vector<io::ObjectRef> list_shards(const std::string& spec) const;
+  data::ShardStream::ReaderFactory reader_factory(const std::string& spec) const;
+  // The objects `spec` names; with --bq-query, the query's results (run now, or the job `state` saved).
+  std::vector<io::ObjectRef> list_shards(const std::string& spec, const nlohmann::json& state = nullptr) const;
 
   const TrainConfig cfg_;
   // Remote data: Google credentials (found once, on first use; the token source refreshes through its own client)

@@ -1,5 +1,6 @@
 // `gemma-tune train --data gs://...` end to end against the Cloud Storage stand-in (tests/io/gcs_standin.h, found by
-// the program through STORAGE_EMULATOR_HOST): a streamed run; the same run through dropped connections and 503s gives
+// the program through STORAGE_EMULATOR_HOST), and `--data bq://...` / `--bq-query` against the BigQuery one
+// (BIGQUERY_EMULATOR_HOST; a resumed query run reads the job it ran, never a new one): a streamed run; the same run through dropped connections and 503s gives
 // the same losses; a run stopped after step 3 and resumed gives the same losses again (the shuffle buffer and stream
 // position come back from the checkpoint, nothing is read twice); `eval --data gs://...` gives the loss of the same
 // rows read from a local file; --epochs without --max-steps is refused with the reason.
@@ -8,9 +9,11 @@
 #include <cstdlib>
 #include <optional>
 
+#include "io/bigquery_standin.h"
 #include "io/gcs_standin.h"
 #include "tiny_setup.h"
 
+using gt::test::BigQueryStandin;
 using gt::test::GcsStandin;
 using gt::test::quote;
 using gt::test::run_cli;
@@ -20,21 +23,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// STORAGE_EMULATOR_HOST for the life of the object (the CLI runs as a child process and inherits it).
+// An emulator variable for the life of the object (the CLI runs as a child process and inherits it).
 class EmulatorEnv {
  public:
-  explicit EmulatorEnv(const std::string& value) {
-    if (const char* old = std::getenv("STORAGE_EMULATOR_HOST")) old_ = old;
-    setenv("STORAGE_EMULATOR_HOST", value.c_str(), 1);
+  EmulatorEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value.c_str(), 1);
   }
   ~EmulatorEnv() {
     if (old_)
-      setenv("STORAGE_EMULATOR_HOST", old_->c_str(), 1);
+      setenv(name_, old_->c_str(), 1);
     else
-      unsetenv("STORAGE_EMULATOR_HOST");
+      unsetenv(name_);
   }
 
  private:
+  const char* name_;
   std::optional<std::string> old_;
 };
 
@@ -57,7 +61,7 @@ fs::path run_named(const fs::path& runs, const std::string& name) {
 struct StreamSetup {
   TinySetup tiny;
   GcsStandin gcs;
-  EmulatorEnv env{gcs.base()};
+  EmulatorEnv env{"STORAGE_EMULATOR_HOST", gcs.base()};
   StreamSetup() {
     // Twelve rows (the tiny set, then four again) in three shards, one gzip-compressed.
     std::string rows[3];
@@ -131,4 +135,53 @@ TEST(StreamTrainCli, EpochsWithoutMaxStepsIsRefusedWithTheReason) {
                          quote(s.tiny.runs) + " --epochs 2");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("--max-steps"), std::string::npos) << r.err;
+}
+
+TEST(StreamTrainCli, BigQueryTablesAndQueriesTrainAndAQueryIsNotRunAgainOnResume) {
+  TinySetup tiny;
+  BigQueryStandin bq;
+  EmulatorEnv env("BIGQUERY_EMULATOR_HOST", bq.base());
+  bq.set_default_page_size(3);  // several pages
+  const json fields = json::array({{{"name", "id"}, {"type", "INTEGER"}, {"mode", "NULLABLE"}},
+                                   {{"name", "prompt"}, {"type", "STRING"}, {"mode", "NULLABLE"}},
+                                   {{"name", "response"}, {"type", "STRING"}, {"mode", "NULLABLE"}}});
+  std::vector<json> rows;
+  for (int k = 0; k < 10; ++k) {
+    const json r = json::parse(gt::test::kRows[k % 8]);
+    if (!r.contains("prompt")) continue;  // the conversation row has no prompt column
+    rows.push_back(BigQueryStandin::row({std::to_string(k), r["prompt"], r["response"]}));
+  }
+  bq.add_table("proj.ds.train", fields, rows);
+  const std::string sql = "SELECT id, prompt, response FROM `proj.ds.train`";
+  bq.add_query(sql, "proj.ds.train");
+  auto args = [&](const std::string& data, const std::string& name, const std::string& extra) {
+    return "train --model " + quote(tiny.model) + " --data " + data + " --out " + quote(tiny.runs) +
+           " --batch-size 2 --max-seq-len 64 --lr 1e-2 --seed 5 --shuffle-buffer 3 --max-steps 6 --name " + name +
+           " " + extra;
+  };
+  const auto table = run_cli(args("bq://proj.ds.train", "table", ""));
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  const std::vector<double> from_table = step_losses(run_named(tiny.runs, "table"));
+  ASSERT_EQ(from_table.size(), 6u);
+
+  const std::string query = "--bq-query '" + sql + "'";
+  const auto whole = run_cli(args("bq://proj", "query", query));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_EQ(bq.jobs_created(), 1);
+  // The query's rows are the table's, in the same order: the same losses.
+  const std::vector<double> from_query = step_losses(run_named(tiny.runs, "query"));
+  ASSERT_EQ(from_query.size(), from_table.size());
+  for (size_t i = 0; i < from_query.size(); ++i) EXPECT_NEAR(from_query[i], from_table[i], 1e-6) << i;
+
+  const auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=2 '" + gt::test::cli_path() + "' " +
+                                           args("bq://proj", "parts", query));
+  ASSERT_EQ(stopped.exit_code, 130) << stopped.err;
+  EXPECT_EQ(bq.jobs_created(), 2);
+  const fs::path parts = run_named(tiny.runs, "parts");
+  const auto resumed = run_cli("train --resume " + quote(parts));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(bq.jobs_created(), 2) << "the resumed run reads the job it ran";
+  const std::vector<double> again = step_losses(parts);
+  ASSERT_EQ(again.size(), from_table.size());
+  for (size_t i = 0; i < again.size(); ++i) EXPECT_NEAR(again[i], from_table[i], 1e-6) << i;
 }
