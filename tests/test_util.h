@@ -1,8 +1,10 @@
 // Helpers shared by the tests: fixture paths, temporary folders, running the CLI. Torch-free.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace gt::test {
@@ -46,5 +48,30 @@ void write_file(const std::filesystem::path& p, const std::string& content);
 
 // The message of the gt::InputError that `fn` throws, or "(no error)".
 std::string error_of(const std::function<void()>& fn);
+
+// Sets (or unsets, with nullopt) an environment variable for the life of the object, then restores it. Child
+// processes started meanwhile (run_cli, run_shell) inherit it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value)
+      setenv(name, value->c_str(), 1);
+    else
+      unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace gt::test

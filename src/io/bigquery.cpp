@@ -31,23 +31,7 @@ std::string upper(std::string s) {
 
 // Percent-encoding for a path segment or a query value: every byte but A-Z a-z 0-9 - . _ ~ (and ':' in path
 // segments, where domain-scoped project ids such as example.com:proj keep it, as Google's clients send them).
-std::string encode(std::string_view s, bool keep_colon = false) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~' || (keep_colon && c == ':')) {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string encode(std::string_view s, bool keep_colon = false) { return percent_encode(s, keep_colon ? ":" : ""); }
 
 // The query as messages show it: its first 80 characters, runs of white space as one space.
 std::string query_excerpt(std::string_view sql) {

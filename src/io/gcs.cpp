@@ -87,23 +87,7 @@ nlohmann::json parse_reply(const HttpResponse& r, const std::string& where, cons
 
 }  // namespace
 
-std::string gcs_percent_encode(std::string_view s) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string gcs_percent_encode(std::string_view s) { return percent_encode(s); }
 
 GcsEndpoint gcs_endpoint_from(std::string_view value, std::string_view from) {
   std::string v(value);

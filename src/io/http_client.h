@@ -132,6 +132,10 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// Percent-encoding (RFC 3986) of a path segment or a query value: every byte but A-Z a-z 0-9 - . _ ~ and the
+// characters of `also_keep` becomes %XX (upper-case hex), so '/' is %2F.
+std::string percent_encode(std::string_view s, std::string_view also_keep = {});
+
 // Whether this build can fetch over HTTP(S) (linked against libcurl).
 bool http_available();
 

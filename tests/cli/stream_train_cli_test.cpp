@@ -23,24 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// An emulator variable for the life of the object (the CLI runs as a child process and inherits it).
-class EmulatorEnv {
- public:
-  EmulatorEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value.c_str(), 1);
-  }
-  ~EmulatorEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 std::vector<double> step_losses(const fs::path& run) {
   std::vector<double> out;
@@ -61,7 +43,7 @@ fs::path run_named(const fs::path& runs, const std::string& name) {
 struct StreamSetup {
   TinySetup tiny;
   GcsStandin gcs;
-  EmulatorEnv env{"STORAGE_EMULATOR_HOST", gcs.base()};
+  gt::test::ScopedEnv env{"STORAGE_EMULATOR_HOST", gcs.base()};
   StreamSetup() {
     // Twelve rows (the tiny set, then four again) in three shards, one gzip-compressed.
     std::string rows[3];
@@ -140,7 +122,7 @@ TEST(StreamTrainCli, EpochsWithoutMaxStepsIsRefusedWithTheReason) {
 TEST(StreamTrainCli, BigQueryTablesAndQueriesTrainAndAQueryIsNotRunAgainOnResume) {
   TinySetup tiny;
   BigQueryStandin bq;
-  EmulatorEnv env("BIGQUERY_EMULATOR_HOST", bq.base());
+  gt::test::ScopedEnv env("BIGQUERY_EMULATOR_HOST", bq.base());
   bq.set_default_page_size(3);  // several pages
   const json fields = json::array({{{"name", "id"}, {"type", "INTEGER"}, {"mode", "NULLABLE"}},
                                    {{"name", "prompt"}, {"type", "STRING"}, {"mode", "NULLABLE"}},

@@ -50,27 +50,7 @@ std::string read_all(GcsClient& gcs, const GcsObject& o, uint64_t begin = 0, std
   return data;
 }
 
-// Sets (or unsets, with nullopt) an environment variable for the life of the object, then restores it.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value->c_str(), 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using gt::test::ScopedEnv;
 
 }  // namespace
 
