@@ -97,34 +97,21 @@ std::optional<CsvRow> make_csv_row(const std::vector<std::string>& header, const
 CsvFile parse_csv(std::string_view text, const std::string& path) {
   CsvFile file;
   file.path = path;
-  RecordSplitter splitter(RecordFormat::Csv, 0, 1, RecordSplitter::kNoLimit);
-  std::vector<SplitRecord> records;
   bool have_header = false;
   int64_t row = 0;
-  auto take_records = [&] {
-    for (const SplitRecord& rec : records) {
-      if (!have_header) {
-        file.header = parse_csv_header(rec, path);
-        have_header = true;
-        continue;
-      }
-      SkippedRow skipped;
-      if (std::optional<CsvRow> r = make_csv_row(file.header, rec, ++row, path, &skipped)) {
-        file.rows.push_back(std::move(*r));
-      } else {
-        file.skipped.push_back(std::move(skipped));
-      }
+  split_text(RecordFormat::Csv, text, [&](const SplitRecord& rec) {
+    if (!have_header) {
+      file.header = parse_csv_header(rec, path);
+      have_header = true;
+      return;
     }
-    records.clear();
-  };
-  // In slices, so that the record texts are never all held beside the file's text.
-  constexpr size_t kSlice = size_t(1) << 20;
-  for (size_t pos = 0; pos < text.size(); pos += kSlice) {
-    splitter.feed(text.substr(pos, kSlice), records);
-    take_records();
-  }
-  splitter.finish(records);
-  take_records();
+    SkippedRow skipped;
+    if (std::optional<CsvRow> r = make_csv_row(file.header, rec, ++row, path, &skipped)) {
+      file.rows.push_back(std::move(*r));
+    } else {
+      file.skipped.push_back(std::move(skipped));
+    }
+  });
   if (!have_header) fail_input(path, ": no header row; expected a first line naming the columns (e.g. prompt,response)");
   return file;
 }

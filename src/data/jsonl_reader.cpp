@@ -41,27 +41,14 @@ std::optional<JsonlRow> make_jsonl_row(const SplitRecord& record, const std::str
 JsonlFile parse_jsonl(std::string_view text, const std::string& path) {
   JsonlFile file;
   file.path = path;
-  RecordSplitter splitter(RecordFormat::Jsonl, 0, 1, RecordSplitter::kNoLimit);
-  std::vector<SplitRecord> records;
-  auto take_records = [&] {
-    for (const SplitRecord& rec : records) {
-      SkippedRow skipped;
-      if (std::optional<JsonlRow> row = make_jsonl_row(rec, path, &skipped)) {
-        file.rows.push_back(std::move(*row));
-      } else {
-        file.skipped.push_back(std::move(skipped));
-      }
+  split_text(RecordFormat::Jsonl, text, [&](const SplitRecord& rec) {
+    SkippedRow skipped;
+    if (std::optional<JsonlRow> row = make_jsonl_row(rec, path, &skipped)) {
+      file.rows.push_back(std::move(*row));
+    } else {
+      file.skipped.push_back(std::move(skipped));
     }
-    records.clear();
-  };
-  // In slices, so that the line texts are never all held beside the file's text.
-  constexpr size_t kSlice = size_t(1) << 20;
-  for (size_t pos = 0; pos < text.size(); pos += kSlice) {
-    splitter.feed(text.substr(pos, kSlice), records);
-    take_records();
-  }
-  splitter.finish(records);
-  take_records();
+  });
   return file;
 }
 

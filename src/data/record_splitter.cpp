@@ -286,4 +286,20 @@ size_t RecordSplitter::process(std::string_view v, bool eof, std::vector<SplitRe
   return head;
 }
 
+void split_text(RecordFormat format, std::string_view text, const std::function<void(const SplitRecord&)>& each) {
+  RecordSplitter splitter(format, 0, 1, RecordSplitter::kNoLimit);
+  std::vector<SplitRecord> records;
+  auto take = [&] {
+    for (const SplitRecord& r : records) each(r);
+    records.clear();
+  };
+  constexpr size_t kSlice = size_t(1) << 20;
+  for (size_t pos = 0; pos < text.size(); pos += kSlice) {
+    splitter.feed(text.substr(pos, kSlice), records);
+    take();
+  }
+  splitter.finish(records);
+  take();
+}
+
 }  // namespace gt::data

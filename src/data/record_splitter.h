@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -105,5 +106,9 @@ class RecordSplitter {
   uint64_t dropped_ = 0;                 // bytes dropped between buf_[keep_cap_ - 1] and buf_[keep_cap_]
   bool skip_blank_ = true;               // JSONL: the over-long line is whitespace so far (then it is blank)
 };
+
+// Cuts a whole text into records (no length limit), handing each to `each` in order. The text is fed in 1 MiB slices,
+// so the record texts are never all held beside it.
+void split_text(RecordFormat format, std::string_view text, const std::function<void(const SplitRecord&)>& each);
 
 }  // namespace gt::data
