@@ -158,7 +158,9 @@ int main(int argc, char** argv) {
     ids = ids.to(device);
     labels = labels.to(device);
     auto t0 = now();
-    at::Tensor h = whole->forward({ids, {}, {}}, media);
+    models::TextInputs in;
+    in.input_ids = ids;
+    at::Tensor h = whole->forward(in, media);
     auto t1 = phases ? now() : t0;
     models::LossSum ls = models::causal_lm_loss(h, labels, model->lm_head_weight(), model->final_logit_softcapping());
     at::Tensor loss = ls.sum / static_cast<double>(ls.tokens);
