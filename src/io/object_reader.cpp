@@ -148,6 +148,24 @@ std::vector<ObjectRef> ObjectReader::expand(const std::string& spec) {
   return out;
 }
 
+ObjectRef ObjectReader::object(const std::string& url) {
+  if (!starts_with_ci(url, "gs://")) {
+    std::vector<ObjectRef> one = expand(url);
+    return std::move(one.at(0));
+  }
+  const GsUrl g = parse_gs_url(url);
+  if (g.glob || g.object.empty() || g.object.back() == '/')
+    fail_input(url, ": names no single object (a pattern or a folder)");
+  GcsObject gcs = gcs_->stat(g.bucket, g.object);
+  ObjectRef o;
+  o.kind = ObjectKind::Gcs;
+  o.url = gcs.url();
+  o.size = gcs.size;
+  o.version = std::to_string(gcs.generation);
+  o.gcs = std::move(gcs);
+  return o;
+}
+
 ObjectRef ObjectReader::run_query(const std::string& sql, const std::string& project) {
   const BqCursor c = bq_->open_query(sql, project);
   ObjectRef o;

@@ -70,6 +70,8 @@ class ObjectReader {
 
   // The objects `spec` names (see above). Throws gt::InputError naming the spec when nothing matches.
   std::vector<ObjectRef> expand(const std::string& spec);
+  // The one object `url` names exactly (no pattern, no folder): a Cloud Storage stat, an http HEAD, a local file.
+  ObjectRef object(const std::string& url);
   // Streams bytes [begin, end) of `object` to `sink` (end nullopt: to its end), resuming interrupted transfers, the
   // version pinned. Throws gt::InputError naming the object.
   DownloadResult read(const ObjectRef& object, uint64_t begin, std::optional<uint64_t> end, const ChunkSink& sink);

@@ -15,6 +15,7 @@ extern "C" {
 }
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -26,6 +27,7 @@ extern "C" {
 #include <memory>
 
 #include "core/error.h"
+#include "io/remote_media.h"
 #include "media/ffmpeg_common.h"
 
 namespace gt::media {
@@ -66,6 +68,7 @@ struct Dictionary {
 // playlist cannot reach elsewhere); URLs through http(s) with a read timeout.
 
 constexpr const char* kUrlReadTimeoutMicroseconds = "30000000";
+constexpr uint64_t kMaxRemoteClipBytes = uint64_t(2) << 30;  // 2 GiB: a gs:// clip is held in memory once
 
 void check_local_file(const std::string& path) {
   struct stat st{};
@@ -260,7 +263,37 @@ std::string resolve_audio_source(const std::string& source, const std::string& d
 }
 
 #ifdef GT_HAVE_FFMPEG
+namespace {
+AudioClip decode_audio_source(const std::string& source, int rate, double max_seconds);
+}
+
+// A gs:// clip is fetched whole (io/remote_media: credentials, cache) into a temporary file FFmpeg reads; messages
+// name the URL, not the file.
 AudioClip decode_audio(const std::string& source, int rate, double max_seconds) {
+  if (!io::is_gcs_url(source)) return decode_audio_source(source, rate, max_seconds);
+  const std::string bytes = io::fetch_remote_media(source, kMaxRemoteClipBytes);
+  std::string path = (std::filesystem::temp_directory_path() / "gemma-tune-clip-XXXXXX").string();
+  const int fd = ::mkstemp(path.data());
+  if (fd < 0) fail_input(source, ": cannot make a temporary file for the clip in ", std::filesystem::temp_directory_path());
+  const bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  ::close(fd);
+  struct Remove {
+    std::string p;
+    ~Remove() { std::remove(p.c_str()); }
+  } remove{path};
+  if (!written) fail_input(source, ": cannot write the clip to the temporary file ", path);
+  try {
+    return decode_audio_source(path, rate, max_seconds);
+  } catch (const InputError& e) {
+    std::string msg = e.what();
+    for (size_t at = msg.find(path); at != std::string::npos; at = msg.find(path, at + source.size()))
+      msg.replace(at, path.size(), source);
+    throw InputError(msg);
+  }
+}
+
+namespace {
+AudioClip decode_audio_source(const std::string& source, int rate, double max_seconds) {
   GT_CHECK(rate > 0, "rate ", rate);
   GT_CHECK(max_seconds >= 0, "max_seconds ", max_seconds);
   if (source.empty()) fail_input("audio source: the path is empty");
@@ -344,6 +377,7 @@ AudioClip decode_audio(const std::string& source, int rate, double max_seconds) 
   clip.samples = std::move(st.out);
   return clip;
 }
+}  // namespace
 
 std::string ffmpeg_version() {
   auto v = [](unsigned n) { return cat(n >> 16, ".", (n >> 8) & 0xff, ".", n & 0xff); };

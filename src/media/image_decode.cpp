@@ -35,6 +35,7 @@ extern "C" {
 #include <sstream>
 
 #include "core/error.h"
+#include "io/remote_media.h"     // defines: fetch_remote_media (gs:// images)
 #include "media/audio_decode.h"  // defines: is_url
 #include "media/ffmpeg_common.h"  // defines: init_ffmpeg_once, av_error_text, CodecFreer, ...
 
@@ -729,7 +730,9 @@ std::string image_decoder_version() {
 
 Image decode_image(const std::string& source, const ImageDecodeOptions& options) {
   if (source.empty()) fail_input("image source: the path is empty");
-  std::string bytes = is_url(source) ? fetch_url(source) : read_local_file(source);
+  std::string bytes = is_url(source)              ? fetch_url(source)
+                      : io::is_gcs_url(source)     ? io::fetch_remote_media(source, kMaxSourceBytes)
+                                                   : read_local_file(source);
   const Bytes b{reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()};
   const Header h = read_header(source, b);
   const bool size_known = h.width != 0 || h.height != 0;

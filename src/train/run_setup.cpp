@@ -5,6 +5,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/strings.h"
+#include "io/remote_media.h"
 #include "train/batches_torch.h"
 
 namespace gt::train {
@@ -46,6 +47,8 @@ RunSetup::RunSetup(const TrainConfig& cfg)
       pad_id(tokenizer.require_id("<pad>")),
       cfg_(cfg) {
   if (!cfg.exclude.empty()) excluded_ids = data::read_excluded_ids(cfg.exclude);
+  // gs:// images and clips in rows are fetched with the run's credentials, looked for on the first such fetch.
+  io::set_remote_media_options([this] { return reader_options("gs://"); });
   data::TextDatasetOptions& o = dataset_options;
   o.mode = cfg.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;  // caption, vqa: rows
   o.max_seq_len = cfg.max_seq_len;
@@ -67,7 +70,7 @@ RunSetup::RunSetup(const TrainConfig& cfg)
   }
 }
 
-data::ShardStream::ReaderFactory RunSetup::reader_factory(const std::string& spec) const {
+io::ObjectReaderOptions RunSetup::reader_options(const std::string& spec) const {
   io::ObjectReaderOptions o;
   // Google's clients send no credentials to an emulator; plain https data needs none.
   const bool gs = spec.rfind("gs://", 0) == 0, bq = spec.rfind("bq://", 0) == 0;
@@ -83,7 +86,11 @@ data::ShardStream::ReaderFactory RunSetup::reader_factory(const std::string& spe
     o.access_token = [source] { return source->token(); };
     o.user_project = credentials_->quota_project();
   }
-  return [o] { return std::make_unique<io::ObjectReader>(o); };
+  return o;
+}
+
+data::ShardStream::ReaderFactory RunSetup::reader_factory(const std::string& spec) const {
+  return [o = reader_options(spec)] { return std::make_unique<io::ObjectReader>(o); };
 }
 
 std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec, const nlohmann::json& state) const {
@@ -123,6 +130,8 @@ std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string&
   so.exclude = excluded_ids;
   return std::make_unique<data::StreamingBatches>(std::move(shards), *makers_.back(), so, reader_factory(spec), state);
 }
+
+RunSetup::~RunSetup() { io::set_remote_media_options({}); }
 
 data::TextDataset RunSetup::load_dataset(const std::string& file) const {
   if (io::is_remote_url(file)) {

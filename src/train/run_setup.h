@@ -28,6 +28,9 @@ class RunSetup {
   // media readers (before any data: probing clips needs the extractor's settings). Throws gt::InputError naming
   // what is wrong. Rows skipped while loading datasets go to dataset_options.skipped_log when it is set.
   explicit RunSetup(const TrainConfig& cfg);
+  ~RunSetup();
+  RunSetup(const RunSetup&) = delete;
+  RunSetup& operator=(const RunSetup&) = delete;
 
   // The examples of `file`, without the rows listed by --exclude. A remote file (gs://, https://; its shards) is
   // read as a stream, in order, into memory (validation and eval sets).
@@ -52,7 +55,9 @@ class RunSetup {
   MediaReaders media_readers() const { return {audio.get(), images.get()}; }
 
  private:
-  // Readers of remote objects, one per thread, with the run's credentials.
+  // How to read remote objects like `spec` (gs://, bq://, https://): endpoints and the run's credentials (none for
+  // emulators and plain https); and readers with those options, one per thread.
+  io::ObjectReaderOptions reader_options(const std::string& spec) const;
   data::ShardStream::ReaderFactory reader_factory(const std::string& spec) const;
   // The objects `spec` names; with --bq-query, the query's results (run now, or the job `state` saved).
   std::vector<io::ObjectRef> list_shards(const std::string& spec, const nlohmann::json& state = nullptr) const;
