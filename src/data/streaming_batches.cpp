@@ -61,6 +61,7 @@ StreamingBatches::~StreamingBatches() = default;
 void StreamingBatches::start_epoch(const nlohmann::json* state) {
   const std::string where = "the checkpoint's data position";
   StreamPosition pos;
+  if (stream_) bytes_before_ += stream_->stats().bytes_read;
   stream_.reset();
   headers_.clear();
   counters_.rows = counters_.examples = counters_.skipped = counters_.excluded = 0;
@@ -222,6 +223,7 @@ nlohmann::json StreamingBatches::state() const {
 StreamingCounters StreamingBatches::counters() const {
   StreamingCounters c = counters_;
   if (stream_) c.stream = stream_->stats();
+  c.total_bytes = bytes_before_ + c.stream.bytes_read;
   return c;
 }
 

@@ -53,6 +53,7 @@ struct StreamingCounters {
   int64_t excluded = 0;    // rows left out by `exclude` this epoch
   std::map<std::string, int64_t> skipped_by_kind;  // this epoch
   int64_t total_rows = 0;  // over the run, this process
+  uint64_t total_bytes = 0;  // bytes read over the run, this process
   StreamStats stream;      // the current epoch's stream
 };
 
@@ -88,7 +89,7 @@ class StreamingBatches {
   bool stream_done_ = false;
   std::map<int64_t, std::shared_ptr<const std::vector<std::string>>> headers_;  // CSV shards seen, by shard
   StreamingCounters counters_;
-  bool epoch_empty_ = true;  // no example yet this epoch
+  uint64_t bytes_before_ = 0;  // bytes read by the streams of earlier epochs
 };
 
 // The BigQuery results a state() names (a query's job), to resume reading them rather than run the query again.

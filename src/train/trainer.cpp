@@ -96,12 +96,21 @@ class TrainBatches {
     if (local_) return static_cast<double>(micro_done) / static_cast<double>(local_->batches_per_epoch());
     return static_cast<double>(stream_->counters().epoch);
   }
+  // For the progress line: "  epoch 1, 12345 rows (2.1k/s), 56.7 MB (9.8 MB/s) read" for a stream, "" otherwise.
+  std::string progress() const {
+    if (!stream_) return {};
+    const data::StreamingCounters c = stream_->counters();
+    const double t = std::max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), 1e-9);
+    const double bytes = static_cast<double>(c.total_bytes);
+    return cat("  epoch ", c.epoch, ", ", c.total_rows, " rows (", std::llround(static_cast<double>(c.total_rows) / t),
+               "/s), ", format_bytes(bytes), " (", format_bytes(bytes / t), "/s) read");
+  }
   // A stream's counts, for metadata.json: "epoch 1: 1234 rows read (12 skipped, 0 excluded), 56.7 MB".
   std::string describe() const {
     const data::StreamingCounters c = stream_->counters();
     return cat(stream_->shards().size(), " shard(s); ", c.total_rows, " rows read by this process; epoch ", c.epoch,
                ": ", c.rows, " rows, ", c.examples, " examples, ", c.skipped, " skipped, ", c.excluded, " excluded, ",
-               format_bytes(static_cast<double>(c.stream.bytes_read)), " read");
+               format_bytes(static_cast<double>(c.total_bytes)), " read by this process");
   }
   void save(TrainerState& s) const {
     if (local_) {
@@ -121,10 +130,10 @@ class TrainBatches {
     last_ = now;
     json j = {{"stream_rows", c.total_rows},
               {"stream_rows_per_s", static_cast<double>(c.total_rows - last_rows_) / dt},
-              {"stream_mb_per_s", static_cast<double>(c.stream.bytes_read - last_bytes_) / dt / 1e6},
+              {"stream_mb_per_s", static_cast<double>(c.total_bytes - last_bytes_) / dt / 1e6},
               {"stream_skipped", c.skipped}};
     last_rows_ = c.total_rows;
-    last_bytes_ = c.stream.bytes_read;
+    last_bytes_ = c.total_bytes;
     return j;
   }
 
@@ -134,6 +143,7 @@ class TrainBatches {
   int64_t last_rows_ = 0;
   uint64_t last_bytes_ = 0;
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace
@@ -331,7 +341,7 @@ int run_train(const TrainConfig& config) {
         run.append_metric(row);
       }
       bar.update(state.step, cat("loss ", finite ? loss : NAN, "  lr ", lr, "  ", static_cast<int64_t>(real_tokens / dt),
-                                 " tok/s  mem ", describe_memory(device_name)));
+                                 " tok/s  mem ", describe_memory(device_name), batches.progress()));
 
       const bool interrupted = g_interrupts.load() > 0 || state.step == stop_at;
       if ((cfg.save_every > 0 && state.step % cfg.save_every == 0) || interrupted) checkpoint_now();

@@ -75,6 +75,7 @@ TEST(StreamTrainCli, FaultsAndAResumeLeaveTheLossesUnchanged) {
   EXPECT_EQ(meta["data_source"], "gs://bkt/set/train-*");
   EXPECT_NE(meta["train_summary"].get<std::string>().find("3 shard(s)"), std::string::npos) << meta.dump();
   EXPECT_NE(clean.err.find("shards      gs://bkt/set/train-*: 3 object(s)"), std::string::npos) << clean.err;
+  EXPECT_NE(clean.err.find("epoch 1, 16 rows ("), std::string::npos) << "the progress line shows the stream: " << clean.err;
 
   s.gcs.set_faults([](GcsStandin::Faults& f) {
     f.drop_after = 200;  // every read is cut after 200 bytes and resumed
