@@ -45,6 +45,16 @@ ObjectRef local_object(const std::string& spec) {
   return o;
 }
 
+ObjectRef gcs_object_ref(GcsObject g) {
+  ObjectRef o;
+  o.kind = ObjectKind::Gcs;
+  o.url = g.url();
+  o.size = g.size;
+  o.version = std::to_string(g.generation);
+  o.gcs = std::move(g);
+  return o;
+}
+
 DownloadResult read_local(const ObjectRef& o, uint64_t begin, std::optional<uint64_t> end, const ChunkSink& sink) {
   std::error_code ec;
   const uint64_t size = fs::file_size(o.url, ec);
@@ -99,15 +109,7 @@ ObjectReader::~ObjectReader() = default;
 std::vector<ObjectRef> ObjectReader::expand(const std::string& spec) {
   std::vector<ObjectRef> out;
   if (starts_with_ci(spec, "gs://")) {
-    for (GcsObject& g : gcs_->expand(spec)) {
-      ObjectRef o;
-      o.kind = ObjectKind::Gcs;
-      o.url = g.url();
-      o.size = g.size;
-      o.version = std::to_string(g.generation);
-      o.gcs = std::move(g);
-      out.push_back(std::move(o));
-    }
+    for (GcsObject& g : gcs_->expand(spec)) out.push_back(gcs_object_ref(std::move(g)));
     return out;
   }
   if (starts_with_ci(spec, "bq://")) {
@@ -156,14 +158,7 @@ ObjectRef ObjectReader::object(const std::string& url) {
   const GsUrl g = parse_gs_url(url);
   if (g.glob || g.object.empty() || g.object.back() == '/')
     fail_input(url, ": names no single object (a pattern or a folder)");
-  GcsObject gcs = gcs_->stat(g.bucket, g.object);
-  ObjectRef o;
-  o.kind = ObjectKind::Gcs;
-  o.url = gcs.url();
-  o.size = gcs.size;
-  o.version = std::to_string(gcs.generation);
-  o.gcs = std::move(gcs);
-  return o;
+  return gcs_object_ref(gcs_->stat(g.bucket, g.object));
 }
 
 ObjectRef ObjectReader::run_query(const std::string& sql, const std::string& project) {

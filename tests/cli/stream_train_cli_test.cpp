@@ -62,6 +62,15 @@ struct StreamSetup {
   }
 };
 
+// A tiny Gemma 4 with the real tokenizer and its audio and vision towers, in `dir`/model.
+fs::path real_tokenizer_model(const gt::test::TempDir& dir) {
+  const fs::path model = dir / "model";
+  const auto r = run_cli("init-random --family gemma4 --size tiny --dtype float32 --seed 2 --out " + quote(model) +
+                         " --tokenizer " + quote(gt::test::real_tokenizer_json()));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return model;
+}
+
 }  // namespace
 
 TEST(StreamTrainCli, FaultsAndAResumeLeaveTheLossesUnchanged) {
@@ -171,10 +180,7 @@ TEST(StreamTrainCli, BigQueryTablesAndQueriesTrainAndAQueryIsNotRunAgainOnResume
 
 TEST(StreamTrainCli, ImagesInTheBucketAreFetchedOnceAndEvalEqualsTheLocalCopy) {
   gt::test::TempDir tmp("stream-images");
-  const fs::path model = tmp / "model";
-  auto init = run_cli("init-random --family gemma4 --size tiny --dtype float32 --seed 3 --out " + quote(model) +
-                      " --tokenizer " + quote(gt::test::real_tokenizer_json()));
-  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const fs::path model = real_tokenizer_model(tmp);
   GcsStandin gcs;
   gt::test::ScopedEnv env("STORAGE_EMULATOR_HOST", gcs.base());
   const fs::path images = gt::test::source_path("data/sample-image/images");
@@ -205,10 +211,7 @@ TEST(StreamTrainCli, ImagesInTheBucketAreFetchedOnceAndEvalEqualsTheLocalCopy) {
 
 TEST(StreamTrainCli, ClipsInTheBucketEvalAsTheLocalCopyAndBadOnesNameTheirUrl) {
   gt::test::TempDir tmp("stream-audio");
-  const fs::path model = tmp / "model";
-  auto init = run_cli("init-random --family gemma4 --size tiny --dtype float32 --seed 2 --out " + quote(model) +
-                      " --tokenizer " + quote(gt::test::real_tokenizer_json()));
-  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const fs::path model = real_tokenizer_model(tmp);
   GcsStandin gcs;
   gt::test::ScopedEnv env("STORAGE_EMULATOR_HOST", gcs.base());
   const fs::path clips = gt::test::source_path("data/sample-audio/clips");
