@@ -139,6 +139,10 @@ class CachedSource : public AccessTokenSource {
     return cached_;
   }
   int refreshes() const final { return refreshes_.load(); }
+  void invalidate(const std::string& token) final {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (token == cached_) cached_.clear();
+  }
 
  protected:
   virtual Token fetch() = 0;

@@ -56,6 +56,9 @@ class AccessTokenSource {
   virtual std::string quota_project() const { return {}; }
   // Token requests made so far (tests, logs).
   virtual int refreshes() const { return 0; }
+  // A server refused `token` (HTTP 401: expired or revoked before its stated lifetime): when it is the cached one,
+  // the next token() fetches a new one. A token given with --access-token cannot be renewed (no-op).
+  virtual void invalidate(const std::string& token) { (void)token; }
 };
 
 struct CredentialOptions {

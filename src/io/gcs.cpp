@@ -197,10 +197,19 @@ HttpRequest GcsClient::get_request(const std::string& url) const {
 HttpHeaders GcsClient::headers() const {
   HttpHeaders h;
   if (access_token_) {
-    const std::string token = access_token_();
-    if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+    last_token_ = access_token_();
+    if (!last_token_.empty()) h.emplace_back("Authorization", "Bearer " + last_token_);
   }
   return h;
+}
+
+HttpResponse GcsClient::get(const std::string& url) {
+  HttpResponse r = http_.request(get_request(url));
+  if (r.status == 401 && options_.token_refused && access_token_) {
+    options_.token_refused(last_token_);
+    r = http_.request(get_request(url));
+  }
+  return r;
 }
 
 std::string GcsClient::object_url(const std::string& bucket, const std::string& name) const {
@@ -211,7 +220,7 @@ std::optional<bool> GcsClient::bucket_exists(const std::string& bucket) {
   std::string url = endpoint_.base + "/storage/v1/b/" + gcs_percent_encode(bucket) + "?fields=name";
   if (!options_.user_project.empty()) url += "&userProject=" + gcs_percent_encode(options_.user_project);
   try {
-    const HttpResponse r = http_.request(get_request(url));
+    const HttpResponse r = get(url);
     if (r.status == 404) return false;
     if (r.status >= 200 && r.status < 300) return true;
   } catch (const InputError&) {
@@ -231,7 +240,7 @@ std::vector<GcsObject> GcsClient::list(const std::string& bucket, const std::str
     if (!options_.user_project.empty()) url += "&userProject=" + gcs_percent_encode(options_.user_project);
     HttpResponse r;
     try {
-      r = http_.request(get_request(url));
+      r = get(url);
     } catch (const InputError& e) {
       fail_input(where, ": listing objects failed: ", e.what());
     }
@@ -261,7 +270,7 @@ GcsObject GcsClient::stat(const std::string& bucket, const std::string& name) {
   if (!options_.user_project.empty()) url += "&userProject=" + gcs_percent_encode(options_.user_project);
   HttpResponse r;
   try {
-    r = http_.request(get_request(url));
+    r = get(url);
   } catch (const InputError& e) {
     fail_input(where, ": reading the object's metadata failed: ", e.what());
   }
@@ -293,9 +302,19 @@ DownloadResult GcsClient::read(const GcsObject& object, uint64_t begin, std::opt
     if (verify) crc = crc32c_update(crc, chunk.data(), chunk.size());
     return sink(chunk);
   };
+  const DownloadOptions pin{.pin_header = "x-goog-generation", .pin_value = gen};
   DownloadResult r;
   try {
-    r = http_.download(url, headers(), begin, end, counting, {.pin_header = "x-goog-generation", .pin_value = gen});
+    try {
+      r = http_.download(url, headers(), begin, end, counting, pin);
+    } catch (const HttpError& e) {
+      if (e.status != 401 || !options_.token_refused || !access_token_) throw;
+      // The token was refused (expired or revoked early): a fresh one, and the read goes on from the next byte.
+      options_.token_refused(last_token_);
+      const uint64_t before = delivered;
+      r = http_.download(url, headers(), begin + before, end, counting, pin);
+      r.bytes += before;
+    }
   } catch (const HttpError& e) {
     const std::string msg = e.what();
     if (e.changed)

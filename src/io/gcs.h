@@ -94,6 +94,9 @@ class GcsClient {
     int page_size = 1000;       // maxResults of list requests (the API's own maximum is 1000)
     std::string user_project;   // sent as userProject (requester-pays buckets); "" = none
     bool verify_crc32c = true;  // check whole-object reads against GcsObject::crc32c (when it is known)
+    // Called with the token a 401 reply refused (expired or revoked before its stated lifetime); the request is then
+    // sent once more with access_token()'s next answer, as Google's clients refresh on 401. Empty: a 401 is final.
+    std::function<void(const std::string& refused_token)> token_refused;
   };
 
   // `access_token` is called before each request (it may refresh and cache); empty = anonymous (emulators, public
@@ -121,6 +124,8 @@ class GcsClient {
  private:
   HttpHeaders headers() const;
   HttpRequest get_request(const std::string& url) const;
+  // GET `url`; after a 401, the token is refreshed (Options::token_refused) and the GET sent once more.
+  HttpResponse get(const std::string& url);
   std::string object_url(const std::string& bucket, const std::string& name) const;
   // After a 404 on `what`: whether the bucket exists (nullopt when that cannot be told, e.g. 403).
   std::optional<bool> bucket_exists(const std::string& bucket);
@@ -129,6 +134,7 @@ class GcsClient {
   GcsEndpoint endpoint_;
   std::function<std::string()> access_token_;
   Options options_;
+  mutable std::string last_token_;  // the token the last request carried
 };
 
 }  // namespace gt::io

@@ -98,6 +98,7 @@ ObjectReader::ObjectReader(ObjectReaderOptions options)
     : options_(std::move(options)), http_(std::make_unique<HttpClient>(options_.http)) {
   GcsClient::Options go;
   go.user_project = options_.user_project;
+  go.token_refused = options_.token_refused;
   gcs_ = std::make_unique<GcsClient>(*http_, options_.gcs_endpoint, options_.access_token, go);
   BigQueryClient::Options bo;
   bo.user_project = options_.user_project;

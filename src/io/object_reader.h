@@ -55,6 +55,8 @@ struct ObjectReaderOptions {
   // project billed for requester-pays buckets.
   GcsEndpoint gcs_endpoint = resolve_gcs_endpoint();
   std::function<std::string()> access_token;
+  // Told which token a 401 refused, so that access_token() gives a new one (AccessTokenSource::invalidate).
+  std::function<void(const std::string& refused_token)> token_refused;
   std::string user_project;
   // BigQuery: resolve_bigquery_endpoint() by default (BIGQUERY_EMULATOR_HOST or the public endpoint); the same
   // token function and user project.

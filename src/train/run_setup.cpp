@@ -84,6 +84,7 @@ io::ObjectReaderOptions RunSetup::reader_options(const std::string& spec) const 
   if (!emulator && credentials_) {
     io::AccessTokenSource* source = credentials_.get();
     o.access_token = [source] { return source->token(); };
+    o.token_refused = [source](const std::string& token) { source->invalidate(token); };
     o.user_project = credentials_->quota_project();
   }
   return o;

@@ -391,6 +391,22 @@ TEST_F(GcpCredentials, TokenIsCachedThenRefreshedWhenShortLived) {
   EXPECT_EQ(standin_.count(), 3u);
 }
 
+TEST_F(GcpCredentials, ARefusedTokenIsFetchedAgainOnlyWhenItIsTheCachedOne) {
+  const std::string path = write("sa.json", service_account_json(test_key().private_pem).dump());
+  setenv("GOOGLE_APPLICATION_CREDENTIALS", path.c_str(), 1);
+  auto creds = find_credentials(http_, {});
+  ASSERT_NE(creds, nullptr);
+  EXPECT_EQ(creds->token(), "ya29.tok-1");
+  creds->invalidate("ya29.some-older-token");  // another thread's stale refusal: the cached token stays
+  EXPECT_EQ(creds->token(), "ya29.tok-1");
+  creds->invalidate("ya29.tok-1");
+  EXPECT_EQ(creds->token(), "ya29.tok-2");
+  EXPECT_EQ(standin_.count(), 2u);
+  auto given = find_credentials(http_, {.access_token = "ya29.given"});
+  given->invalidate("ya29.given");  // cannot be renewed: still the one given
+  EXPECT_EQ(given->token(), "ya29.given");
+}
+
 TEST_F(GcpCredentials, ConcurrentCallersShareOneRefresh) {
   const std::string path = write("sa.json", service_account_json(test_key().private_pem).dump());
   setenv("GOOGLE_APPLICATION_CREDENTIALS", path.c_str(), 1);

@@ -96,6 +96,13 @@ class GcsStandin {
   void require_token(std::string token) {
     std::lock_guard<std::mutex> lock(mu_);
     token_ = std::move(token);
+    token_ok_ = nullptr;
+  }
+  // Requests must carry a bearer token `ok` accepts (else 401), e.g. one not yet revoked; called under the lock.
+  void require_token_if(std::function<bool(const std::string& token)> ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    token_.clear();
+    token_ok_ = std::move(ok);
   }
   // maxResults when a listing asks for none (Cloud Storage's is 1000); small values make clients page.
   void set_default_page_size(size_t n) {
@@ -232,6 +239,10 @@ class GcsStandin {
       std::lock_guard<std::mutex> lock(mu_);
       log_.push_back({req.method, req.target, raw_path, req.get_header_value("Range"), req.headers});
       if (!token_.empty()) authorized = req.get_header_value("Authorization") == "Bearer " + token_;
+      if (token_ok_) {
+        const std::string auth = req.get_header_value("Authorization");
+        authorized = auth.rfind("Bearer ", 0) == 0 && token_ok_(auth.substr(7));
+      }
       if (faults_.fail_next > 0 && (media || !faults_.fail_media_only)) {
         --faults_.fail_next;
         fail = true;
@@ -361,6 +372,7 @@ class GcsStandin {
   std::map<std::string, Bucket> buckets_;
   int64_t next_generation_ = 1700000000000000;  // generations look like Cloud Storage's (microsecond times)
   std::string token_;
+  std::function<bool(const std::string&)> token_ok_;
   size_t default_page_size_ = 1000;
   Faults faults_;
   std::vector<Recorded> log_;

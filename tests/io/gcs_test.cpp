@@ -337,6 +337,39 @@ TEST(GcsClient, SendsABearerTokenOnlyWhenGivenAndNeverShowsIt) {
   EXPECT_EQ(err.find("ya29"), std::string::npos) << err;
 }
 
+TEST(GcsClient, ATokenRefusedMidReadIsRenewedAndTheReadGoesOnExactly) {
+  // Tokens "t1", "t2", ...: the server accepts only the newest; a read is cut every 1000 bytes, and the token in use
+  // is revoked after 3 requests, so the read meets a 401 while resuming in the middle of the object.
+  GcsStandin server;
+  const std::string data = random_bytes(10000, 5);
+  server.put("bkt", "big", data);
+  int issued = 1, requests = 0;
+  server.require_token_if([&](const std::string& t) {
+    if (++requests == 3) ++issued;  // revoked: the server now wants the next one
+    return t == "t" + std::to_string(issued);
+  });
+  server.set_faults([](GcsStandin::Faults& f) { f.drop_after = 1000; });
+  HttpClient http(fast_options());
+  int current = 1, refused = 0;
+  GcsClient::Options o;
+  o.token_refused = [&](const std::string& t) {
+    EXPECT_EQ(t, "t" + std::to_string(current));
+    ++refused;
+    ++current;
+  };
+  GcsClient gcs(http, endpoint_of(server), [&] { return "t" + std::to_string(current); }, o);
+  const GcsObject obj = gcs.stat("bkt", "big");
+  EXPECT_EQ(read_all(gcs, obj), data);  // byte-exact, and the CRC-32C of the whole read checks out
+  EXPECT_EQ(refused, 1);
+  // Without a way to renew, a refused token is final.
+  current = 1;
+  issued = 1;
+  requests = 0;
+  GcsClient fixed(http, endpoint_of(server), [] { return std::string("t1"); });
+  const std::string err = gt::test::error_of([&] { read_all(fixed, obj); });
+  EXPECT_NE(err.find("HTTP 401"), std::string::npos) << err;
+}
+
 TEST(GcsClient, AWholeObjectReadIsCheckedAgainstItsCrc32c) {
   GcsStandin server;
   const std::string obj = random_bytes(200000, 4);
