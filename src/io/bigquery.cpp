@@ -466,6 +466,15 @@ BigQueryClient::Reply BigQueryClient::call(const HttpRequest& req, const std::st
   HttpResponse r;
   try {
     r = http_.request(req);
+    if (r.status == 401 && options_.token_refused && access_token_) {
+      HttpRequest again = req;
+      for (auto& [name, value] : again.headers)
+        if (name == "Authorization" && value.rfind("Bearer ", 0) == 0) {
+          options_.token_refused(value.substr(7));
+          value = "Bearer " + access_token_();
+        }
+      r = http_.request(again);
+    }
   } catch (const InputError& e) {
     fail_input(where, ": ", what, " failed: ", e.what());
   }

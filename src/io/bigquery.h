@@ -175,6 +175,9 @@ class BigQueryClient {
     int server_wait_ms = 10000;     // timeoutMs: how long the server may hold one jobs.query/getQueryResults call
     double query_timeout_s = 6 * 3600;  // a job still not complete after this long is an error (0 = no limit)
     std::function<void(double seconds)> sleep;  // performs the poll waits; empty = sleep for real (tests inject)
+    // Called with the token a 401 reply refused (revoked or expired early); the call is then sent once more with
+    // access_token()'s next answer (a jobs.query keeps its requestId, so it cannot run twice). Empty: 401 is final.
+    std::function<void(const std::string& refused_token)> token_refused;
   };
 
   // `access_token` is called before each request (it may refresh and cache); empty = no Authorization header

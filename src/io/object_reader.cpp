@@ -102,6 +102,7 @@ ObjectReader::ObjectReader(ObjectReaderOptions options)
   gcs_ = std::make_unique<GcsClient>(*http_, options_.gcs_endpoint, options_.access_token, go);
   BigQueryClient::Options bo;
   bo.user_project = options_.user_project;
+  bo.token_refused = options_.token_refused;
   bq_ = std::make_unique<BigQueryClient>(*http_, options_.bq_endpoint, options_.access_token, bo);
 }
 

@@ -533,6 +533,35 @@ TEST(BigQueryClient, ServerErrorsAreNamedInMessages) {
   EXPECT_TRUE(has(err, "query 'SELECT 1': no project to run the query in")) << err;
 }
 
+TEST(BigQueryClient, ARefusedTokenIsRenewedOnceAndTheQueryRunsOnce) {
+  BigQueryStandin server;
+  add_numbered_table(server, "t", 7);
+  HttpClient http(fast_options());
+  int current = 1;
+  std::vector<std::string> refused;
+  BigQueryClient::Options o = fast_bq();
+  o.page_size = 3;
+  o.token_refused = [&](const std::string& t) {
+    refused.push_back(t);
+    ++current;
+  };
+  BigQueryClient bq(http, endpoint_of(server), [&] { return "t" + std::to_string(current); }, o);
+  server.require_token("t2");  // "t1" is refused at the first call
+  BqCursor q = bq.open_query("SELECT * FROM `proj.ds.t`", "proj");
+  std::vector<BqRow> page;
+  ASSERT_TRUE(bq.next_page(q, page));
+  server.require_token("t3");  // revoked in the middle of the paging
+  std::vector<BqRow> all = page;
+  while (bq.next_page(q, page)) all.insert(all.end(), page.begin(), page.end());
+  EXPECT_EQ(all.size(), 7u);
+  EXPECT_EQ(refused, (std::vector<std::string>{"t1", "t2"}));
+  EXPECT_EQ(server.jobs_created(), 1) << "the repeated jobs.query kept its requestId";
+  // A second refusal in a row is final, with the credentials hint.
+  server.require_token("never");
+  const std::string err = gt::test::error_of([&] { bq.open_table(gt::io::parse_bq_url("bq://proj.ds.t")); });
+  EXPECT_TRUE(has(err, "failed with HTTP 401")) << err;
+}
+
 TEST(BigQueryClient, SendsABearerTokenOnlyWhenGivenAndNeverShowsIt) {
   BigQueryStandin server;
   add_numbered_table(server, "t", 3);
