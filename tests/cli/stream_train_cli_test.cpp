@@ -155,6 +155,17 @@ TEST(StreamTrainCli, BigQueryTablesAndQueriesTrainAndAQueryIsNotRunAgainOnResume
   ASSERT_EQ(table.exit_code, 0) << table.err;
   const std::vector<double> from_table = step_losses(run_named(tiny.runs, "table"));
   ASSERT_EQ(from_table.size(), 6u);
+  // 503s on the row pages and dropped replies change nothing.
+  bq.set_faults([](BigQueryStandin::Faults& f) {
+    f.fail_next = 2;
+    f.fail_only = "/data";
+    f.drop_next = 2;
+  });
+  const auto faulty = run_cli(args("bq://proj.ds.train", "faulty", ""));
+  ASSERT_EQ(faulty.exit_code, 0) << faulty.err;
+  const std::vector<double> through_faults = step_losses(run_named(tiny.runs, "faulty"));
+  ASSERT_EQ(through_faults.size(), from_table.size());
+  for (size_t i = 0; i < through_faults.size(); ++i) EXPECT_NEAR(through_faults[i], from_table[i], 1e-6) << i;
 
   const std::string query = "--bq-query '" + sql + "'";
   const auto whole = run_cli(args("bq://proj", "query", query));
