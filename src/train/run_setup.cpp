@@ -96,7 +96,7 @@ data::ShardStream::ReaderFactory RunSetup::reader_factory(const std::string& spe
 
 std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec, const nlohmann::json& state) const {
   std::vector<io::ObjectRef> shards;
-  if (!cfg_.bq_query.empty()) {
+  if (!cfg_.bq_query.empty() && spec == cfg_.data) {  // the query is the run's data, not its validation file
     if (spec.rfind("bq://", 0) != 0 || spec.find('.') != std::string::npos)
       fail_input("--bq-query runs in the project that --data names as bq://PROJECT; got --data ", spec);
     if (!state.is_null()) {
@@ -135,17 +135,13 @@ std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string&
 RunSetup::~RunSetup() { io::set_remote_media_options({}); }
 
 data::TextDataset RunSetup::load_dataset(const std::string& file) const {
+  data::TextDataset ds;
   if (io::is_remote_url(file)) {
-    std::vector<io::ObjectRef> shards = list_shards(file);
-    const std::string base = media_base_of(file);
-    const data::ExampleMaker maker(dataset_options, tokenizer, model_config.family, base, file);
-    data::TextDataset ds = data::read_streamed_dataset(std::move(shards), maker, reader_factory(file),
-                                                       dataset_options.skipped_log, file);
-    data::exclude_rows(ds, excluded_ids);
-    if (ds.examples.empty()) fail_input(file, ": every usable row is listed in --exclude ", cfg_.exclude);
-    return ds;
+    const data::ExampleMaker maker(dataset_options, tokenizer, model_config.family, media_base_of(file), file);
+    ds = data::read_streamed_dataset(list_shards(file), maker, reader_factory(file), dataset_options.skipped_log, file);
+  } else {
+    ds = data::load_text_dataset(file, dataset_options, tokenizer, model_config.family);
   }
-  data::TextDataset ds = data::load_text_dataset(file, dataset_options, tokenizer, model_config.family);
   data::exclude_rows(ds, excluded_ids);
   if (ds.examples.empty()) fail_input(file, ": every usable row is listed in --exclude ", cfg_.exclude);
   return ds;

@@ -168,9 +168,14 @@ TEST(StreamTrainCli, BigQueryTablesAndQueriesTrainAndAQueryIsNotRunAgainOnResume
   for (size_t i = 0; i < through_faults.size(); ++i) EXPECT_NEAR(through_faults[i], from_table[i], 1e-6) << i;
 
   const std::string query = "--bq-query '" + sql + "'";
-  const auto whole = run_cli(args("bq://proj", "query", query));
+  // With a validation file in Cloud Storage: the query is the training data only.
+  GcsStandin gcs;
+  gt::test::ScopedEnv gcs_env("STORAGE_EMULATOR_HOST", gcs.base());
+  gcs.put("bkt", "val/validation.jsonl", gt::test::read_file(tiny.data / "validation.jsonl"));
+  const auto whole = run_cli(args("bq://proj", "query", query + " --val-data gs://bkt/val/validation.jsonl"));
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
   EXPECT_EQ(bq.jobs_created(), 1);
+  EXPECT_NE(gt::test::read_file(run_named(tiny.runs, "query") / "metrics.jsonl").find("eval_loss"), std::string::npos);
   // The query's rows are the table's, in the same order: the same losses.
   const std::vector<double> from_query = step_losses(run_named(tiny.runs, "query"));
   ASSERT_EQ(from_query.size(), from_table.size());
