@@ -71,6 +71,17 @@ fs::path real_tokenizer_model(const gt::test::TempDir& dir) {
   return model;
 }
 
+// `eval <args> --data <remote>` and `eval <args> --data <local>` give the same loss over the same tokens.
+void expect_same_eval(const std::string& args, const std::string& remote, const fs::path& local) {
+  const auto from_bucket = run_cli(args + " --data " + remote);
+  ASSERT_EQ(from_bucket.exit_code, 0) << from_bucket.err;
+  const auto from_disk = run_cli(args + " --data " + quote(local));
+  ASSERT_EQ(from_disk.exit_code, 0) << from_disk.err;
+  const json a = json::parse(from_bucket.out), b = json::parse(from_disk.out);
+  EXPECT_EQ(a["tokens"], b["tokens"]);
+  EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-9);
+}
+
 }  // namespace
 
 TEST(StreamTrainCli, FaultsAndAResumeLeaveTheLossesUnchanged) {
@@ -111,14 +122,8 @@ TEST(StreamTrainCli, FaultsAndAResumeLeaveTheLossesUnchanged) {
 
 TEST(StreamTrainCli, EvalOfAStreamedFileEqualsTheLocalCopy) {
   StreamSetup s;
-  const auto remote = run_cli("eval --model " + quote(s.tiny.model) + " --data gs://bkt/val/validation.jsonl --json");
-  ASSERT_EQ(remote.exit_code, 0) << remote.err;
-  const auto local = run_cli("eval --model " + quote(s.tiny.model) + " --data " +
-                             quote(s.tiny.data / "validation.jsonl") + " --json");
-  ASSERT_EQ(local.exit_code, 0) << local.err;
-  const json a = json::parse(remote.out), b = json::parse(local.out);
-  EXPECT_EQ(a["tokens"], b["tokens"]);
-  EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-9);
+  expect_same_eval("eval --model " + quote(s.tiny.model) + " --json", "gs://bkt/val/validation.jsonl",
+                   s.tiny.data / "validation.jsonl");
 }
 
 TEST(StreamTrainCli, EpochsWithoutMaxStepsIsRefusedWithTheReason) {
@@ -210,14 +215,8 @@ TEST(StreamTrainCli, ImagesInTheBucketAreFetchedOnceAndEvalEqualsTheLocalCopy) {
   }
   gcs.put("bkt", "img/val.csv", remote);
   gt::test::write_file(tmp / "val.csv", local);
-  const std::string args = "eval --model " + quote(model) + " --modality image --image-token-budget 70 --json --data ";
-  const auto from_bucket = run_cli(args + "gs://bkt/img/val.csv");
-  ASSERT_EQ(from_bucket.exit_code, 0) << from_bucket.err;
-  const auto from_disk = run_cli(args + quote(tmp / "val.csv"));
-  ASSERT_EQ(from_disk.exit_code, 0) << from_disk.err;
-  const json a = json::parse(from_bucket.out), b = json::parse(from_disk.out);
-  EXPECT_EQ(a["tokens"], b["tokens"]);
-  EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-9);
+  expect_same_eval("eval --model " + quote(model) + " --modality image --image-token-budget 70 --json",
+                   "gs://bkt/img/val.csv", tmp / "val.csv");
   // Probed when its row became an example, decoded when its batch was built: fetched once.
   int media_reads = 0;
   for (const auto& r : gcs.requests())
@@ -242,14 +241,8 @@ TEST(StreamTrainCli, ClipsInTheBucketEvalAsTheLocalCopyAndBadOnesNameTheirUrl) {
   gcs.put("bkt", "asr/clips/broken.wav", "RIFF, but not a clip");
   gcs.put("bkt", "asr/val.csv", remote + "gs://bkt/asr/clips/broken.wav,broken\n");
   gt::test::write_file(tmp / "val.csv", local);
-  const std::string args = "eval --model " + quote(model) + " --modality audio --json --data ";
-  const auto from_bucket = run_cli(args + "gs://bkt/asr/val.csv");
-  ASSERT_EQ(from_bucket.exit_code, 0) << from_bucket.err;
-  const auto from_disk = run_cli(args + quote(tmp / "val.csv"));
-  ASSERT_EQ(from_disk.exit_code, 0) << from_disk.err;
-  const json a = json::parse(from_bucket.out), b = json::parse(from_disk.out);
-  EXPECT_EQ(a["tokens"], b["tokens"]);
-  EXPECT_NEAR(a["loss"].get<double>(), b["loss"].get<double>(), 1e-9);
+  expect_same_eval("eval --model " + quote(model) + " --modality audio --json", "gs://bkt/asr/val.csv",
+                   tmp / "val.csv");
   // Training on it: the broken clip is skipped and recorded by its URL (not the temporary file FFmpeg read it from).
   const auto train = run_cli("train --model " + quote(model) + " --modality audio --data gs://bkt/asr/val.csv --out " +
                              quote(tmp / "runs") + " --max-steps 1 --batch-size 2 --max-seq-len 512 --name clips");

@@ -184,25 +184,12 @@ class BigQueryStandin {
     return {dotted.substr(0, a), dotted.substr(a + 1, b - a - 1), dotted.substr(b + 1)};
   }
 
-  static std::string decode(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '%' && i + 2 < s.size()) {
-        out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        out += s[i];
-      }
-    }
-    return out;
-  }
-
   static std::vector<std::string> segments(const std::string& path) {
     std::vector<std::string> out;
     size_t i = 1;
     while (i <= path.size()) {
       const size_t j = path.find('/', i);
-      out.push_back(decode(path.substr(i, j == std::string::npos ? std::string::npos : j - i)));
+      out.push_back(percent_decode(path.substr(i, j == std::string::npos ? std::string::npos : j - i)));
       if (j == std::string::npos) break;
       i = j + 1;
     }

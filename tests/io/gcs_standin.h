@@ -167,19 +167,6 @@ class GcsStandin {
     return o;
   }
 
-  static std::string decode(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '%' && i + 2 < s.size()) {
-        out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        out += s[i];
-      }
-    }
-    return out;
-  }
-
   static void error(httplib::Response& res, int status, const std::string& message) {
     res.status = status;
     nlohmann::json j = {{"error", {{"code", status}, {"message", message}}}};
@@ -217,14 +204,14 @@ class GcsStandin {
     if (path.rfind("/b/", 0) == 0) {
       const std::string rest = path.substr(3);
       const size_t s = rest.find('/');
-      bucket = decode(rest.substr(0, s));
+      bucket = percent_decode(rest.substr(0, s));
       if (s != std::string::npos) {
         const std::string tail = rest.substr(s);
         if (tail == "/o" || tail == "/o/") {
           objects = true;
         } else if (tail.rfind("/o/", 0) == 0) {
           objects = one = true;
-          object = decode(tail.substr(3));
+          object = percent_decode(tail.substr(3));
         } else {
           bucket.clear();
         }

@@ -49,4 +49,18 @@ class LocalServer {
   std::atomic<bool> stopping_{false};
 };
 
+// %XX escapes of a URL path segment or query value decoded ('+' stays '+': not form encoding).
+inline std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace gt::test
