@@ -314,7 +314,9 @@ TEST_P(ImageModelParity, FromPixelsToLoraGradients) {
                                             text.final_logit_softcapping());
     const double err = max_diff_real(lg, c.expected.at(key), c.in.at("attention_mask"));
     std::printf("[image-parity] %s float64 %s max|diff| = %.3g\n", n, key, err);
-    EXPECT_LE(err, 1e-5) << key;  // the reference's float64 logits are stored as float32
+    // Not float64-exact: transformers' Gemma3nRMSNorm.forward normalises x.float(), so its "float64" run rounds every
+    // norm's output to float32 (measured 1.5e-5 on logits up to 15 for gemma3n-image; the stored logits are float32).
+    EXPECT_LE(err, 5e-5) << key;
   };
   check_float64("logits_f64", false);
   check_float64("lora_logits_f64", true);
