@@ -51,6 +51,13 @@ const std::vector<ConfigField>& train_config_fields() {
        "BigQuery: a GoogleSQL query whose rows are the training data (run once as a job in the project that --data "
        "bq://PROJECT names; columns are used as CSV columns are)",
        &C::bq_query, "data"},
+      {"cache_dir",
+       "Streamed data: a folder where whole shards and media (gs://, https) are kept, so that later epochs and runs "
+       "read them from this disk; concurrent runs may share it (unset: no disk cache)",
+       &C::cache_dir, "data"},
+      {"cache_size",
+       "Streamed data: the most the --cache-dir folder holds (e.g. 512M, 20G); the least recently used go first",
+       &C::cache_size, "data"},
       {"image_token_budget", "Gemma 4: soft tokens per image, 70 | 140 | 280 | 560 | 1120 (use the same at inference)",
        &C::image_token_budget, "data"},
       {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},

@@ -43,6 +43,8 @@ struct TrainConfig {
   int64_t stream_workers = 4;      // shards read at once
   int64_t prefetch_mb = 64;        // MiB of rows read ahead, all shards together
   std::string bq_query;            // BigQuery: train on this query's rows (--data bq://PROJECT runs it)
+  std::string cache_dir;           // keep whole shards and media on this disk for later epochs ("" = none)
+  std::string cache_size = "10G";  // the disk cache's budget (K, M, G, T: binary units)
   // LoRA
   int64_t lora_r = 16;
   double lora_alpha = 32.0;

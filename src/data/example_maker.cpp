@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "data/example_builder.h"
+#include "io/remote_media.h"
 
 namespace gt::data {
 
@@ -32,6 +33,24 @@ RowResult<Example> ExampleMaker::from_csv(const std::map<std::string, std::strin
   RowResult<TextRow> parsed = text_row_from_csv(fields, options_);
   if (!parsed) return RowResult<Example>::fail(parsed.error.kind, parsed.error.reason);
   return build(*parsed.value);
+}
+
+std::vector<std::string> ExampleMaker::remote_media_of(const nlohmann::json& row) const {
+  return takes_media() ? remote_media_of(text_row_from_json(row, options_, tokenizer_.vocab_size()))
+                       : std::vector<std::string>{};
+}
+
+std::vector<std::string> ExampleMaker::remote_media_of(const std::map<std::string, std::string>& fields) const {
+  return takes_media() ? remote_media_of(text_row_from_csv(fields, options_)) : std::vector<std::string>{};
+}
+
+std::vector<std::string> ExampleMaker::remote_media_of(const RowResult<TextRow>& parsed) const {
+  std::vector<std::string> urls;
+  const auto* chat = parsed ? std::get_if<ChatRow>(&*parsed.value) : nullptr;
+  if (!chat) return urls;
+  for (const MediaPart& m : chat->media)
+    if (std::string url = resolve(m.source); io::is_remote_medium(url)) urls.push_back(std::move(url));
+  return urls;
 }
 
 RowResult<Example> ExampleMaker::build(const TextRow& row) const {

@@ -36,10 +36,18 @@ class ExampleMaker {
   // A medium's source as written in a row -> an absolute path or URL (see media_base); URLs stay as they are.
   std::string resolve(const std::string& source) const;
 
+  // The remote media (gs://, http(s); resolved) a row names, for fetching them ahead (data/streaming_batches);
+  // empty for a row without any, or one that cannot be parsed (build() reports it).
+  std::vector<std::string> remote_media_of(const nlohmann::json& row) const;
+  std::vector<std::string> remote_media_of(const std::map<std::string, std::string>& fields) const;
+  // Whether rows may name media at all (--modality image, audio, audiovisual).
+  bool takes_media() const { return options_.image || options_.audio; }
+
   const TextDatasetOptions& options() const { return options_; }
 
  private:
   RowResult<Example> build_media_example(const ChatRow& chat) const;
+  std::vector<std::string> remote_media_of(const RowResult<TextRow>& parsed) const;
 
   const TextDatasetOptions& options_;
   const tok::Tokenizer& tokenizer_;

@@ -35,15 +35,22 @@ std::optional<BufferedRow> ShuffleBuffer::drain() {
   return out;
 }
 
+nlohmann::json buffered_row_json(const BufferedRow& r) {
+  nlohmann::json j = {{"shard", r.shard}, {"row", r.row}, {"line", r.line}, {"text", r.text}};
+  if (!r.error.empty()) j["error"] = r.error;
+  return j;
+}
+
+BufferedRow buffered_row_from_json(const nlohmann::json& r) {
+  return BufferedRow{r.at("shard").get<int64_t>(), r.at("row").get<int64_t>(), r.at("line").get<int64_t>(),
+                     r.at("text").get<std::string>(), r.value("error", std::string())};
+}
+
 nlohmann::json ShuffleBuffer::to_json() const {
   std::ostringstream rng;
   rng << rng_;  // the text form of a Mersenne Twister's state is fixed by the C++ standard
   nlohmann::json rows = nlohmann::json::array();
-  for (const BufferedRow& r : rows_) {
-    nlohmann::json j = {{"shard", r.shard}, {"row", r.row}, {"line", r.line}, {"text", r.text}};
-    if (!r.error.empty()) j["error"] = r.error;
-    rows.push_back(std::move(j));
-  }
+  for (const BufferedRow& r : rows_) rows.push_back(buffered_row_json(r));
   return {{"capacity", capacity_}, {"rng", rng.str()}, {"rows", std::move(rows)}};
 }
 
@@ -55,8 +62,7 @@ ShuffleBuffer ShuffleBuffer::from_json(const nlohmann::json& j, const std::strin
     rng >> b.rng_;
     if (rng.fail()) fail_input(where, ": the shuffle buffer's generator state cannot be read");
     for (const nlohmann::json& r : j.at("rows")) {
-      BufferedRow row{r.at("shard").get<int64_t>(), r.at("row").get<int64_t>(), r.at("line").get<int64_t>(),
-                      r.at("text").get<std::string>(), r.value("error", std::string())};
+      BufferedRow row = buffered_row_from_json(r);
       b.bytes_ += row.text.size();
       b.rows_.push_back(std::move(row));
     }

@@ -33,6 +33,11 @@ struct BufferedRow {
   bool operator==(const BufferedRow&) const = default;
 };
 
+// A row as checkpoints store it ({"shard", "row", "line", "text"[, "error"]}), and back (nlohmann::json exceptions
+// when a key is missing: callers name the checkpoint).
+nlohmann::json buffered_row_json(const BufferedRow& row);
+BufferedRow buffered_row_from_json(const nlohmann::json& j);
+
 class ShuffleBuffer {
  public:
   // capacity 0 or 1: no shuffling (rows leave as they arrive).

@@ -7,6 +7,7 @@
 #include "core/strings.h"
 #include "data/csv_reader.h"
 #include "data/jsonl_reader.h"
+#include "io/remote_media.h"
 
 namespace gt::data {
 namespace {
@@ -64,6 +65,7 @@ void StreamingBatches::start_epoch(const nlohmann::json* state) {
   if (stream_) bytes_before_ += stream_->stats().bytes_read;
   stream_.reset();
   headers_.clear();
+  ahead_.clear();
   counters_.rows = counters_.examples = counters_.skipped = counters_.excluded = 0;
   counters_.skipped_by_kind.clear();
   counters_.stream = {};
@@ -75,6 +77,8 @@ void StreamingBatches::start_epoch(const nlohmann::json* state) {
              p.at("row").get<int64_t>()};
       stream_done_ = state->at("stream_done").get<bool>();
       buffer_ = std::make_unique<ShuffleBuffer>(ShuffleBuffer::from_json(state->at("buffer"), where));
+      if (state->contains("ahead"))
+        for (const nlohmann::json& r : state->at("ahead")) ahead_.push_back(buffered_row_from_json(r));
       for (const auto& [shard, header] : state->at("headers").items())
         headers_[std::stoll(shard)] = std::make_shared<const std::vector<std::string>>(
             header.get<std::vector<std::string>>());
@@ -145,28 +149,57 @@ std::unique_ptr<Example> StreamingBatches::make(const BufferedRow& row) {
   return nullptr;
 }
 
-std::unique_ptr<Example> StreamingBatches::next_example() {
-  while (true) {
-    std::optional<BufferedRow> out;
-    if (!stream_done_) {
-      std::optional<StreamRecord> rec = stream_->next();
-      if (!rec) {
-        stream_done_ = true;
-        continue;
-      }
-      const int64_t shard = order_[static_cast<size_t>(rec->shard)];
-      if (rec->header && !headers_.count(shard)) {
-        require_columns(*rec->header, maker_.options(), shards_[static_cast<size_t>(shard)].url);
-        headers_[shard] = rec->header;
-      }
-      out = buffer_->push(BufferedRow{shard, rec->row, rec->record.line, std::move(rec->record.text),
-                                      std::move(rec->record.error)});
-      if (!out) continue;
-    } else {
-      out = buffer_->drain();
-      if (!out) return nullptr;
+std::optional<BufferedRow> StreamingBatches::next_row() {
+  while (!stream_done_) {
+    std::optional<StreamRecord> rec = stream_->next();
+    if (!rec) {
+      stream_done_ = true;
+      break;
     }
-    if (auto ex = make(*out)) return ex;
+    const int64_t shard = order_[static_cast<size_t>(rec->shard)];
+    if (rec->header && !headers_.count(shard)) {
+      require_columns(*rec->header, maker_.options(), shards_[static_cast<size_t>(shard)].url);
+      headers_[shard] = rec->header;
+    }
+    std::optional<BufferedRow> out = buffer_->push(BufferedRow{shard, rec->row, rec->record.line,
+                                                                std::move(rec->record.text), std::move(rec->record.error)});
+    if (out) return out;
+  }
+  return buffer_->drain();
+}
+
+void StreamingBatches::fetch_media_ahead(const BufferedRow& row) const {
+  if (!row.error.empty()) return;
+  const io::ObjectRef& shard = shards_[static_cast<size_t>(row.shard)];
+  SplitRecord rec;
+  rec.line = row.line;
+  rec.text = row.text;
+  std::vector<std::string> urls;
+  SkippedRow ignored;  // make() records it when the row is used
+  if (shard_format(shard.url) == RecordFormat::Csv) {
+    const auto header = headers_.find(row.shard);
+    if (header == headers_.end()) return;
+    if (std::optional<CsvRow> csv = make_csv_row(*header->second, rec, row.row, shard.url, &ignored))
+      urls = maker_.remote_media_of(csv->fields);
+  } else if (std::optional<JsonlRow> j = make_jsonl_row(rec, shard.url, &ignored)) {
+    urls = maker_.remote_media_of(j->value);
+  }
+  for (const std::string& url : urls) io::prefetch_remote_media(url);
+}
+
+std::unique_ptr<Example> StreamingBatches::next_example() {
+  const size_t depth = maker_.takes_media() ? static_cast<size_t>(std::max<int64_t>(options_.media_ahead, 0)) + 1 : 1;
+  while (true) {
+    while (ahead_.size() < depth) {
+      std::optional<BufferedRow> row = next_row();
+      if (!row) break;
+      if (depth > 1) fetch_media_ahead(*row);
+      ahead_.push_back(std::move(*row));
+    }
+    if (ahead_.empty()) return nullptr;
+    const BufferedRow row = std::move(ahead_.front());
+    ahead_.pop_front();
+    if (auto ex = make(row)) return ex;
   }
 }
 
@@ -203,8 +236,13 @@ nlohmann::json StreamingBatches::state() const {
     shards.push_back(std::move(j));
   }
   nlohmann::json buffer = buffer_->to_json();
+  nlohmann::json ahead = nlohmann::json::array();
   std::set<int64_t> needed;
   for (const nlohmann::json& r : buffer.at("rows")) needed.insert(r.at("shard").get<int64_t>());
+  for (const BufferedRow& r : ahead_) {
+    ahead.push_back(buffered_row_json(r));
+    needed.insert(r.shard);
+  }
   nlohmann::json headers = nlohmann::json::object();
   for (int64_t k : needed)
     if (const auto h = headers_.find(k); h != headers_.end()) headers[std::to_string(k)] = *h->second;
@@ -214,6 +252,7 @@ nlohmann::json StreamingBatches::state() const {
           {"position", position_json(stream_->position())},
           {"stream_done", stream_done_},
           {"buffer", std::move(buffer)},
+          {"ahead", std::move(ahead)},
           {"headers", std::move(headers)},
           {"rows", counters_.rows},
           {"examples", counters_.examples},

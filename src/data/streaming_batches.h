@@ -13,10 +13,15 @@
 // built from it continues with exactly the batches the original would have returned next, reading nothing twice.
 // The shard list (URLs and versions) is stored too: resuming on a dataset whose shards changed is an error.
 //
-// Memory: O(prefetch_bytes + shuffle buffer rows + one batch), whatever the dataset's size.
+// Media: rows leave the buffer media_ahead rows before they are made into examples, and the remote images and clips
+// they name are handed to the fetch-ahead pool (io/remote_media), so that a batch's media are mostly fetched by the
+// time it is built. Those rows are part of state() too.
+//
+// Memory: O(prefetch_bytes + shuffle buffer rows + media_ahead rows' media + one batch), whatever the dataset's size.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -43,6 +48,9 @@ struct StreamingOptions {
   ShardStreamOptions stream;
   std::string skipped_log;         // "": skipped rows are only counted
   std::set<std::string> exclude;   // rows left out (--exclude): by their own id or as "<shard name>:<row>"
+  // Rows drawn ahead of use whose remote images and clips the fetch-ahead pool fetches (io/remote_media) while
+  // earlier rows are made into examples and trained on; only when rows may name media. 0: none fetched ahead.
+  int64_t media_ahead = 16;
 };
 
 struct StreamingCounters {
@@ -76,6 +84,10 @@ class StreamingBatches {
   void start_epoch(const nlohmann::json* state);
   // A row that left the buffer -> an example, or nullptr (skipped and recorded).
   std::unique_ptr<Example> make(const BufferedRow& row);
+  // The next row to leave the shuffle buffer this epoch, nullopt at its end.
+  std::optional<BufferedRow> next_row();
+  // Hands the remote media a row names to the fetch-ahead pool.
+  void fetch_media_ahead(const BufferedRow& row) const;
 
   std::vector<io::ObjectRef> shards_;
   const ExampleMaker& maker_;
@@ -86,6 +98,7 @@ class StreamingBatches {
   std::vector<int64_t> order_;              // shard indices in this epoch's order
   std::unique_ptr<ShardStream> stream_;
   std::unique_ptr<ShuffleBuffer> buffer_;
+  std::deque<BufferedRow> ahead_;           // rows out of the buffer, not yet made into examples (oldest first)
   bool stream_done_ = false;
   std::map<int64_t, std::shared_ptr<const std::vector<std::string>>> headers_;  // CSV shards seen, by shard
   StreamingCounters counters_;

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "io/object_cache.h"
 
 namespace gt::io {
 namespace {
@@ -55,15 +56,9 @@ ObjectRef gcs_object_ref(GcsObject g) {
   return o;
 }
 
-DownloadResult read_local(const ObjectRef& o, uint64_t begin, std::optional<uint64_t> end, const ChunkSink& sink) {
-  std::error_code ec;
-  const uint64_t size = fs::file_size(o.url, ec);
-  if (ec) fail_input(o.url, ": cannot be read: ", ec.message());
-  if ((o.size && size != *o.size) || local_version(o.url) != o.version)
-    fail_input(o.url, " changed since it was listed (size or modification time); a shard is never read from two "
-               "versions, so start the run again");
-  std::ifstream in(o.url, std::ios::binary);
-  if (!in) fail_input(o.url, ": cannot be opened");
+// Bytes [begin, end) of the file at `path` (opened already as `in`), `size` bytes long, to `sink`.
+DownloadResult read_file_range(std::ifstream& in, const std::string& name, uint64_t size, uint64_t begin,
+                               std::optional<uint64_t> end, const ChunkSink& sink) {
   DownloadResult r;
   r.object_size = size;
   r.requests = 1;
@@ -76,7 +71,7 @@ DownloadResult read_local(const ObjectRef& o, uint64_t begin, std::optional<uint
     const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), stop - at));
     in.read(buf.data(), static_cast<std::streamsize>(want));
     const auto got = static_cast<size_t>(in.gcount());
-    if (got == 0) fail_input(o.url, ": read failed at byte ", at, " of ", size);
+    if (got == 0) fail_input(name, ": read failed at byte ", at, " of ", size);
     at += got;
     r.bytes += got;
     if (!sink(std::string_view(buf.data(), got))) {
@@ -85,6 +80,18 @@ DownloadResult read_local(const ObjectRef& o, uint64_t begin, std::optional<uint
     }
   }
   return r;
+}
+
+DownloadResult read_local(const ObjectRef& o, uint64_t begin, std::optional<uint64_t> end, const ChunkSink& sink) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(o.url, ec);
+  if (ec) fail_input(o.url, ": cannot be read: ", ec.message());
+  if ((o.size && size != *o.size) || local_version(o.url) != o.version)
+    fail_input(o.url, " changed since it was listed (size or modification time); a shard is never read from two "
+               "versions, so start the run again");
+  std::ifstream in(o.url, std::ios::binary);
+  if (!in) fail_input(o.url, ": cannot be opened");
+  return read_file_range(in, o.url, size, begin, end, sink);
 }
 
 }  // namespace
@@ -196,6 +203,31 @@ void ObjectReader::read_rows(const ObjectRef& object, uint64_t start_row, const 
 
 DownloadResult ObjectReader::read(const ObjectRef& object, uint64_t begin, std::optional<uint64_t> end,
                                   const ChunkSink& sink) {
+  ObjectCache* cache = options_.cache.get();
+  if (!cache || (object.kind != ObjectKind::Gcs && object.kind != ObjectKind::Http) || !object.size ||
+      object.version.empty())
+    return read_remote(object, begin, end, sink);
+  if (const std::optional<std::string> path = cache->find(object.url, object.version, *object.size)) {
+    std::ifstream in(*path, std::ios::binary);
+    if (in) {  // else evicted since find(): read it from the network as if it had missed
+      return read_file_range(in, *path, *object.size, begin, end, sink);
+    }
+  }
+  // Only a whole read is stored: a resumed shard's tail or a CSV header alone is not the object.
+  std::unique_ptr<ObjectCache::Writer> w =
+      begin == 0 && !end ? cache->store(object.url, object.version, *object.size) : nullptr;
+  if (!w) return read_remote(object, begin, end, sink);
+  DownloadResult r = read_remote(object, begin, end, [&](std::string_view chunk) {
+    w->append(chunk);
+    return sink(chunk);
+  });
+  // A read stopped early, or one that failed its checksum (an exception, after the bytes), leaves no entry.
+  if (!r.stopped) w->commit();
+  return r;
+}
+
+DownloadResult ObjectReader::read_remote(const ObjectRef& object, uint64_t begin, std::optional<uint64_t> end,
+                                         const ChunkSink& sink) {
   switch (object.kind) {
     case ObjectKind::Gcs:
       return gcs_->read(object.gcs, begin, end, sink);

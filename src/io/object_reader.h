@@ -18,6 +18,8 @@
 // Versions: a Cloud Storage object is read at its listed generation and an http(s) object with its ETag pinned, so
 // an object replaced between listing and reading, or between two reads (a resumed run), is an error naming it,
 // never a mix of two versions. A local file is checked against the size and modification time listed.
+// Caching: with ObjectReaderOptions::cache, remote objects read whole are kept on disk at their version and read from
+// there later (later epochs, media used again), byte-identical; BigQuery rows and local files are never cached.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +35,8 @@
 #include "io/http_client.h"
 
 namespace gt::io {
+
+class ObjectCache;  // io/object_cache.h
 
 enum class ObjectKind { Local, Http, Gcs, BigQuery };
 
@@ -61,6 +65,10 @@ struct ObjectReaderOptions {
   // BigQuery: resolve_bigquery_endpoint() by default (BIGQUERY_EMULATOR_HOST or the public endpoint); the same
   // token function and user project.
   BigQueryEndpoint bq_endpoint = resolve_bigquery_endpoint();
+  // Whole Cloud Storage and http(s) objects kept on disk (--cache-dir; shared by every reader of the run): a read of an
+  // object cached at its version comes from the disk; a whole read of one that is not stores it on the way. Only
+  // objects of known size and pinned version (generation, ETag) are cached. Null: none.
+  std::shared_ptr<ObjectCache> cache;
 };
 
 class ObjectReader {
@@ -93,6 +101,9 @@ class ObjectReader {
   std::unique_ptr<HttpClient> http_;
   std::unique_ptr<GcsClient> gcs_;
   std::unique_ptr<BigQueryClient> bq_;
+
+  DownloadResult read_remote(const ObjectRef& object, uint64_t begin, std::optional<uint64_t> end,
+                             const ChunkSink& sink);
 };
 
 }  // namespace gt::io

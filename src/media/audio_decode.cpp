@@ -65,10 +65,10 @@ struct Dictionary {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Opening: local files through the file protocol only (a path with a colon is never taken for a protocol, and a
-// playlist cannot reach elsewhere); URLs through http(s) with a read timeout.
+// playlist cannot reach elsewhere). Remote clips (gs://, http(s)) are fetched by io/remote_media first (retries,
+// credentials, caches, fetching ahead), then decoded from a temporary file.
 
-constexpr const char* kUrlReadTimeoutMicroseconds = "30000000";
-constexpr uint64_t kMaxRemoteClipBytes = uint64_t(2) << 30;  // 2 GiB: a gs:// clip is held in memory once
+constexpr uint64_t kMaxRemoteClipBytes = uint64_t(2) << 30;  // 2 GiB: a remote clip is held in memory once
 
 void check_local_file(const std::string& path) {
   struct stat st{};
@@ -79,21 +79,12 @@ void check_local_file(const std::string& path) {
 
 FormatPtr open_source(const std::string& source) {
   Dictionary options;
-  std::string target;
-  if (is_url(source)) {
-    options.set("protocol_whitelist", "http,https,tcp,tls,httpproxy");
-    options.set("rw_timeout", kUrlReadTimeoutMicroseconds);
-    options.set("user_agent", "gemma-tune");
-    target = source;
-  } else {
-    check_local_file(source);
-    options.set("protocol_whitelist", "file");
-    target = "file:" + source;
-  }
+  check_local_file(source);
+  options.set("protocol_whitelist", "file");
+  const std::string target = "file:" + source;
   AVFormatContext* raw = nullptr;
   const int r = avformat_open_input(&raw, target.c_str(), nullptr, &options.d);
   if (r < 0) {
-    if (is_url(source)) fail_ffmpeg(source, "cannot read this URL", r);
     if (r == AVERROR_INVALIDDATA) fail_ffmpeg(source, "not an audio file FFmpeg can read, or a damaged one", r);
     fail_ffmpeg(source, "cannot open the audio file", r);
   }
@@ -258,7 +249,7 @@ bool is_url(const std::string& source) {
 }
 
 std::string resolve_audio_source(const std::string& source, const std::string& dataset_dir) {
-  if (source.empty() || dataset_dir.empty() || is_url(source) || source.front() == '/') return source;
+  if (source.empty() || dataset_dir.empty() || io::is_remote_medium(source) || source.front() == '/') return source;
   return (std::filesystem::path(dataset_dir) / source).string();
 }
 
@@ -267,10 +258,10 @@ namespace {
 AudioClip decode_audio_source(const std::string& source, int rate, double max_seconds);
 }
 
-// A gs:// clip is fetched whole (io/remote_media: credentials, cache) into a temporary file FFmpeg reads; messages
-// name the URL, not the file.
+// A remote clip (gs://, http(s)) is fetched whole (io/remote_media: credentials, retries, caches) into a temporary
+// file FFmpeg reads; messages name the URL, not the file.
 AudioClip decode_audio(const std::string& source, int rate, double max_seconds) {
-  if (!io::is_gcs_url(source)) return decode_audio_source(source, rate, max_seconds);
+  if (!io::is_remote_medium(source)) return decode_audio_source(source, rate, max_seconds);
   const std::string bytes = io::fetch_remote_media(source, kMaxRemoteClipBytes);
   std::string path = (std::filesystem::temp_directory_path() / "gemma-tune-clip-XXXXXX").string();
   const int fd = ::mkstemp(path.data());

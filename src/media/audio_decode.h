@@ -32,13 +32,14 @@ struct AudioClip {
 // True for http:// and https:// sources (any letter case).
 bool is_url(const std::string& source);
 
-// Where a dataset row's audio lives: URLs and absolute paths unchanged, relative paths joined to `dataset_dir`.
+// Where a dataset row's audio lives: URLs (gs://, http(s)) and absolute paths unchanged, relative paths joined to
+// `dataset_dir`.
 std::string resolve_audio_source(const std::string& source, const std::string& dataset_dir);
 
-// Decodes `source` (a file path or an http(s) URL) to mono float samples at `rate` Hz. With max_seconds > 0, keeps
-// the first max_seconds of audio and sets truncated when there was more. Throws gt::InputError naming the source and
-// what is wrong: a missing or empty file, a file that is not audio or has no audio stream, no samples at all, an
-// unreachable URL, a decode failure.
+// Decodes `source` (a file path, or an http(s) URL or gs:// object fetched through io/remote_media) to mono float
+// samples at `rate` Hz. With max_seconds > 0, keeps the first max_seconds of audio and sets truncated when there was
+// more. Throws gt::InputError naming the source and what is wrong: a missing or empty file, a file that is not audio
+// or has no audio stream, no samples at all, an unreachable URL, a decode failure.
 AudioClip decode_audio(const std::string& source, int rate = 16000, double max_seconds = 0);
 
 // "libavformat 59.27.100, libavcodec 59.37.100, libswresample 4.7.100, libavutil 57.28.100 (FFmpeg 5.1.x)":

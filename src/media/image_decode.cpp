@@ -35,8 +35,7 @@ extern "C" {
 #include <sstream>
 
 #include "core/error.h"
-#include "io/remote_media.h"     // defines: fetch_remote_media (gs:// images)
-#include "media/audio_decode.h"  // defines: is_url
+#include "io/remote_media.h"     // defines: fetch_remote_media (gs:// and http(s) images)
 #include "media/ffmpeg_common.h"  // defines: init_ffmpeg_once, av_error_text, CodecFreer, ...
 
 namespace gt::media {
@@ -65,41 +64,6 @@ std::string read_local_file(const std::string& path) {
   return bytes;
 }
 
-// http(s) URLs are read whole through FFmpeg's avio (the protocols the audio decoder allows, a 30 s read timeout).
-std::string fetch_url(const std::string& url) {
-#ifdef GT_HAVE_FFMPEG
-  init_ffmpeg_once();
-  AVDictionary* options = nullptr;
-  av_dict_set(&options, "protocol_whitelist", "http,https,tcp,tls,httpproxy", 0);
-  av_dict_set(&options, "rw_timeout", "30000000", 0);
-  av_dict_set(&options, "user_agent", "gemma-tune", 0);
-  AVIOContext* io = nullptr;
-  const int r = avio_open2(&io, url.c_str(), AVIO_FLAG_READ, nullptr, &options);
-  av_dict_free(&options);
-  if (r < 0) fail_input(url, ": cannot fetch the image (", av_error_text(r), ")");
-  std::string bytes;
-  std::vector<unsigned char> chunk(1 << 16);
-  for (;;) {
-    const int n = avio_read(io, chunk.data(), int(chunk.size()));
-    if (n == AVERROR_EOF || n == 0) break;
-    if (n < 0) {
-      avio_closep(&io);
-      fail_input(url, ": reading the image failed after ", bytes.size(), " bytes (", av_error_text(n), ")");
-    }
-    bytes.append(reinterpret_cast<const char*>(chunk.data()), size_t(n));
-    if (bytes.size() > kMaxSourceBytes) {
-      avio_closep(&io);
-      fail_input(url, ": more than ", kMaxSourceBytes, " bytes; images this large are refused");
-    }
-  }
-  avio_closep(&io);
-  if (bytes.empty()) fail_input(url, ": the server sent an empty body (0 bytes), expected an image");
-  return bytes;
-#else
-  fail_input(url, ": this gemma-tune was built without FFmpeg (-DGT_WITH_FFMPEG=OFF), so it cannot fetch URLs; "
-             "download the image and give its path");
-#endif
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Bounds-checked reading of header fields
@@ -718,9 +682,9 @@ std::string image_decoder_version() {
 #ifdef GT_HAVE_OPENCV
   std::string v = cat("OpenCV ", CV_VERSION, " (imgcodecs)");
 #ifdef GT_HAVE_FFMPEG
-  v += ", GIF and URLs through FFmpeg";
+  v += ", GIF through FFmpeg";
 #else
-  v += ", without FFmpeg: no GIF, no URLs";
+  v += ", without FFmpeg: no GIF";
 #endif
   return v;
 #else
@@ -730,9 +694,8 @@ std::string image_decoder_version() {
 
 Image decode_image(const std::string& source, const ImageDecodeOptions& options) {
   if (source.empty()) fail_input("image source: the path is empty");
-  std::string bytes = is_url(source)              ? fetch_url(source)
-                      : io::is_gcs_url(source)     ? io::fetch_remote_media(source, kMaxSourceBytes)
-                                                   : read_local_file(source);
+  std::string bytes =
+      io::is_remote_medium(source) ? io::fetch_remote_media(source, kMaxSourceBytes) : read_local_file(source);
   const Bytes b{reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()};
   const Header h = read_header(source, b);
   const bool size_known = h.width != 0 || h.height != 0;

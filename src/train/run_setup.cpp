@@ -47,8 +47,15 @@ RunSetup::RunSetup(const TrainConfig& cfg)
       pad_id(tokenizer.require_id("<pad>")),
       cfg_(cfg) {
   if (!cfg.exclude.empty()) excluded_ids = data::read_excluded_ids(cfg.exclude);
-  // gs:// images and clips in rows are fetched with the run's credentials, looked for on the first such fetch.
-  io::set_remote_media_options([this] { return reader_options("gs://"); });
+  if (!cfg.cache_dir.empty()) {
+    cache_ = std::make_shared<io::ObjectCache>(cfg.cache_dir, io::parse_byte_size(cfg.cache_size, "--cache-size"));
+    std::cerr << "disk cache  " << cache_->dir() << ": " << format_bytes(static_cast<double>(cache_->stats().bytes_held))
+              << " held, at most " << format_bytes(static_cast<double>(cache_->max_bytes())) << "\n";
+  }
+  // gs:// images and clips in rows are fetched with the run's credentials, looked for on the first such fetch; the
+  // fetch-ahead pool has as many threads as the shard reader.
+  io::set_remote_media_options([this] { return reader_options("gs://"); },
+                               {.prefetch_workers = static_cast<int>(cfg.stream_workers)});
   data::TextDatasetOptions& o = dataset_options;
   o.mode = cfg.mode == "completion" ? data::TextMode::Completion : data::TextMode::Instruction;  // caption, vqa: rows
   o.max_seq_len = cfg.max_seq_len;
@@ -72,6 +79,7 @@ RunSetup::RunSetup(const TrainConfig& cfg)
 
 io::ObjectReaderOptions RunSetup::reader_options(const std::string& spec) const {
   io::ObjectReaderOptions o;
+  o.cache = cache_;
   // Google's clients send no credentials to an emulator; plain https data needs none.
   const bool gs = spec.rfind("gs://", 0) == 0, bq = spec.rfind("bq://", 0) == 0;
   const bool emulator = (!gs && !bq) || (gs && o.gcs_endpoint.emulator) || (bq && o.bq_endpoint.emulator);
@@ -129,6 +137,7 @@ std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string&
   so.stream.prefetch_bytes = static_cast<size_t>(cfg_.prefetch_mb) << 20;
   so.skipped_log = dataset_options.skipped_log;
   so.exclude = excluded_ids;
+  so.media_ahead = std::max<int64_t>(so.media_ahead, 2 * cfg_.batch_size);  // the next two batches' media
   return std::make_unique<data::StreamingBatches>(std::move(shards), *makers_.back(), so, reader_factory(spec), state);
 }
 

@@ -14,6 +14,7 @@
 #include "data/text_dataset.h"
 #include "io/gcp_credentials.h"
 #include "io/model_config.h"
+#include "io/object_cache.h"
 #include "models/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/audio_inputs.h"
@@ -53,6 +54,8 @@ class RunSetup {
   std::set<std::string> excluded_ids;  // --exclude: rows left out of every dataset this run loads
 
   MediaReaders media_readers() const { return {audio.get(), images.get()}; }
+  // The disk cache of remote shards and media (--cache-dir), null without one.
+  const io::ObjectCache* cache() const { return cache_.get(); }
 
  private:
   // How to read remote objects like `spec` (gs://, bq://, https://): endpoints and the run's credentials (none for
@@ -69,6 +72,7 @@ class RunSetup {
   mutable std::unique_ptr<io::AccessTokenSource> credentials_;
   mutable bool credentials_searched_ = false;
   mutable std::vector<std::unique_ptr<data::ExampleMaker>> makers_;
+  std::shared_ptr<io::ObjectCache> cache_;  // shared by every reader of the run (shard workers, media fetches)
 };
 
 }  // namespace gt::train

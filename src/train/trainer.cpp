@@ -84,7 +84,8 @@ class TrainBatches {
  public:
   TrainBatches(const std::vector<data::Example>& examples, const data::BatchOptions& o, const TrainerState& s)
       : local_(std::make_unique<data::BatchIterator>(examples, o, data::DataPosition{s.epoch, s.index_in_epoch})) {}
-  explicit TrainBatches(std::unique_ptr<data::StreamingBatches> stream) : stream_(std::move(stream)) {}
+  TrainBatches(std::unique_ptr<data::StreamingBatches> stream, const io::ObjectCache* cache)
+      : stream_(std::move(stream)), cache_(cache) {}
 
   data::Batch next() { return local_ ? local_->next() : stream_->next(); }
   // Micro-batches per epoch; nullopt for a stream.
@@ -103,14 +104,14 @@ class TrainBatches {
     const double t = std::max(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), 1e-9);
     const double bytes = static_cast<double>(c.total_bytes);
     return cat("  epoch ", c.epoch, ", ", c.total_rows, " rows (", std::llround(static_cast<double>(c.total_rows) / t),
-               "/s), ", format_bytes(bytes), " (", format_bytes(bytes / t), "/s) read");
+               "/s), ", format_bytes(bytes), " (", format_bytes(bytes / t), "/s) read", cache_progress());
   }
   // A stream's counts, for metadata.json: "epoch 1: 1234 rows read (12 skipped, 0 excluded), 56.7 MB".
   std::string describe() const {
     const data::StreamingCounters c = stream_->counters();
     return cat(stream_->shards().size(), " shard(s); ", c.total_rows, " rows read by this process; epoch ", c.epoch,
                ": ", c.rows, " rows, ", c.examples, " examples, ", c.skipped, " skipped, ", c.excluded, " excluded, ",
-               format_bytes(static_cast<double>(c.total_bytes)), " read by this process");
+               format_bytes(static_cast<double>(c.total_bytes)), " read by this process", cache_progress());
   }
   void save(TrainerState& s) const {
     if (local_) {
@@ -132,6 +133,12 @@ class TrainBatches {
               {"stream_rows_per_s", static_cast<double>(c.total_rows - last_rows_) / dt},
               {"stream_mb_per_s", static_cast<double>(c.total_bytes - last_bytes_) / dt / 1e6},
               {"stream_skipped", c.skipped}};
+    if (cache_) {
+      const io::ObjectCacheStats cs = cache_->stats();
+      j["cache_hits"] = cs.hits;
+      j["cache_stored"] = cs.stored;
+      j["cache_mb"] = static_cast<double>(cs.bytes_held) / 1e6;
+    }
     last_rows_ = c.total_rows;
     last_bytes_ = c.total_bytes;
     return j;
@@ -139,7 +146,16 @@ class TrainBatches {
 
  private:
   std::unique_ptr<data::BatchIterator> local_;
+  // ", disk cache 12 hits, 3 stored (45.6 MB)", or "" without a cache.
+  std::string cache_progress() const {
+    if (!cache_) return {};
+    const io::ObjectCacheStats cs = cache_->stats();
+    return cat(", disk cache ", cs.hits, " hits, ", cs.stored, " stored (", format_bytes(static_cast<double>(cs.bytes_held)),
+               ")");
+  }
+
   std::unique_ptr<data::StreamingBatches> stream_;
+  const io::ObjectCache* cache_ = nullptr;
   int64_t last_rows_ = 0;
   uint64_t last_bytes_ = 0;
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
@@ -250,7 +266,7 @@ int run_train(const TrainConfig& config) {
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
     const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1};
-    TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream))
+    TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream), setup.cache())
                                     : TrainBatches(train.examples, bopts, state);
     const std::optional<int64_t> micro_per_epoch = batches.per_epoch();
     const int64_t total_micro = cfg.max_steps > 0 ? cfg.max_steps * cfg.grad_accum : cfg.epochs * *micro_per_epoch;

@@ -251,3 +251,58 @@ TEST(StreamTrainCli, ClipsInTheBucketEvalAsTheLocalCopyAndBadOnesNameTheirUrl) {
   EXPECT_NE(skipped.find("gs://bkt/asr/clips/broken.wav"), std::string::npos) << skipped;
   EXPECT_EQ(skipped.find("gemma-tune-clip-"), std::string::npos) << skipped;
 }
+
+// --cache-dir: the first epoch stores each shard whole on the way; later epochs and later runs read them from the
+// disk (no request for their bytes), with the same losses; a cache smaller than the dataset keeps to its budget and
+// changes nothing either.
+TEST(StreamTrainCli, ADiskCacheServesLaterEpochsAndRunsWithTheSameLosses) {
+  StreamSetup s;
+  const auto shard_reads = [&] {
+    int n = 0;
+    for (const auto& r : s.gcs.requests())
+      n += r.target.find("alt=media") != std::string::npos && r.path.find("set%2Ftrain-") != std::string::npos;
+    return n;
+  };
+  const auto clean = run_cli(s.args("plain"));
+  ASSERT_EQ(clean.exit_code, 0) << clean.err;
+  const std::vector<double> expected = step_losses(run_named(s.tiny.runs, "plain"));
+  ASSERT_EQ(expected.size(), 8u);
+  EXPECT_EQ(shard_reads(), 6) << "without a cache, epoch 1 reads every shard again";
+
+  const fs::path cache = s.tiny.tmp / "cache";
+  for (const char* name : {"cached", "again"}) {
+    const int before = shard_reads();
+    const auto r = run_cli(s.args(name, "--cache-dir " + quote(cache) + " --cache-size 1M"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(shard_reads() - before, std::string(name) == "cached" ? 3 : 0) << name;
+    const std::vector<double> got = step_losses(run_named(s.tiny.runs, name));
+    ASSERT_EQ(got.size(), expected.size()) << name;
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6) << name << ", step " << i + 1;
+    EXPECT_NE(r.err.find("disk cache  " + cache.string()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(", disk cache "), std::string::npos) << "the progress line shows the cache: " << r.err;
+  }
+  const std::string metrics = gt::test::read_file(run_named(s.tiny.runs, "again") / "metrics.jsonl");
+  EXPECT_NE(metrics.find("\"cache_hits\""), std::string::npos) << metrics;
+
+  // Room for one shard only: entries come and go, the folder keeps to its budget, the losses stay.
+  const fs::path small = s.tiny.tmp / "small-cache";
+  const auto r = run_cli(s.args("small", "--cache-dir " + quote(small) + " --cache-size 1K"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<double> got = step_losses(run_named(s.tiny.runs, "small"));
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6) << "step " << i + 1;
+  uint64_t held = 0;
+  for (const auto& e : fs::directory_iterator(small / "objects")) held += fs::file_size(e.path());
+  EXPECT_GT(held, 0u);
+  EXPECT_LE(held, 1024u);
+
+  // A folder of the user's that is not a cache is refused, untouched.
+  gt::test::write_file(s.tiny.tmp / "mine" / "notes.txt", "keep me");
+  const auto refused = run_cli(s.args("refused", "--cache-dir " + quote(s.tiny.tmp / "mine")));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find((s.tiny.tmp / "mine").string()), std::string::npos) << refused.err;
+  EXPECT_EQ(gt::test::read_file(s.tiny.tmp / "mine" / "notes.txt"), "keep me");
+  const auto bad_size = run_cli(s.args("bad-size", "--cache-dir " + quote(cache) + " --cache-size 12Q"));
+  EXPECT_NE(bad_size.exit_code, 0);
+  EXPECT_NE(bad_size.err.find("--cache-size"), std::string::npos) << bad_size.err;
+}

@@ -64,9 +64,10 @@ class HttpStandin {
   int port() const { return server_.port(); }
   std::string url(const std::string& path) const { return server_.base() + path; }
 
-  void put_object(const std::string& path, std::string content, std::string generation = "1") {
+  // `etag`: sent as the ETag header (quoted) when non-empty, as web servers version what they serve.
+  void put_object(const std::string& path, std::string content, std::string generation = "1", std::string etag = "") {
     std::lock_guard<std::mutex> lock(mu_);
-    objects_[path] = std::make_shared<const Object>(Object{std::move(content), std::move(generation)});
+    objects_[path] = std::make_shared<const Object>(Object{std::move(content), std::move(generation), std::move(etag)});
   }
   // A route under /api/ answered by `handler` (GET or POST).
   void on(const std::string& path, Handler handler) {
@@ -91,6 +92,7 @@ class HttpStandin {
   struct Object {
     std::string content;
     std::string generation;
+    std::string etag;
   };
 
   void record(const httplib::Request& req) {
@@ -122,7 +124,7 @@ class HttpStandin {
       record(req);
       const size_t n = std::count_if(log_.begin(), log_.end(), [](const Recorded& r) { return r.path.rfind("/o/", 0) == 0; });
       if (faults_.change_after > 0 && int(n) == faults_.change_after + 1 && objects_.count(req.path))
-        objects_[req.path] = std::make_shared<const Object>(Object{faults_.changed_content, faults_.changed_generation});
+        objects_[req.path] = std::make_shared<const Object>(Object{faults_.changed_content, faults_.changed_generation, ""});
       const auto it = objects_.find(req.path);
       if (it != objects_.end()) obj = it->second;
       if (faults_.fail_next > 0) {
@@ -171,6 +173,7 @@ class HttpStandin {
       res.status = 200;
     }
     res.set_header("x-goog-generation", obj->generation);
+    if (!obj->etag.empty()) res.set_header("ETag", "\"" + obj->etag + "\"");
     const uint64_t len = size == 0 ? 0 : last - first + 1;
     if (len == 0) {
       res.set_content("", "application/octet-stream");
