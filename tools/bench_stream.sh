@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The streamed-dataset reader's speed and memory (bench/stream_read.cpp) against the Cloud Storage stand-in program:
 # makes N JSONL shards of about S MB each (plain, gzip and zstd variants), serves them from build/tests/gcs_standin
-# (its own process), and reads them with a small and a large prefetch budget. Run from the repository root after
+# (its own process), and reads them with a small and a large prefetch budget, then twice through a disk cache
+# a quarter of the dataset's size and one twice its size. Run from the repository root after
 # building the targets gcs_standin and bench_stream_read.
 #   tools/bench_stream.sh [SHARDS=16] [MB_PER_SHARD=16]
 set -euo pipefail
@@ -37,4 +38,13 @@ for set in plain gz zst; do
   for budget in 8 64; do
     STORAGE_EMULATOR_HOST=$url ./build/bench/bench_stream_read --data "gs://bkt/$set/" --workers 4 --prefetch-mb $budget
   done
+done
+# The disk cache (--cache-dir): two passes over the plain shards, with a cache several times smaller than the dataset
+# (entries come and go; memory and the folder stay bounded) and with one that holds it all (the second pass from disk).
+cache=$(mktemp -d)
+trap 'rm -rf "$dir" "$cache"; [ -n "${pid:-}" ] && kill $pid 2>/dev/null || true' EXIT
+for cache_mb in $(( n * mb / 4 )) $(( n * mb * 2 )); do
+  rm -rf "$cache/c"
+  STORAGE_EMULATOR_HOST=$url ./build/bench/bench_stream_read --data "gs://bkt/plain/" --workers 4 --prefetch-mb 8 \
+    --passes 2 --cache-dir "$cache/c" --cache-mb $cache_mb
 done

@@ -19,7 +19,8 @@ void add_eval(CLI::App& app) {
                    {"model", "data", "exclude", "modality", "mode", "prompt_column", "response_column", "text_column",
                     "system_prompt", "audio_column", "audio_prompt", "max_duration", "image_column", "caption_column",
                     "question_column", "answer_column", "image_prompt", "audiovisual_prompt", "image_token_budget",
-                    "batch_size", "max_seq_len", "device", "dtype"});
+                    "batch_size", "max_seq_len", "device", "dtype", "gcs_endpoint", "bq_endpoint", "cache_dir",
+                    "cache_size"});
   flags->options.at("model")->required();
   flags->options.at("data")->required();
   sub->add_option("--adapter", o->adapter,

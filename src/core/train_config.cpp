@@ -58,6 +58,14 @@ const std::vector<ConfigField>& train_config_fields() {
       {"cache_size",
        "Streamed data: the most the --cache-dir folder holds (e.g. 512M, 20G); the least recently used go first",
        &C::cache_size, "data"},
+      {"gcs_endpoint",
+       "Cloud Storage: the JSON API's root to use instead of https://storage.googleapis.com, with credentials (e.g. a "
+       "Private Service Connect endpoint; STORAGE_EMULATOR_HOST is for emulators, without credentials)",
+       &C::gcs_endpoint, "data"},
+      {"bq_endpoint",
+       "BigQuery: the v2 REST API's base to use instead of https://bigquery.googleapis.com/bigquery/v2, with "
+       "credentials (BIGQUERY_EMULATOR_HOST is for emulators, without credentials)",
+       &C::bq_endpoint, "data"},
       {"image_token_budget", "Gemma 4: soft tokens per image, 70 | 140 | 280 | 560 | 1120 (use the same at inference)",
        &C::image_token_budget, "data"},
       {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},

@@ -45,6 +45,8 @@ struct TrainConfig {
   std::string bq_query;            // BigQuery: train on this query's rows (--data bq://PROJECT runs it)
   std::string cache_dir;           // keep whole shards and media on this disk for later epochs ("" = none)
   std::string cache_size = "10G";  // the disk cache's budget (K, M, G, T: binary units)
+  std::string gcs_endpoint;        // Cloud Storage API root with credentials ("" = emulator variables or public)
+  std::string bq_endpoint;         // BigQuery v2 API base with credentials ("" = emulator variable or public)
   // LoRA
   int64_t lora_r = 16;
   double lora_alpha = 32.0;

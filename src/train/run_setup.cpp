@@ -80,6 +80,15 @@ RunSetup::RunSetup(const TrainConfig& cfg)
 io::ObjectReaderOptions RunSetup::reader_options(const std::string& spec) const {
   io::ObjectReaderOptions o;
   o.cache = cache_;
+  // Endpoints named on the command line are real services: credentials are sent to them.
+  if (!cfg_.gcs_endpoint.empty()) {
+    o.gcs_endpoint = io::gcs_endpoint_from(cfg_.gcs_endpoint, "--gcs-endpoint");
+    o.gcs_endpoint.emulator = false;
+  }
+  if (!cfg_.bq_endpoint.empty()) {
+    o.bq_endpoint = io::bigquery_endpoint_from(cfg_.bq_endpoint, "--bq-endpoint");
+    o.bq_endpoint.emulator = false;
+  }
   // Google's clients send no credentials to an emulator; plain https data needs none.
   const bool gs = spec.rfind("gs://", 0) == 0, bq = spec.rfind("bq://", 0) == 0;
   const bool emulator = (!gs && !bq) || (gs && o.gcs_endpoint.emulator) || (bq && o.bq_endpoint.emulator);
