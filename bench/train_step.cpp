@@ -6,6 +6,7 @@
 //   bench_train_step --family gemma4 --size E2B --batch 4 --seq 1024 [--device cuda] [--dtype bfloat16] [--gc]
 //   bench_train_step --family gemma4 --size E2B --modality audio --batch 4 --seq 128 --audio-seconds 10
 //   bench_train_step --family gemma4 --size E2B --modality image --batch 4 --seq 128 --image-tokens 280
+//   ... [--ple-on-device]   the per-layer embedding table on the GPU (models::TablePlacement; default: the host)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
 // the frozen audio tower and embedder, each row <bos> <boa> N x <audio> <eoa> + seq text tokens (N = 188 for 3n,
 // the tower's output length for Gemma 4), labels on the text tokens only; the step time includes the tower.
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   int64_t image_tokens = 280;
   int64_t batch = 4, seq = 1024, steps = 8, warmup = 3;
   bool gc = false, phases = false;
+  models::TablePlacement per_layer_table = models::TablePlacement::Host;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
     else if (a == "--audio-seconds") audio_seconds = std::stod(next());
     else if (a == "--image-tokens") image_tokens = std::stoll(next());
     else if (a == "--phases") phases = true;
+    else if (a == "--ple-on-device") per_layer_table = models::TablePlacement::Device;
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -72,7 +75,8 @@ int main(int argc, char** argv) {
   }
   reset_peak_memory(device_name);
   std::unique_ptr<models::Model> whole =
-      models::make_model(cfg, {.audio = modality == "audio", .vision = modality == "image"}, dtype, device);
+      models::make_model(cfg, {.audio = modality == "audio", .vision = modality == "image"}, dtype, device,
+                         per_layer_table);
   models::TextModel* model = &whole->text();
   models::random_init(*model, 0);
   int64_t nparams = 0;

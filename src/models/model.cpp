@@ -54,8 +54,8 @@ at::Tensor Model::audio_soft_tokens(const MediaInputs& media) {
 }
 
 std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towers, at::ScalarType dtype,
-                                  at::Device device) {
-  std::shared_ptr<TextModel> text = make_text_model(cfg, dtype, device);
+                                  at::Device device, TablePlacement per_layer_table) {
+  std::shared_ptr<TextModel> text = make_text_model(cfg, dtype, device, per_layer_table);
   std::shared_ptr<AudioTower> audio = towers.audio ? make_audio_tower(cfg, dtype, device) : nullptr;
   std::shared_ptr<torch::nn::Module> vision;
   if (towers.vision) {

@@ -89,7 +89,7 @@ class Model {
 // uninitialised (fill them, or load them with load_model). Throws gt::InputError naming config.json when a tower
 // is asked for that the checkpoint does not have.
 std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towers, at::ScalarType dtype,
-                                  at::Device device);
+                                  at::Device device, TablePlacement per_layer_table = TablePlacement::Host);
 
 struct LoadedModel {
   std::unique_ptr<Model> model;

@@ -15,9 +15,14 @@ void random_init(TextModel& model, uint64_t seed, double std, double embed_std) 
   const at::Device device = model.lm_head_weight().device();
   at::Generator gen = device.is_cpu() ? at::detail::createCPUGenerator(seed) : at::globalContext().defaultGenerator(device);
   if (!device.is_cpu()) gen.set_current_seed(seed);
+  at::Generator host = at::detail::createCPUGenerator(seed + 1);  // a table kept on the host (TablePlacement::Host)
   for (auto& p : model.module().named_parameters(true)) {
     const std::string& n = p.key();
     at::Tensor t = p.value();
+    if (t.device() != device) {
+      t.normal_(0.0, std, host);
+      continue;
+    }
     if (n.find("lora_") != std::string::npos) continue;
     if (ends_with(n, "correct_output_scale")) {
       t.zero_();

@@ -7,10 +7,12 @@
 
 namespace gt::models {
 
-std::shared_ptr<TextModel> make_text_model(const io::ModelConfig& cfg, at::ScalarType dtype, at::Device device) {
+std::shared_ptr<TextModel> make_text_model(const io::ModelConfig& cfg, at::ScalarType dtype, at::Device device,
+                                           TablePlacement per_layer_table) {
   const auto opts = at::TensorOptions().dtype(dtype).device(device);
-  if (cfg.family == io::Family::Gemma3n) return std::make_shared<gemma3n::TextModelImpl>(cfg, opts);
-  return std::make_shared<gemma4::TextModelImpl>(cfg, opts);
+  const auto table_opts = per_layer_table == TablePlacement::Host ? opts.device(at::kCPU) : opts;
+  if (cfg.family == io::Family::Gemma3n) return std::make_shared<gemma3n::TextModelImpl>(cfg, opts, table_opts);
+  return std::make_shared<gemma4::TextModelImpl>(cfg, opts, table_opts);
 }
 
 LoadedTextModel load_text_model(const std::string& model_dir, at::ScalarType dtype, at::Device device) {

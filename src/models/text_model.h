@@ -48,9 +48,17 @@ class TextModel {
   virtual void set_gradient_checkpointing(bool on) = 0;
 };
 
+// Where the per-layer-input embedding table (embed_tokens_per_layer: 262144 x layers x 256, 4.7 GB in bf16 at E2B,
+// frozen, only ever gathered by row) lives when the model runs on a GPU. Host: in this process's memory (mapped from
+// the checkpoint when its dtype is the run's, see load_weights), each batch's rows gathered there and only those
+// sent to the GPU, which then never holds the table; on Apple's unified memory the table's untouched pages are
+// never read at all. Device: on the GPU with the rest (a gather without the host round trip).
+enum class TablePlacement { Host, Device };
+
 // Builds the text decoder of the checkpoint's family with weights in `dtype` on `device` (uninitialised: load
 // them with load_text_model or fill them for a random checkpoint).
-std::shared_ptr<TextModel> make_text_model(const io::ModelConfig& cfg, at::ScalarType dtype, at::Device device);
+std::shared_ptr<TextModel> make_text_model(const io::ModelConfig& cfg, at::ScalarType dtype, at::Device device,
+                                           TablePlacement per_layer_table = TablePlacement::Host);
 
 struct LoadedTextModel {
   std::shared_ptr<TextModel> model;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <sstream>
 
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -104,4 +105,47 @@ TEST(ModelLoading, TheMergeCountsPlaceholdersAgainstSoftTokens) {
   const m::LoadedModel text_only = m::load_model(dir.string(), {}, at::kFloat, at::kCPU);
   const std::string no_tower = error_of([&] { text_only.model->forward({ids_with(64), {}, {}}, media); });
   EXPECT_NE(no_tower.find("without its vision tower"), std::string::npos) << no_tower;
+}
+
+// Frozen weights on the host in the checkpoint's own dtype are the mapped file's bytes, not a copy (the per-layer
+// table of a GPU run, every weight of a CPU run): each tensor's data lies inside a mapping of its safetensors file
+// (Linux: /proc/self/maps). In another dtype they are converted copies.
+TEST(ModelLoading, HostWeightsInTheCheckpointsDtypeAreTheMappedFile) {
+  if (!fs::exists("/proc/self/maps")) GTEST_SKIP() << "no /proc/self/maps here";
+  gt::test::TempDir tmp("model-mapped");
+  const fs::path model = tmp / "m";
+  auto r = gt::test::run_cli("init-random --family gemma4 --size tiny --dtype float32 --seed 4 --out " + quote(model));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  namespace m = gt::models;
+  const m::LoadedModel same = m::load_model(model.string(), {}, at::kFloat, at::kCPU);
+  const m::LoadedModel other = m::load_model(model.string(), {}, at::kDouble, at::kCPU);
+  // The address ranges mapped from model.safetensors.
+  std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
+  std::istringstream maps(gt::test::read_file("/proc/self/maps"));
+  const std::string file = fs::canonical(model / "model.safetensors").string();
+  for (std::string line; std::getline(maps, line);)
+    if (line.size() >= file.size() && line.compare(line.size() - file.size(), file.size(), file) == 0)
+      ranges.emplace_back(std::stoull(line.substr(0, line.find('-')), nullptr, 16),
+                          std::stoull(line.substr(line.find('-') + 1), nullptr, 16));
+  ASSERT_FALSE(ranges.empty()) << "model.safetensors is not mapped";
+  auto mapped = [&](const at::Tensor& t) {
+    const auto p = reinterpret_cast<uintptr_t>(t.data_ptr());
+    for (const auto& [a, b] : ranges)
+      if (p >= a && p < b) return true;
+    return false;
+  };
+  const auto named = [](const m::LoadedModel& lm) { return lm.model->text().module().named_parameters(true); };
+  int checked = 0;
+  for (const auto& p : named(same)) {
+    if (p.key().find("lora_") != std::string::npos) continue;
+    EXPECT_TRUE(mapped(p.value())) << p.key() << " was copied";
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+  for (const auto& p : named(other)) EXPECT_FALSE(mapped(p.value())) << p.key() << " (float64 from float32)";
+  // The mapped weights are the checkpoint's values.
+  const gt::io::Checkpoint ckpt = gt::io::Checkpoint::open(model.string());
+  const at::Tensor table = gt::io::load_tensor(ckpt, "model.language_model.embed_tokens_per_layer.weight");
+  for (const auto& p : named(same))
+    if (p.key() == "embed_tokens_per_layer.weight") EXPECT_TRUE(at::equal(p.value(), table));
 }

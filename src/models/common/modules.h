@@ -26,12 +26,17 @@ class EmbeddingImpl : public torch::nn::Module {
   EmbeddingImpl(int64_t num, int64_t dim, const at::TensorOptions& opts) {
     weight = register_parameter("weight", torch::empty({num, dim}, opts), /*requires_grad=*/false);
   }
-  // Rows of `weight` for `ids` (any shape) -> ids.shape + [dim].
-  at::Tensor forward(const at::Tensor& ids) { return at::embedding(weight, ids); }
+  // Rows of `weight` for `ids` (any shape) -> ids.shape + [dim], on the ids' device. A table kept on the host for a
+  // GPU model (TablePlacement::Host) is gathered on the host and only the rows cross.
+  at::Tensor forward(const at::Tensor& ids) {
+    if (ids.device() == weight.device()) return at::embedding(weight, ids);
+    return at::embedding(weight, ids.to(weight.device())).to(ids.device());
+  }
   // The same times `scale`, as Gemma*TextScaledWordEmbedding does it: the scale is a float32 buffer cast to the
   // weight dtype at use (sqrt(1536) becomes 39.25 in a bf16 model).
   at::Tensor forward_scaled(const at::Tensor& ids, double scale) {
-    return forward(ids) * at::scalar_tensor(round_to(scale, weight.scalar_type()), weight.options());
+    const at::Tensor s = at::scalar_tensor(round_to(scale, weight.scalar_type()), weight.options().device(ids.device()));
+    return forward(ids) * s;
   }
   at::Tensor weight;
 };

@@ -130,14 +130,17 @@ TextDecoderLayerImpl::TextDecoderLayerImpl(const io::TextConfig& c, int64_t l, c
   post_per_layer_input_norm = register_module("post_per_layer_input_norm", RMSNorm(D, eps, true, opts));
 }
 
-TextModelImpl::TextModelImpl(const io::ModelConfig& cfg, const at::TensorOptions& opts) : cfg_(cfg) {
+TextModelImpl::TextModelImpl(const io::ModelConfig& cfg, const at::TensorOptions& opts,
+                             const at::TensorOptions& table_opts)
+    : cfg_(cfg) {
   const io::TextConfig& c = cfg.text;
   const int64_t D = c.hidden_size, L = c.num_hidden_layers, P = c.hidden_size_per_layer_input;
   embed_tokens = register_module("embed_tokens", Embedding(c.vocab_size, D, opts));
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t l = 0; l < L; ++l) layers->push_back(TextDecoderLayer(c, l, opts));
   norm = register_module("norm", RMSNorm(D, c.rms_norm_eps, true, opts));
-  embed_tokens_per_layer = register_module("embed_tokens_per_layer", Embedding(c.vocab_size_per_layer_input, L * P, opts));
+  embed_tokens_per_layer =
+      register_module("embed_tokens_per_layer", Embedding(c.vocab_size_per_layer_input, L * P, table_opts));
   per_layer_model_projection = register_module("per_layer_model_projection", LoraLinear(D, L * P, false, opts));
   per_layer_projection_norm = register_module("per_layer_projection_norm", RMSNorm(P, c.rms_norm_eps, true, opts));
   altup_projections = register_module("altup_projections", torch::nn::ModuleList());

@@ -45,7 +45,8 @@ TORCH_MODULE(TextDecoderLayer);
 
 class TextModelImpl : public torch::nn::Module, public models::TextModel {
  public:
-  TextModelImpl(const io::ModelConfig& cfg, const at::TensorOptions& opts);
+  // `table_opts`: where embed_tokens_per_layer lives (models::TablePlacement; the host or opts' device).
+  TextModelImpl(const io::ModelConfig& cfg, const at::TensorOptions& opts, const at::TensorOptions& table_opts);
 
   at::Tensor forward(const TextInputs& in, Trace* trace = nullptr) override;
   at::Tensor embed(const at::Tensor& ids) override;
