@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <stdexcept>
 
 #include "core/error.h"
 
@@ -23,8 +24,18 @@ std::map<std::string, fs::path> files_under(const fs::path& dir) {
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;
     std::string rel = fs::relative(e.path(), dir).generic_string();
-    if (rel == kManifest || rel.size() > 4 && rel.substr(rel.size() - 4) == ".tmp") continue;
+    if (rel == kManifest || (rel.size() > 4 && rel.substr(rel.size() - 4) == ".tmp")) continue;
     out[rel] = e.path();
+  }
+  return out;
+}
+
+std::string lower_hex(const unsigned char* bytes, unsigned n) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < n; ++i) {
+    out += hex[bytes[i] >> 4];
+    out += hex[bytes[i] & 15];
   }
   return out;
 }
@@ -43,13 +54,15 @@ std::string sha256_file(const std::string& path) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), md, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
+  return lower_hex(md, len);
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL's SHA-256 failed");
+  return lower_hex(md, len);
 }
 
 void write_integrity_manifest(const std::string& dir) {

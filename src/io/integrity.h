@@ -3,12 +3,15 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gt::io {
 
 // sha256 of a file's bytes as lowercase hex. Throws gt::InputError when the file cannot be read.
 std::string sha256_file(const std::string& path);
+// sha256 of `data` as lowercase hex.
+std::string sha256_hex(std::string_view data);
 
 // Writes <dir>/.integrity.json for every regular file under dir (recursively).
 void write_integrity_manifest(const std::string& dir);

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +23,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/strings.h"
+#include "io/integrity.h"  // defines: sha256_hex
 
 // POSIX calls rather than std::filesystem throughout: parts of std::filesystem were seen to break in binaries linked
 // with libtorch's wheels (core/files.h), and this file ends up in the gemma-tune binary.
@@ -146,20 +146,6 @@ bool write_all(int fd, std::string_view bytes, int* err) {
     bytes.remove_prefix(static_cast<size_t>(n));
   }
   return true;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("object cache: OpenSSL's SHA-256 failed");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
 }
 
 std::string key_of(const std::string& url, const std::string& version) { return sha256_hex(url + '\n' + version); }

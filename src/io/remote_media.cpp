@@ -98,6 +98,10 @@ struct Shared {
     }
   }
 
+  // Fetches `url` as a Pending others can wait for, the lock released meanwhile; the result is published (LRU,
+  // waiters woken) and the lock held again on return.
+  std::shared_ptr<Pending> fetch(std::unique_lock<std::mutex>& lock, const std::string& url, uint64_t max_bytes,
+                                 bool by_pool);
   void pool_thread();
 };
 
@@ -166,6 +170,30 @@ Bytes download(const std::string& url, uint64_t max_bytes) {
   return std::make_shared<const std::string>(std::move(bytes));
 }
 
+std::shared_ptr<Pending> Shared::fetch(std::unique_lock<std::mutex>& lock, const std::string& url, uint64_t max_bytes,
+                                       bool by_pool) {
+  auto p = std::make_shared<Pending>();
+  p->by_pool = by_pool;
+  in_flight[url] = p;
+  lock.unlock();
+  Bytes bytes;
+  std::exception_ptr error;
+  try {
+    bytes = download(url, max_bytes);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  lock.lock();
+  ++stats.fetches;
+  p->done = true;
+  p->bytes = bytes;
+  p->error = error;
+  in_flight.erase(url);
+  if (bytes) keep(url, bytes);
+  changed.notify_all();
+  return p;
+}
+
 void Shared::pool_thread() {
   std::unique_lock lock(m);
   while (true) {
@@ -175,29 +203,11 @@ void Shared::pool_thread() {
     queue.pop_front();
     queued.erase(url);
     if (index.count(url) || in_flight.count(url)) continue;
-    auto p = std::make_shared<Pending>();
-    p->by_pool = true;
-    in_flight[url] = p;
     ++busy;
-    lock.unlock();
-    Bytes bytes;
-    std::exception_ptr error;
-    try {
-      bytes = download(url, max_bytes);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    lock.lock();
+    const std::shared_ptr<Pending> p = fetch(lock, url, max_bytes, /*by_pool=*/true);
     --busy;
-    ++stats.fetches;
     ++stats.prefetched;
-    p->done = true;
-    p->bytes = bytes;
-    p->error = error;
-    in_flight.erase(url);
-    if (bytes) keep(url, bytes);
-    else if (!stop) remember_failure(url, error);
-    changed.notify_all();
+    if (p->error && !stop) remember_failure(url, p->error);
   }
 }
 
@@ -250,26 +260,9 @@ std::string fetch_remote_media(const std::string& url, uint64_t max_bytes) {
     return *p->bytes;
   }
   // Fetched here: a queued prefetch of it becomes a no-op (the pool skips URLs in flight or cached).
-  auto p = std::make_shared<Pending>();
-  s.in_flight[url] = p;
-  lock.unlock();
-  Bytes bytes;
-  std::exception_ptr error;
-  try {
-    bytes = download(url, max_bytes);
-  } catch (...) {
-    error = std::current_exception();
-  }
-  lock.lock();
-  ++s.stats.fetches;
-  p->done = true;
-  p->bytes = bytes;
-  p->error = error;
-  s.in_flight.erase(url);
-  if (bytes) s.keep(url, bytes);
-  s.changed.notify_all();
-  if (error) std::rethrow_exception(error);
-  return *bytes;
+  const std::shared_ptr<Pending> p = s.fetch(lock, url, max_bytes, /*by_pool=*/false);
+  if (p->error) std::rethrow_exception(p->error);
+  return *p->bytes;
 }
 
 void prefetch_remote_media(const std::string& url) {

@@ -23,7 +23,6 @@
 #include "core/error.h"
 #include "data/csv_reader.h"     // defines: read_csv_file
 #include "data/dataset_files.h"  // defines: find_dataset_files
-#include "io/remote_media.h"     // defines: set_remote_media_options (URLs are fetched there)
 #include "media/audio_decode.h"  // defines: AudioClip, decode_audio, write_wav, is_url, resolve_audio_source
 #include "test_util.h"
 #include "tiny_http_server.h"
@@ -464,15 +463,7 @@ TEST(AudioDecode, HttpUrlDecodesLikeTheLocalFile) {
 }
 
 TEST(AudioDecode, UnreachableUrlIsReported) {
-  // One attempt: the retries with backoff a real run makes (io/http_client.h) would only slow the test.
-  gt::io::set_remote_media_options([] {
-    gt::io::ObjectReaderOptions o;
-    o.http.retry.max_attempts = 1;
-    return o;
-  });
-  struct Reset {
-    ~Reset() { gt::io::set_remote_media_options({}); }
-  } reset;
+  const gt::test::OneAttemptMediaFetches one_attempt;
   const std::string url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/speech.wav";
   const std::string msg = decode_error(url);
   EXPECT_NE(msg.find(url), std::string::npos) << msg;

@@ -15,7 +15,6 @@
 #include <string>
 
 #include "core/error.h"
-#include "io/remote_media.h"         // defines: set_remote_media_options (URLs are fetched there)
 #include "fixture_tensors.h"        // defines: read_all
 #include "media/image_decode.h"     // defines: Image, ImageDecodeOptions, decode_image, image_decoding_available
 #include "media/tiny_http_server.h" // defines: TinyHttpServer, closed_port
@@ -387,15 +386,7 @@ TEST(ImageDecode, HttpUrlDecodesLikeTheLocalFileAnd404IsReported) {
 }
 
 TEST(ImageDecode, UnreachableUrlIsReported) {
-  // One attempt: the retries with backoff a real run makes (io/http_client.h) would only slow the test.
-  gt::io::set_remote_media_options([] {
-    gt::io::ObjectReaderOptions o;
-    o.http.retry.max_attempts = 1;
-    return o;
-  });
-  struct Reset {
-    ~Reset() { gt::io::set_remote_media_options({}); }
-  } reset;
+  const gt::test::OneAttemptMediaFetches one_attempt;
   REQUIRE_DECODER();
   const std::string url = "http://127.0.0.1:" + std::to_string(gt::test::closed_port()) + "/photo.jpg";
   const std::string msg = decode_error(url);

@@ -1,6 +1,6 @@
 // A tiny HTTP/1.1 server on 127.0.0.1 for tests that read URLs: answers GET <path> with the body registered for it
 // (or 404), one connection at a time, "Connection: close", and counts the requests it answered. Also closed_port():
-// a port on 127.0.0.1 with nothing listening. (Shared by the audio and image decoding tests.)
+// a port on 127.0.0.1 with nothing listening; OneAttemptMediaFetches. (Shared by the audio and image decoding tests.)
 #pragma once
 
 #include <arpa/inet.h>
@@ -16,7 +16,25 @@
 
 #include <gtest/gtest.h>
 
+#include "io/remote_media.h"
+
 namespace gt::test {
+
+// While it lives, remote media (io/remote_media) are fetched with one attempt: the tests of unreachable URLs would
+// otherwise wait through the retries with backoff that a real run makes (io/http_client.h).
+class OneAttemptMediaFetches {
+ public:
+  OneAttemptMediaFetches() {
+    io::set_remote_media_options([] {
+      io::ObjectReaderOptions o;
+      o.http.retry.max_attempts = 1;
+      return o;
+    });
+  }
+  ~OneAttemptMediaFetches() { io::set_remote_media_options({}); }
+  OneAttemptMediaFetches(const OneAttemptMediaFetches&) = delete;
+  OneAttemptMediaFetches& operator=(const OneAttemptMediaFetches&) = delete;
+};
 
 class TinyHttpServer {
  public:
