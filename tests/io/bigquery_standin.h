@@ -134,6 +134,13 @@ class BigQueryStandin {
   void require_token(std::string token) {
     std::lock_guard<std::mutex> lock(mu_);
     token_ = std::move(token);
+    token_ok_ = nullptr;
+  }
+  // Requests must carry a bearer token `ok` accepts (else 401), e.g. one not yet revoked; called under the lock.
+  void require_token_if(std::function<bool(const std::string& token)> ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    token_.clear();
+    token_ok_ = std::move(ok);
   }
   void set_faults(const std::function<void(Faults&)>& edit) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -246,7 +253,10 @@ class BigQueryStandin {
   // Answers a request; returns the reply's status and body.
   std::pair<int, std::string> answer(const httplib::Request& req, const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_)
+    const std::string auth = req.get_header_value("Authorization");
+    const bool authorized = token_ok_ ? auth.rfind("Bearer ", 0) == 0 && token_ok_(auth.substr(7))
+                                      : token_.empty() || auth == "Bearer " + token_;
+    if (!authorized)
       return {401, error_body(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
                                    "login cookie or other valid authentication credential.",
                               "unauthorized")};
@@ -447,6 +457,7 @@ class BigQueryStandin {
   int pending_polls_ = 0;
   size_t default_page_size_ = 100000;
   std::string token_;
+  std::function<bool(const std::string&)> token_ok_;
   Faults faults_;
   std::vector<Recorded> log_;
   std::function<void(const std::string&, const std::string&)> on_request_;

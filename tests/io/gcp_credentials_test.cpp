@@ -6,15 +6,9 @@
 // Every test points HOME and CLOUDSDK_CONFIG at an empty folder and restores the environment afterwards.
 #include <gtest/gtest.h>
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -22,6 +16,7 @@
 #include "core/error.h"
 #include "io/gcp_credentials.h"
 #include "io/local_server.h"
+#include "io/token_standin.h"
 #include "test_util.h"
 
 using gt::io::AccessTokenSource;
@@ -32,233 +27,17 @@ using Json = nlohmann::json;
 
 namespace {
 
-constexpr const char* kScope = "https://www.googleapis.com/auth/cloud-platform";
-constexpr const char* kEmail = "trainer@my-project.iam.gserviceaccount.com";
-constexpr const char* kKeyId = "0123456789abcdef";
-constexpr const char* kClientId = "12345.apps.googleusercontent.com";
-constexpr const char* kClientSecret = "SECRET-client-secret-d-0wJ";
-constexpr const char* kRefreshToken = "1//SECRET-refresh-token-xyz";
+using gt::test::RsaTestKey;
+using gt::test::TokenStandin;
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+constexpr const char* kScope = TokenStandin::kScope;
+constexpr const char* kEmail = TokenStandin::kEmail;
+constexpr const char* kClientId = TokenStandin::kClientId;
+constexpr const char* kClientSecret = TokenStandin::kClientSecret;
+constexpr const char* kRefreshToken = TokenStandin::kRefreshToken;
 
-// A fresh RSA key: its PKCS#8 PEM (as in Google's key files) and the public key read back from PEM.
-struct RsaKey {
-  std::string private_pem;
-  Pkey public_key;
-};
-
-RsaKey make_key() {
-  Pkey key(EVP_RSA_gen(2048));
-  if (!key) throw std::runtime_error("EVP_RSA_gen failed");
-  RsaKey out;
-  {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(bio.get(), &data);
-    out.private_pem.assign(data, size_t(n));
-  }
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  PEM_write_bio_PUBKEY(bio.get(), key.get());
-  out.public_key.reset(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-  return out;
-}
-
-const RsaKey& test_key() {
-  static const RsaKey key = make_key();
-  return key;
-}
-
-std::optional<std::string> b64url_decode(const std::string& s) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-  };
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : s) {
-    const int v = value(c);
-    if (v < 0) return std::nullopt;  // padding or the standard alphabet's + / are not base64url
-    acc = acc << 6 | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += char((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') out += ' ';
-    else if (s[i] == '%' && i + 2 < s.size()) {
-      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else out += s[i];
-  }
-  return out;
-}
-
-std::map<std::string, std::string> parse_form(const std::string& body) {
-  std::map<std::string, std::string> m;
-  size_t start = 0;
-  while (start <= body.size()) {
-    size_t amp = body.find('&', start);
-    if (amp == std::string::npos) amp = body.size();
-    const std::string kv = body.substr(start, amp - start);
-    const size_t eq = kv.find('=');
-    if (eq != std::string::npos) m[percent_decode(kv.substr(0, eq))] = percent_decode(kv.substr(eq + 1));
-    start = amp + 1;
-  }
-  return m;
-}
-
-// The token endpoint and metadata server. A request that fails a check is answered 400 invalid_grant with the
-// reason, so a test sees what was wrong.
-class TokenStandin {
- public:
-  struct Recorded {
-    std::string method, path, content_type, metadata_flavor, scopes;
-    std::map<std::string, std::string> form;
-  };
-  struct Settings {
-    long expires_in = 3600;
-    int fail_status = 0;  // > 0: answer every token POST with this status and fail_body
-    std::string fail_body;
-    bool metadata_flavor_reply = true;  // the metadata route answers with Metadata-Flavor: Google
-  };
-
-  explicit TokenStandin(const EVP_PKEY* public_key)
-      : public_key_(public_key), server_("TokenStandin", [this](httplib::Server& s) {
-          s.Post("/token", [this](const httplib::Request& req, httplib::Response& res) { token(req, res); });
-          s.Get("/computeMetadata/v1/instance/service-accounts/default/token",
-                [this](const httplib::Request& req, httplib::Response& res) { metadata(req, res); });
-        }) {}
-
-  std::string token_uri() const { return server_.base() + "/token"; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(server_.port()); }
-  std::string base() const { return server_.base(); }
-  void set(const std::function<void(Settings&)>& edit) {
-    std::lock_guard<std::mutex> lock(mu_);
-    edit(settings_);
-  }
-  std::vector<Recorded> requests() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return log_;
-  }
-  size_t count() const { return requests().size(); }
-
- private:
-  static void refuse(httplib::Response& res, const std::string& why) {
-    res.status = 400;
-    res.set_content(Json{{"error", "invalid_grant"}, {"error_description", why}}.dump(), "application/json");
-  }
-
-  // Google's checks of a JWT bearer assertion (RFC 7523), as far as a test can make them.
-  std::string check_jwt(const std::string& jwt) const {
-    const size_t d1 = jwt.find('.'), d2 = jwt.find('.', d1 + 1);
-    if (d1 == std::string::npos || d2 == std::string::npos || jwt.find('.', d2 + 1) != std::string::npos)
-      return "assertion is not three dot-separated parts";
-    const auto header = b64url_decode(jwt.substr(0, d1));
-    const auto claims = b64url_decode(jwt.substr(d1 + 1, d2 - d1 - 1));
-    const auto sig = b64url_decode(jwt.substr(d2 + 1));
-    if (!header || !claims || !sig) return "assertion is not base64url without padding";
-    const Json h = Json::parse(*header, nullptr, false), c = Json::parse(*claims, nullptr, false);
-    if (!h.is_object() || !c.is_object()) return "header or claims are not JSON objects";
-    if (h.value("alg", "") != "RS256" || h.value("typ", "") != "JWT" || h.value("kid", "") != kKeyId)
-      return "bad header " + h.dump();
-    if (c.value("iss", "") != kEmail) return "bad iss";
-    if (c.value("aud", "") != token_uri()) return "bad aud " + c.value("aud", "");
-    if (c.value("scope", "") != kScope) return "bad scope";
-    if (!c.contains("iat") || !c.contains("exp") || !c["iat"].is_number_integer() || !c["exp"].is_number_integer())
-      return "iat/exp missing or not integers";
-    const long iat = c["iat"].get<long>(), exp = c["exp"].get<long>();
-    if (exp - iat != 3600) return "exp - iat is not 3600";
-    const long now = long(std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count());
-    if (std::labs(now - iat) > 60) return "iat is not now";
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    const std::string signed_part = jwt.substr(0, d2);
-    if (EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, const_cast<EVP_PKEY*>(public_key_)) != 1 ||
-        EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()), sig->size(),
-                         reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) != 1)
-      return "Invalid JWT Signature.";
-    return "";
-  }
-
-  void issue(httplib::Response& res, long expires_in) {
-    const int n = ++issued_;
-    res.status = 200;
-    res.set_content(Json{{"access_token", "ya29.tok-" + std::to_string(n)}, {"expires_in", expires_in},
-                         {"token_type", "Bearer"}}.dump(),
-                    "application/json");
-  }
-
-  void token(const httplib::Request& req, httplib::Response& res) {
-    Settings s;
-    const auto form = parse_form(req.body);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      log_.push_back({req.method, req.path, req.get_header_value("Content-Type"), "", "", form});
-      s = settings_;
-    }
-    if (s.fail_status > 0) {
-      res.status = s.fail_status;
-      res.set_content(s.fail_body, "application/json");
-      return;
-    }
-    if (req.get_header_value("Content-Type") != "application/x-www-form-urlencoded")
-      return refuse(res, "Content-Type is not application/x-www-form-urlencoded");
-    const auto get = [&](const char* k) { return form.count(k) ? form.at(k) : std::string(); };
-    const std::string grant = get("grant_type");
-    if (grant == "urn:ietf:params:oauth:grant-type:jwt-bearer") {
-      if (form.size() != 2) return refuse(res, "unexpected form fields");
-      const std::string why = check_jwt(get("assertion"));
-      if (!why.empty()) return refuse(res, why);
-    } else if (grant == "refresh_token") {
-      if (form.size() != 4 || get("client_id") != kClientId || get("client_secret") != kClientSecret ||
-          get("refresh_token") != kRefreshToken)
-        return refuse(res, "bad refresh_token form");
-    } else {
-      return refuse(res, "unsupported grant_type");
-    }
-    issue(res, s.expires_in);
-  }
-
-  void metadata(const httplib::Request& req, httplib::Response& res) {
-    Settings s;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      log_.push_back({req.method, req.path, "", req.get_header_value("Metadata-Flavor"),
-                      req.get_param_value("scopes"), {}});
-      s = settings_;
-    }
-    if (s.metadata_flavor_reply) res.set_header("Metadata-Flavor", "Google");
-    if (req.get_header_value("Metadata-Flavor") != "Google") {
-      res.status = 403;
-      res.set_content("Missing Metadata-Flavor:Google header.", "text/plain");
-      return;
-    }
-    issue(res, s.expires_in);
-  }
-
-  const EVP_PKEY* public_key_;
-  mutable std::mutex mu_;
-  Settings settings_;
-  std::vector<Recorded> log_;
-  std::atomic<int> issued_{0};
-  gt::test::LocalServer server_;  // last: stopped before the state above goes
-};
+RsaTestKey make_key() { return gt::test::make_rsa_key(); }
+const RsaTestKey& test_key() { return gt::test::shared_rsa_key(); }
 
 // Saves the variables credentials are looked up in, points HOME and CLOUDSDK_CONFIG at an empty folder, unsets the
 // others; restores everything in the destructor.
@@ -299,15 +78,8 @@ class GcpCredentials : public ::testing::Test {
  protected:
   GcpCredentials() : home_("gcp-cred-home"), files_("gcp-cred-files"), env_(home_.path()), http_(fast_options()) {}
 
-  Json service_account_json(const std::string& pem) const {
-    return {{"type", "service_account"}, {"project_id", "my-project"}, {"private_key_id", kKeyId},
-            {"private_key", pem}, {"client_email", kEmail}, {"client_id", "1047"},
-            {"auth_uri", "https://accounts.google.com/o/oauth2/auth"}, {"token_uri", standin_.token_uri()}};
-  }
-  Json authorized_user_json() const {
-    return {{"type", "authorized_user"}, {"client_id", kClientId}, {"client_secret", kClientSecret},
-            {"refresh_token", kRefreshToken}, {"token_uri", standin_.token_uri()}, {"quota_project_id", "billing-proj"}};
-  }
+  Json service_account_json(const std::string& pem) const { return standin_.service_account_json(pem); }
+  Json authorized_user_json() const { return standin_.authorized_user_json(); }
   std::string write(const std::string& name, const std::string& text) const {
     const auto p = files_ / name;
     std::filesystem::create_directories(p.parent_path());
@@ -358,7 +130,7 @@ TEST_F(GcpCredentials, ServiceAccountJwtIsVerifiedAndExchanged) {
 
 TEST_F(GcpCredentials, ASignatureFromAnotherKeyIsRefused) {
   // The stand-in's check can fail: a key file holding a different key than the one it verifies with.
-  const RsaKey other = make_key();
+  const RsaTestKey other = make_key();
   const std::string path = write("other.json", service_account_json(other.private_pem).dump());
   setenv("GOOGLE_APPLICATION_CREDENTIALS", path.c_str(), 1);
   auto creds = find_credentials(http_, {});
@@ -405,6 +177,30 @@ TEST_F(GcpCredentials, ARefusedTokenIsFetchedAgainOnlyWhenItIsTheCachedOne) {
   auto given = find_credentials(http_, {.access_token = "ya29.given"});
   given->invalidate("ya29.given");  // cannot be renewed: still the one given
   EXPECT_EQ(given->token(), "ya29.given");
+}
+
+// The stand-in's bookkeeping, which the CLI token tests (tests/cli/stream_token_cli_test.cpp) rely on: issued tokens
+// are recorded and valid until revoked or their expires_in is over; unknown ones never are.
+TEST_F(GcpCredentials, StandinRecordsRevokesAndExpiresTokens) {
+  const std::string path = write("sa.json", service_account_json(test_key().private_pem).dump());
+  setenv("GOOGLE_APPLICATION_CREDENTIALS", path.c_str(), 1);
+  auto creds = find_credentials(http_, {});
+  ASSERT_NE(creds, nullptr);
+  const std::string first = creds->token();
+  EXPECT_TRUE(standin_.valid(first));
+  EXPECT_FALSE(standin_.valid("ya29.never-issued"));
+  standin_.revoke_all();
+  EXPECT_FALSE(standin_.valid(first));
+  creds->invalidate(first);
+  const std::string second = creds->token();
+  EXPECT_TRUE(standin_.valid(second)) << "revoke_all leaves later tokens alone";
+  standin_.revoke(second);
+  EXPECT_FALSE(standin_.valid(second));
+  standin_.set([](auto& s) { s.expires_in = 0; });  // dead when issued
+  creds->invalidate(second);
+  const std::string third = creds->token();
+  EXPECT_FALSE(standin_.valid(third));
+  EXPECT_EQ(standin_.issued(), (std::vector<std::string>{"ya29.tok-1", "ya29.tok-2", "ya29.tok-3"}));
 }
 
 TEST_F(GcpCredentials, ConcurrentCallersShareOneRefresh) {
