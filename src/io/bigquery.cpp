@@ -299,13 +299,13 @@ BigQueryEndpoint bigquery_endpoint_from(std::string_view value, std::string_view
   } else {
     const std::string scheme = upper(v.substr(0, sep));
     if (scheme != "HTTP" && scheme != "HTTPS")
-      fail_input(from, "='", value, "': expected an emulator address such as localhost:9050 or http://localhost:9050, "
+      fail_input(from, "='", value, "': expected an address such as localhost:9050 or https://host/bigquery/v2, "
                  "found the scheme '", v.substr(0, sep), "'");
   }
   const size_t host = v.find("://") + 3;
   while (v.size() > host && v.back() == '/') v.pop_back();
   if (host >= v.size() || v[host] == '/')
-    fail_input(from, "='", value, "': expected an emulator address such as localhost:9050 or http://localhost:9050, "
+    fail_input(from, "='", value, "': expected an address such as localhost:9050 or https://host/bigquery/v2, "
                "found no host");
   return BigQueryEndpoint{v, true, std::string(from)};
 }

@@ -100,7 +100,7 @@ GcsEndpoint gcs_endpoint_from(std::string_view value, std::string_view from) {
     std::string scheme = v.substr(0, sep);
     std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return char(std::tolower(c)); });
     if (scheme != "http" && scheme != "https")
-      fail_input(from, "='", value, "': expected an emulator address such as localhost:4443 or http://localhost:4443, "
+      fail_input(from, "='", value, "': expected an address such as localhost:4443 or https://host, "
                  "found the scheme '", v.substr(0, sep), "'");
   }
   const size_t host = v.find("://") + 3;
@@ -110,7 +110,7 @@ GcsEndpoint gcs_endpoint_from(std::string_view value, std::string_view from) {
     v.resize(v.size() - suffix.size());
   while (v.size() > host && v.back() == '/') v.pop_back();
   if (host >= v.size() || v[host] == '/')
-    fail_input(from, "='", value, "': expected an emulator address such as localhost:4443 or http://localhost:4443, "
+    fail_input(from, "='", value, "': expected an address such as localhost:4443 or https://host, "
                "found no host");
   return GcsEndpoint{v, true, std::string(from)};
 }
