@@ -159,11 +159,13 @@ int main(int argc, char** argv) {
       media.audio_features = torch::randn({batch, frames, 128});
       media.audio_mask = torch::ones({batch, frames}, at::kBool);
     }
+    const at::Tensor host_ids = ids;  // as train's batches carry them (TextInputs::input_ids_host)
     ids = ids.to(device);
     labels = labels.to(device);
     auto t0 = now();
     models::TextInputs in;
     in.input_ids = ids;
+    in.input_ids_host = host_ids;
     at::Tensor h = whole->forward(in, media);
     auto t1 = phases ? now() : t0;
     models::LossSum ls = models::causal_lm_loss(h, labels, model->lm_head_weight(), model->final_logit_softcapping());

@@ -27,6 +27,7 @@ at::Tensor Model::forward(const TextInputs& in, const MediaInputs& media, Trace*
   TextInputs t = in;
   t.inputs_embeds = embed_inputs(in.input_ids, media);
   t.input_ids = decoder_ids(in.input_ids);
+  if (in.input_ids_host.defined()) t.input_ids_host = decoder_ids(in.input_ids_host);
   return text_->forward(t, trace);
 }
 

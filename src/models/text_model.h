@@ -27,6 +27,9 @@ struct TextInputs {
   // RoPE positions [B, T] int64 (left-padded batches count real tokens only); undefined = cache indices
   // past .. past + T - 1.
   at::Tensor position_ids;
+  // Optional: the same ids on the host, as the batch was built. A per-layer table kept on the host
+  // (TablePlacement::Host) gathers its rows from them without waiting for the device to hand the ids back.
+  at::Tensor input_ids_host;
 };
 
 // Optional capture of named intermediates (llama.cpp's cb / eval-callback): "layer.<l>" etc.

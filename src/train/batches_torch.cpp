@@ -11,11 +11,13 @@ namespace gt::train {
 
 BatchTensors to_tensors(const data::Batch& b, const at::Device& device, const MediaReaders& readers) {
   const auto opts = at::TensorOptions().dtype(at::kLong);
-  auto make = [&](const std::vector<int64_t>& v) {
-    return torch::from_blob(const_cast<int64_t*>(v.data()), {b.batch_size, b.seq_len}, opts).clone().to(device);
+  auto host = [&](const std::vector<int64_t>& v) {
+    return torch::from_blob(const_cast<int64_t*>(v.data()), {b.batch_size, b.seq_len}, opts).clone();
   };
+  auto make = [&](const std::vector<int64_t>& v) { return host(v).to(device); };
   BatchTensors t;
-  t.inputs.input_ids = make(b.input_ids);
+  t.inputs.input_ids_host = host(b.input_ids);
+  t.inputs.input_ids = t.inputs.input_ids_host.to(device);
   if (b.real_tokens != b.batch_size * b.seq_len) t.inputs.attention_mask = make(b.attention_mask);
   t.labels = make(b.labels);
   t.media = media_inputs(b, readers);

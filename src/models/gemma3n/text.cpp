@@ -155,16 +155,21 @@ at::Tensor TextModelImpl::embed(const at::Tensor& ids) {
   return embed_tokens->forward_scaled(ids, std::sqrt(static_cast<double>(cfg_.text.hidden_size)));
 }
 
-at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tensor& x0) {
+at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tensor& x0, const at::Tensor& host_ids) {
   const io::TextConfig& c = cfg_.text;
   const int64_t L = c.num_hidden_layers, P = c.hidden_size_per_layer_input;
   // Ids without a row in the per-layer table (multimodal hard tokens) read row 0, as Gemma3nModel does.
-  at::Tensor ple_ids = at::where((ids >= 0) & (ids < c.vocab_size_per_layer_input), ids, at::zeros_like(ids));
+  auto in_table = [&](const at::Tensor& t) {
+    return at::where((t >= 0) & (t < c.vocab_size_per_layer_input), t, at::zeros_like(t));
+  };
+  const at::Tensor ple_ids = in_table(ids);
   std::vector<int64_t> shape = ids.sizes().vec();
   shape.push_back(L);
   shape.push_back(P);
   at::Tensor tok =
-      embed_tokens_per_layer->forward_scaled(ple_ids, std::sqrt(static_cast<double>(P))).reshape(shape);  // [B, T, L, P]
+      embed_tokens_per_layer
+          ->forward_scaled(ple_ids, std::sqrt(static_cast<double>(P)), host_ids.defined() ? in_table(host_ids) : host_ids)
+          .reshape(shape);  // [B, T, L, P]
   // 3n's scales are float32 buffers cast to the activation dtype at use (bf16-rounded in a bf16 model).
   at::Tensor proj = per_layer_model_projection->forward(x0) *
                     dtype_constant(std::pow(static_cast<double>(c.hidden_size), -0.5), x0);
@@ -236,7 +241,7 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   at::Tensor ids = in.input_ids;
   at::Tensor x0 = in.inputs_embeds.defined() ? in.inputs_embeds : embed(ids);  // [B, T, D]
   const int64_t B = x0.size(0), T = x0.size(1);
-  at::Tensor ple = per_layer_inputs(ids, x0);  // [B, T, L, P]
+  at::Tensor ple = per_layer_inputs(ids, x0, in.input_ids_host);  // [B, T, L, P]
 
   // AltUp expansion: stream 0 is the embedding, streams 1..N-1 its projections scaled to the same magnitude.
   at::Tensor target = x0.pow(2).mean(-1, true).pow(0.5);

@@ -94,7 +94,8 @@ class TextModelImpl : public torch::nn::Module, public models::TextModel {
   torch::nn::ModuleList layers{nullptr}, altup_projections{nullptr}, altup_unembed_projections{nullptr};
 
  private:
-  at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds);
+  // `host_ids`: TextInputs::input_ids_host (may be undefined).
+  at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds, const at::Tensor& host_ids);
   // One decoder layer on the AltUp streams; shared_in / shared_out as in the Gemma 4 decoder.
   at::Tensor layer_forward(int64_t l, const at::Tensor& streams, const at::Tensor& ple, const at::Tensor& mask,
                            const RopeTable& rope, const KeyValue* shared_in, KeyValue* shared_out, KvCache* cache);

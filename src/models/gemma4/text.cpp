@@ -79,13 +79,14 @@ at::Tensor TextModelImpl::embed(const at::Tensor& ids) {
   return embed_tokens->forward_scaled(ids, std::sqrt(static_cast<double>(cfg_.text.hidden_size)));
 }
 
-at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tensor& x0) {
+at::Tensor TextModelImpl::per_layer_inputs(const at::Tensor& ids, const at::Tensor& x0, const at::Tensor& host_ids) {
   const io::TextConfig& c = cfg_.text;
   const int64_t L = c.num_hidden_layers, P = c.hidden_size_per_layer_input;
   std::vector<int64_t> shape = ids.sizes().vec();
   shape.push_back(L);
   shape.push_back(P);
-  at::Tensor tok = embed_tokens_per_layer->forward_scaled(ids, std::sqrt(static_cast<double>(P))).reshape(shape);  // [B, T, L, P]
+  at::Tensor tok = embed_tokens_per_layer->forward_scaled(ids, std::sqrt(static_cast<double>(P)), host_ids)
+                       .reshape(shape);  // [B, T, L, P]
   // Gemma 4 multiplies by Python floats (one rounding in float32 opmath), unlike 3n's bf16 buffers.
   at::Tensor proj = per_layer_model_projection->forward(x0) * std::pow(static_cast<double>(c.hidden_size), -0.5);
   proj = per_layer_projection_norm->forward(proj.reshape(shape));
@@ -140,7 +141,7 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   const at::Tensor& ids = in.input_ids;
   at::Tensor x = in.inputs_embeds.defined() ? in.inputs_embeds : embed(ids);  // [B, T, D]
   const int64_t B = x.size(0), T = x.size(1);
-  at::Tensor ple = per_layer_inputs(ids, x);  // [B, T, L, P]
+  at::Tensor ple = per_layer_inputs(ids, x, in.input_ids_host);  // [B, T, L, P]
 
   StackContext ctx = stack_context(c, in, B, T, x.scalar_type(), x.device());
   LayerFn fn = [this](int64_t l, const at::Tensor& s, const at::Tensor& p, const at::Tensor& m, const RopeTable& r,

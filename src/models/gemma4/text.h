@@ -63,7 +63,8 @@ class TextModelImpl : public torch::nn::Module, public models::TextModel {
 
  private:
   // PLE (get_per_layer_inputs + project_per_layer_inputs): [B, T, L, P].
-  at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds);
+  // `host_ids`: TextInputs::input_ids_host (may be undefined).
+  at::Tensor per_layer_inputs(const at::Tensor& ids, const at::Tensor& inputs_embeds, const at::Tensor& host_ids);
   // One decoder layer. `shared_in`: the keys/values a KV-shared layer reads; `shared_out`: where the last
   // non-shared layer of a type leaves its keys/values for them.
   at::Tensor layer_forward(int64_t l, const at::Tensor& x, const at::Tensor& ple, const at::Tensor& mask,
