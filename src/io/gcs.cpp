@@ -37,6 +37,13 @@ std::string api_message(const std::string& body) {
   return s;
 }
 
+// What to check after a refusal: 401 and 403 are about the credentials or their permissions ("" otherwise).
+std::string access_hint(int status) {
+  if (status != 401 && status != 403) return {};
+  return "; check the credentials (--access-token, GOOGLE_APPLICATION_CREDENTIALS, gcloud auth application-default "
+         "login) and their permissions on the bucket (storage.objects.list and storage.objects.get)";
+}
+
 // The string field `key` of `j`, or "" when absent.
 std::string str_field(const nlohmann::json& j, const char* key) {
   const auto it = j.find(key);
@@ -249,7 +256,7 @@ std::vector<GcsObject> GcsClient::list(const std::string& bucket, const std::str
                  api_message(r.body), ")");
     if (r.status < 200 || r.status > 299)
       fail_input(where, ": listing objects failed with HTTP ", r.status, " (GET ", redact_url(url), "): ",
-                 api_message(r.body));
+                 api_message(r.body), access_hint(r.status));
     const nlohmann::json j = parse_reply(r, where, url);
     if (!j.is_object()) fail_input(where, ": the listing reply is not a JSON object: ", r.body.substr(0, 200));
     if (const auto it = j.find("items"); it != j.end()) {
@@ -283,7 +290,7 @@ GcsObject GcsClient::stat(const std::string& bucket, const std::string& name) {
   }
   if (r.status < 200 || r.status > 299)
     fail_input(where, ": reading the object's metadata failed with HTTP ", r.status, " (GET ", redact_url(url),
-               "): ", api_message(r.body));
+               "): ", api_message(r.body), access_hint(r.status));
   return object_from_json(parse_reply(r, where, url), bucket, where);
 }
 
@@ -337,7 +344,7 @@ DownloadResult GcsClient::read(const GcsObject& object, uint64_t begin, std::opt
       if (!now)
         fail_input(where, ": generation ", gen, " cannot be read (", msg, "); the object itself: ", stat_error);
     }
-    fail_input(where, ": reading generation ", gen, " failed: ", msg);
+    fail_input(where, ": reading generation ", gen, " failed: ", msg, access_hint(e.status));
   } catch (const InputError& e) {
     fail_input(where, ": reading generation ", gen, " failed: ", e.what());
   }

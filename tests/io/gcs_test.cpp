@@ -330,10 +330,12 @@ TEST(GcsClient, SendsABearerTokenOnlyWhenGivenAndNeverShowsIt) {
   std::string err = gt::test::error_of([&] { anonymous.list("bkt", ""); });
   EXPECT_NE(err.find("HTTP 401"), std::string::npos) << err;
   EXPECT_NE(err.find("Invalid Credentials"), std::string::npos) << err;
+  EXPECT_NE(err.find("check the credentials"), std::string::npos) << "a refusal says what to check: " << err;
   EXPECT_EQ(server.requests().back().headers.count("Authorization"), 0u);
   GcsClient wrong(http, endpoint_of(server), [] { return std::string("ya29.stale"); });
   err = gt::test::error_of([&] { read_all(wrong, o); });
   EXPECT_NE(err.find("HTTP 401"), std::string::npos) << err;
+  EXPECT_NE(err.find("check the credentials"), std::string::npos) << err;
   EXPECT_EQ(err.find("ya29"), std::string::npos) << err;
 }
 
