@@ -7,6 +7,7 @@
 //   bench_train_step --family gemma4 --size E2B --modality audio --batch 4 --seq 128 --audio-seconds 10
 //   bench_train_step --family gemma4 --size E2B --modality image --batch 4 --seq 128 --image-tokens 280
 //   ... [--ple-on-device]   the per-layer embedding table on the GPU (models::TablePlacement; default: the host)
+//   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
 // the frozen audio tower and embedder, each row <bos> <boa> N x <audio> <eoa> + seq text tokens (N = 188 for 3n,
 // the tower's output length for Gemma 4), labels on the text tokens only; the step time includes the tower.
@@ -21,6 +22,7 @@
 #include <iostream>
 
 #include "core/device.h"
+#include "model_flops.h"
 #include "io/model_presets.h"
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   int64_t batch = 4, seq = 1024, steps = 8, warmup = 3;
   bool gc = false, phases = false;
   models::TablePlacement per_layer_table = models::TablePlacement::Host;
+  std::optional<double> peak_tflops;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
     else if (a == "--image-tokens") image_tokens = std::stoll(next());
     else if (a == "--phases") phases = true;
     else if (a == "--ple-on-device") per_layer_table = models::TablePlacement::Device;
+    else if (a == "--peak-tflops") peak_tflops = std::stod(next());
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -189,6 +193,13 @@ int main(int argc, char** argv) {
                         {"step_s", med}, {"tokens_per_s", batch * row_len / med},
                         {"peak_gib", peak_memory_bytes(device_name) / double(1ull << 30)}, {"loss", loss_value},
                         {"device", device_name}, {"dtype", std::string(c10::toString(dtype))}};
+  // MFU (bench/model_flops.h): the decoder's model FLOPs of a LoRA step over the GPU's dense bf16 peak.
+  const bench::StepFlops flops = bench::lora_step_flops(cfg, *model, batch, row_len);
+  std::string gpu;
+  if (!peak_tflops && device.is_cuda()) peak_tflops = bench::gpu_peak_tflops(&gpu);
+  out["model_tflop_per_step"] = flops.step / 1e12;
+  out["mfu"] = peak_tflops ? nlohmann::json(flops.step / med / (*peak_tflops * 1e12)) : nlohmann::json(nullptr);
+  if (!gpu.empty()) out["gpu"] = gpu;
   if (phases) {
     const double n = static_cast<double>(times.size());
     out["phases_s"] = {{"forward", t_fwd / n}, {"loss", t_loss / n}, {"backward", t_bwd / n}, {"optimizer", t_opt / n}};
