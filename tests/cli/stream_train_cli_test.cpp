@@ -17,28 +17,13 @@ using gt::test::BigQueryStandin;
 using gt::test::GcsStandin;
 using gt::test::quote;
 using gt::test::run_cli;
+using gt::test::run_named;
+using gt::test::step_losses;
 using gt::test::TinySetup;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-
-std::vector<double> step_losses(const fs::path& run) {
-  std::vector<double> out;
-  std::istringstream in(gt::test::read_file(run / "metrics.jsonl"));
-  for (std::string line; std::getline(in, line);) {
-    const json j = json::parse(line);
-    if (j.contains("loss") && j.contains("step") && !j.contains("eval_loss")) out.push_back(j["loss"].get<double>());
-  }
-  return out;
-}
-
-fs::path run_named(const fs::path& runs, const std::string& name) {
-  for (const auto& e : fs::directory_iterator(runs))
-    if (e.path().filename().string().find(name) != std::string::npos) return e.path();
-  return {};
-}
 
 struct StreamSetup {
   TinySetup tiny;

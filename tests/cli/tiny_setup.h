@@ -75,4 +75,19 @@ inline json read_json(const fs::path& p) {
   return json::parse(in);
 }
 
+// The training losses in a run folder's metrics.jsonl, step by step (evaluation rows left out).
+inline std::vector<double> step_losses(const fs::path& run) {
+  std::vector<double> out;
+  for (const json& j : read_jsonl(run / "metrics.jsonl"))
+    if (j.contains("loss") && j.contains("step") && !j.contains("eval_loss")) out.push_back(j["loss"].get<double>());
+  return out;
+}
+
+// The run folder under `runs` whose name contains `name` (empty when there is none).
+inline fs::path run_named(const fs::path& runs, const std::string& name) {
+  for (const auto& e : fs::directory_iterator(runs))
+    if (e.path().filename().string().find(name) != std::string::npos) return e.path();
+  return {};
+}
+
 }  // namespace gt::test
