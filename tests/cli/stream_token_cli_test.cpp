@@ -20,7 +20,6 @@
 #include <atomic>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "io/bigquery_standin.h"
 #include "io/gcs_standin.h"
