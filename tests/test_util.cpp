@@ -23,6 +23,7 @@ fs::path fixture(const std::string& rel) { return fs::path(GT_SOURCE_DIR) / "tes
 fs::path source_path(const std::string& rel) { return fs::path(GT_SOURCE_DIR) / rel; }
 
 std::string cli_path() { return GT_CLI_PATH; }
+std::string fake_nvml_path() { return GT_FAKE_NVML; }
 
 fs::path real_tokenizer_json() {
   if (const char* env = std::getenv("GT_TOKENIZER_JSON")) return env;

@@ -20,6 +20,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/gpu_usage.h"
 #include "core/progress.h"
 #include "core/strings.h"
 #include "data/dataset_files.h"
@@ -282,6 +283,14 @@ int run_train(const TrainConfig& config) {
     SignalGuard signals;
     const int64_t stop_at = stop_after_step();
     Progress bar("train", total_steps);
+    // The GPU's busy share (NVML) on CUDA runs: whether it waits for the host (data, towers, logging).
+    std::unique_ptr<GpuUsage> gpu;
+    if (device_name.rfind("cuda", 0) == 0) {
+      const size_t colon = device_name.find(':');
+      gpu = std::make_unique<GpuUsage>(colon == std::string::npos ? 0 : std::stoi(device_name.substr(colon + 1)));
+      if (!gpu->available()) std::cerr << "gpu usage   not shown: " << gpu->unavailable_reason() << "\n";
+    }
+    const auto gpu_percent = [&]() -> std::optional<int> { return gpu ? gpu->percent() : std::nullopt; };
     bar.start_at(state.step);
     reset_peak_memory(device_name);
     auto checkpoint_now = [&] {
@@ -352,12 +361,15 @@ int run_train(const TrainConfig& config) {
                     {"tokens_per_s", real_tokens / dt},
                     {"step_s", dt},
                     {"peak_memory_bytes", peak_memory_bytes(device_name)}};
+        if (const std::optional<int> busy = gpu_percent()) row["gpu_util"] = *busy;
         if (!finite) row["skipped_update"] = true;
         row.update(batches.stream_metrics());
         run.append_metric(row);
       }
+      const std::optional<int> busy = gpu_percent();
       bar.update(state.step, cat("loss ", finite ? loss : NAN, "  lr ", lr, "  ", static_cast<int64_t>(real_tokens / dt),
-                                 " tok/s  mem ", describe_memory(device_name), batches.progress()));
+                                 " tok/s  mem ", describe_memory(device_name),
+                                 busy ? cat("  gpu ", *busy, "%") : std::string(), batches.progress()));
 
       const bool interrupted = g_interrupts.load() > 0 || state.step == stop_at;
       if ((cfg.save_every > 0 && state.step % cfg.save_every == 0) || interrupted) checkpoint_now();
