@@ -94,7 +94,7 @@ struct TokenSetup {
 };
 
 // Revokes every token issued so far when the `at`-th request arrives (the server's early expiry: a single event, so a
-// request sent again after the 401 always carries a token that stays good); counts the refusals.
+// request sent again after the 401 always carries a token that stays good; at 0: never); counts the refusals.
 struct RevokeAt {
   TokenStandin& tokens;
   int at;
@@ -106,6 +106,18 @@ struct RevokeAt {
     return ok;
   }
 };
+
+// The tokens carried by requests[first..] that `selected` picks (every request must carry one of the stand-in's).
+template <class Recorded, class Select>
+std::multiset<std::string> tokens_of(const std::vector<Recorded>& requests, size_t first, Select selected) {
+  std::multiset<std::string> out;
+  for (size_t i = first; i < requests.size(); ++i) {
+    const std::string t = bearer(requests[i].headers);
+    EXPECT_NE(t.rfind("ya29.tok-", 0), std::string::npos) << "a request without a token: " << requests[i].target;
+    if (selected(requests[i])) out.insert(t);
+  }
+  return out;
+}
 
 // Twelve rows in three shards of gs://bkt/set/, and the validation file at gs://bkt/val/validation.jsonl.
 void put_shards(GcsStandin& gcs, const TinySetup& tiny) {
@@ -160,15 +172,11 @@ TEST(StreamTokenCli, CloudStorageThroughARevokedTokenAndShortLivedTokensGivesThe
   EXPECT_GE(revoke.refused.load(), 1) << "the revoked token was refused mid-run";
   EXPECT_EQ(s.tokens.issued(), (std::vector<std::string>{"ya29.tok-1", "ya29.tok-2"}))
       << "one token, then one more after the 401";
-  std::set<std::string> media_tokens;
   const auto during = gcs.requests();
   ASSERT_GT(during.size(), first + 4);
-  for (size_t i = first; i < during.size(); ++i) {
-    const std::string t = bearer(during[i].headers);
-    EXPECT_NE(t.rfind("ya29.tok-", 0), std::string::npos) << "a request without a token: " << during[i].target;
-    if (during[i].target.find("alt=media") != std::string::npos) media_tokens.insert(t);
-  }
-  EXPECT_EQ(media_tokens, (std::set<std::string>{"ya29.tok-1", "ya29.tok-2"}))
+  const auto media =
+      tokens_of(during, first, [](const auto& r) { return r.target.find("alt=media") != std::string::npos; });
+  EXPECT_EQ(std::set<std::string>(media.begin(), media.end()), (std::set<std::string>{"ya29.tok-1", "ya29.tok-2"}))
       << "shards were read with the first token, then with the second";
   s.expect_no_secret(revoked, run_named(s.tiny.runs, "revoked"));
 
@@ -177,26 +185,17 @@ TEST(StreamTokenCli, CloudStorageThroughARevokedTokenAndShortLivedTokensGivesThe
   first = gcs.request_count();
   const size_t issued_before = s.tokens.issued().size();
   s.tokens.set([](TokenStandin::Settings& st) { st.expires_in = 60; });
-  std::atomic<int> refused{0};
-  gcs.require_token_if([&](const std::string& t) {
-    const bool ok = s.tokens.valid(t);
-    if (!ok) ++refused;
-    return ok;
-  });
+  RevokeAt valid{s.tokens, 0};  // revokes nothing: counts the refusals
+  gcs.require_token_if([&](const std::string& t) { return valid(t); });
   const auto short_lived = run_cli(args("short", "--gcs-endpoint " + gcs.base() + "/storage/v1"));
   ASSERT_EQ(short_lived.exit_code, 0) << short_lived.err;
   expect_same_losses(step_losses(run_named(s.tiny.runs, "short")), expected, "60-second tokens");
-  EXPECT_EQ(refused.load(), 0) << "the program refreshed before expiry, so no request was refused";
+  EXPECT_EQ(valid.refused.load(), 0) << "the program refreshed before expiry, so no request was refused";
   const auto after = gcs.requests();
-  std::set<std::string> used;
-  for (size_t i = first; i < after.size(); ++i) {
-    const std::string t = bearer(after[i].headers);
-    EXPECT_NE(t.rfind("ya29.tok-", 0), std::string::npos) << "a request without a token: " << after[i].target;
-    used.insert(t);
-  }
+  const auto used = tokens_of(after, first, [](const auto&) { return true; });
   const size_t requests = after.size() - first, issued = s.tokens.issued().size() - issued_before;
   EXPECT_GE(issued, requests) << "a token endpoint call before each request";
-  EXPECT_EQ(used.size(), requests) << "no token was used twice";
+  EXPECT_EQ(std::set<std::string>(used.begin(), used.end()).size(), requests) << "no token was used twice";
   s.expect_no_secret(short_lived, run_named(s.tiny.runs, "short"));
 
   // eval with credentials: the anonymous loss.
@@ -290,41 +289,27 @@ TEST(StreamTokenCli, BigQueryThroughARevokedTokenAndShortLivedTokensGivesTheAnon
   expect_same_losses(step_losses(run_named(s.tiny.runs, "revoked")), expected, "revoked mid-run");
   EXPECT_GE(revoke.refused.load(), 1) << "the revoked token was refused mid-run";
   EXPECT_EQ(s.tokens.issued(), (std::vector<std::string>{"ya29.tok-1", "ya29.tok-2"}));
-  std::set<std::string> page_tokens;
   const auto during = bq.requests();
   ASSERT_GT(during.size(), first + 3);
-  for (size_t i = first; i < during.size(); ++i) {
-    const std::string t = bearer(during[i].headers);
-    EXPECT_NE(t.rfind("ya29.tok-", 0), std::string::npos) << "a request without a token: " << during[i].target;
-    if (during[i].path.find("/data") != std::string::npos) page_tokens.insert(t);
-  }
-  EXPECT_EQ(page_tokens, (std::set<std::string>{"ya29.tok-1", "ya29.tok-2"}))
+  const auto pages = tokens_of(during, first, [](const auto& r) { return r.path.find("/data") != std::string::npos; });
+  EXPECT_EQ(std::set<std::string>(pages.begin(), pages.end()), (std::set<std::string>{"ya29.tok-1", "ya29.tok-2"}))
       << "pages were read with the first token, then with the second";
   s.expect_no_secret(revoked, run_named(s.tiny.runs, "revoked"));
 
   first = bq.request_count();
   const size_t issued_before = s.tokens.issued().size();
   s.tokens.set([](TokenStandin::Settings& st) { st.expires_in = 60; });
-  std::atomic<int> refused{0};
-  bq.require_token_if([&](const std::string& t) {
-    const bool ok = s.tokens.valid(t);
-    if (!ok) ++refused;
-    return ok;
-  });
+  RevokeAt valid{s.tokens, 0};  // revokes nothing: counts the refusals
+  bq.require_token_if([&](const std::string& t) { return valid(t); });
   const auto short_lived = run_cli(args("short", "--bq-endpoint " + bq.base()));
   ASSERT_EQ(short_lived.exit_code, 0) << short_lived.err;
   expect_same_losses(step_losses(run_named(s.tiny.runs, "short")), expected, "60-second tokens");
-  EXPECT_EQ(refused.load(), 0);
+  EXPECT_EQ(valid.refused.load(), 0);
   const auto after = bq.requests();
-  std::set<std::string> used;
-  for (size_t i = first; i < after.size(); ++i) {
-    const std::string t = bearer(after[i].headers);
-    EXPECT_NE(t.rfind("ya29.tok-", 0), std::string::npos) << "a request without a token: " << after[i].target;
-    used.insert(t);
-  }
+  const auto used = tokens_of(after, first, [](const auto&) { return true; });
   const size_t requests = after.size() - first, issued = s.tokens.issued().size() - issued_before;
   EXPECT_GE(issued, requests) << "a token endpoint call before each request";
-  EXPECT_EQ(used.size(), requests) << "no token was used twice";
+  EXPECT_EQ(std::set<std::string>(used.begin(), used.end()).size(), requests) << "no token was used twice";
   s.expect_no_secret(short_lived, run_named(s.tiny.runs, "short"));
 }
 
