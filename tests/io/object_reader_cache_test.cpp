@@ -25,11 +25,7 @@ using gt::test::TempDir;
 
 namespace {
 
-std::string pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + static_cast<size_t>(seed) * 7) % 251);
-  return s;
-}
+std::string pattern(size_t n, int seed) { return gt::test::patterned_bytes(n, seed); }
 
 class ObjectReaderCache : public ::testing::Test {
  protected:
