@@ -1,5 +1,6 @@
 #include "core/strings.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -17,6 +18,13 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+bool starts_with_ci(std::string_view s, std::string_view lower_prefix) {
+  if (s.size() < lower_prefix.size()) return false;
+  for (size_t i = 0; i < lower_prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != lower_prefix[i]) return false;
+  return true;
 }
 
 std::vector<std::string> split(std::string_view s, char sep) {

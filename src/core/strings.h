@@ -9,6 +9,8 @@ namespace gt {
 
 std::string trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
+// Whether `s` starts with `lower_prefix` in any letter case (URL schemes: "gs://", "HTTPS://").
+bool starts_with_ci(std::string_view s, std::string_view lower_prefix);
 bool ends_with(std::string_view s, std::string_view suffix);
 std::vector<std::string> split(std::string_view s, char sep);
 // Human-readable byte count: 1536 -> "1.5 KiB".

@@ -18,13 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  return true;
-}
-
 std::string local_version(const fs::path& p) {
   std::error_code ec;
   const auto t = fs::last_write_time(p, ec);

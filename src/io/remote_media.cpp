@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace gt::io {
 namespace {
@@ -141,13 +142,6 @@ class LentReader {
   std::optional<ObjectReaderOptions> options_;
   std::unique_ptr<ObjectReader> reader_;
 };
-
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  return true;
-}
 
 // The whole object, read by this thread's reader; abandoned (an error) when the pool is stopped.
 Bytes download(const std::string& url, uint64_t max_bytes) {

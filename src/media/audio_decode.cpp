@@ -27,6 +27,7 @@ extern "C" {
 #include <memory>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/remote_media.h"
 #include "media/ffmpeg_common.h"
 
@@ -238,14 +239,7 @@ void receive_frames(const std::string& source, AVCodecContext* dec, AVFrame* fra
 // ---------------------------------------------------------------------------------------------------------------
 
 bool is_url(const std::string& source) {
-  auto starts = [&](const char* prefix) {
-    const size_t n = std::char_traits<char>::length(prefix);
-    if (source.size() < n) return false;
-    for (size_t i = 0; i < n; ++i)
-      if (std::tolower(static_cast<unsigned char>(source[i])) != prefix[i]) return false;
-    return true;
-  };
-  return starts("http://") || starts("https://");
+  return starts_with_ci(source, "http://") || starts_with_ci(source, "https://");
 }
 
 std::string resolve_audio_source(const std::string& source, const std::string& dataset_dir) {
