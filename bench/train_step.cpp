@@ -125,6 +125,16 @@ int main(int argc, char** argv) {
 
   std::vector<double> times;
   double loss_value = 0, t_fwd = 0, t_loss = 0, t_bwd = 0, t_opt = 0;
+  // With --phases, the peak memory of each phase too (the allocator's peak is reset at each phase boundary; the
+  // run's peak is the largest of them and of the set-up's).
+  const double gib = double(1ull << 30);
+  const double setup_peak = peak_memory_bytes(device_name) / gib;
+  double m_fwd = 0, m_loss = 0, m_bwd = 0, m_opt = 0;
+  auto phase_peak = [&](double& into) {
+    if (!phases) return;
+    into = std::max(into, peak_memory_bytes(device_name) / gib);
+    reset_peak_memory(device_name);
+  };
   auto now = [&] {
     synchronize_device(device_name);
     return std::chrono::steady_clock::now();
@@ -167,19 +177,24 @@ int main(int argc, char** argv) {
     ids = ids.to(device);
     labels = labels.to(device);
     auto t0 = now();
+    if (phases) reset_peak_memory(device_name);
     models::TextInputs in;
     in.input_ids = ids;
     in.input_ids_host = host_ids;
     at::Tensor h = whole->forward(in, media);
     auto t1 = phases ? now() : t0;
+    phase_peak(m_fwd);
     models::LossSum ls = models::causal_lm_loss(h, labels, model->lm_head_weight(), model->final_logit_softcapping());
     at::Tensor loss = ls.sum / static_cast<double>(ls.tokens);
     auto t2 = phases ? now() : t0;
+    phase_peak(m_loss);
     loss.backward();
     auto t3 = phases ? now() : t0;
+    phase_peak(m_bwd);
     opt.step(1e-4);
     opt.zero_grad();
     auto t4 = now();
+    phase_peak(m_opt);
     loss_value = loss.item<double>();
     if (i >= warmup) {
       times.push_back(secs(t0, t4));
@@ -191,7 +206,9 @@ int main(int argc, char** argv) {
   nlohmann::json out = {{"tool", "gemma-tune"}, {"family", family}, {"size", size}, {"modality", modality},
                         {"batch", batch}, {"seq", seq}, {"gc", gc}, {"params_b", nparams / 1e9},
                         {"step_s", med}, {"tokens_per_s", batch * row_len / med},
-                        {"peak_gib", peak_memory_bytes(device_name) / double(1ull << 30)}, {"loss", loss_value},
+                        {"peak_gib", phases ? std::max({setup_peak, m_fwd, m_loss, m_bwd, m_opt})
+                                            : peak_memory_bytes(device_name) / gib},
+                        {"loss", loss_value},
                         {"device", device_name}, {"dtype", std::string(c10::toString(dtype))}};
   // MFU (bench/model_flops.h): the decoder's model FLOPs of a LoRA step over the GPU's dense bf16 peak.
   const bench::StepFlops flops = bench::lora_step_flops(cfg, *model, batch, row_len);
@@ -203,6 +220,8 @@ int main(int argc, char** argv) {
   if (phases) {
     const double n = static_cast<double>(times.size());
     out["phases_s"] = {{"forward", t_fwd / n}, {"loss", t_loss / n}, {"backward", t_bwd / n}, {"optimizer", t_opt / n}};
+    out["phases_peak_gib"] = {{"setup", setup_peak}, {"forward", m_fwd}, {"loss", m_loss}, {"backward", m_bwd},
+                              {"optimizer", m_opt}};
   }
   std::cout << out.dump() << std::endl;
   return 0;

@@ -54,3 +54,31 @@ TEST(ChunkedLoss, NoSupervisedTokensGivesZeroAndKeepsGraph) {
   ls.sum.backward();
   EXPECT_TRUE(h.grad().defined());
 }
+
+// In bf16 the loss rounds as transformers does (bf16 logits, bf16 soft-cap ops, float32 cross-entropy), whatever
+// the chunk size: the same sum as that computation to float32 rounding, and the gradient to bf16 rounding.
+TEST(ChunkedLoss, Bf16RoundsAsTransformersForEveryChunkSize) {
+  torch::manual_seed(4);
+  const int64_t B = 2, T = 9, D = 16, V = 211;
+  const double cap = 30.0;
+  at::Tensor w = (torch::randn({V, D}) * 3).to(at::kBFloat16);
+  at::Tensor labels = torch::randint(0, V, {B, T});
+  labels.index_put_({1, torch::indexing::Slice(0, 3)}, -100);
+  at::Tensor hidden = torch::randn({B, T, D}).to(at::kBFloat16);
+
+  at::Tensor hr = hidden.clone().requires_grad_(true);
+  at::Tensor logits = at::tanh(at::matmul(hr, w.t()) / cap) * cap;  // bf16 throughout
+  at::Tensor ref = at::cross_entropy_loss(logits.slice(1, 0, -1).reshape({-1, V}).to(at::kFloat),
+                                          labels.slice(1, 1).reshape({-1}), {}, at::Reduction::Sum, -100);
+  ref.backward();
+  for (int64_t chunk_rows : {1, 3, 1000}) {
+    at::Tensor h = hidden.clone().requires_grad_(true);
+    auto ls = causal_lm_loss(h, labels, w, cap, chunk_rows * V * 4);
+    EXPECT_EQ(ls.sum.scalar_type(), at::kFloat);
+    EXPECT_NEAR(ls.sum.item<double>(), ref.item<double>(), 1e-5 * std::abs(ref.item<double>())) << "chunk " << chunk_rows;
+    ls.sum.backward();
+    EXPECT_EQ(h.grad().scalar_type(), at::kBFloat16);
+    const double err = (h.grad().to(at::kFloat) - hr.grad().to(at::kFloat)).abs().max().item<double>();
+    EXPECT_LT(err, 2e-2 * hr.grad().to(at::kFloat).abs().max().item<double>()) << "chunk " << chunk_rows;
+  }
+}

@@ -11,8 +11,11 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows of hidden states -> (sum of losses, d sum / d rows), chunk by chunk. In-place ops keep the number of
-// [chunk, V] buffers at three (logits/tanh, capped logits -> probabilities, float copy in bf16 runs).
+// Rows of hidden states -> (sum of losses, d sum / d rows), chunk by chunk. With n rows a chunk and V classes the
+// chunk holds at most 8nV bytes at once in bf16 runs (bf16 tanh of the logits, bf16 capped logits, their float32
+// copy; the capped logits are dropped before the float32 gradient is rounded back to bf16) and 4nV-8nV in float32:
+// every [n, V] op after the matmul works in place, and the derivative of the cap is applied in row blocks so its
+// float32 temporary stays small.
 std::pair<at::Tensor, at::Tensor> loss_and_grad(const at::Tensor& rows, const at::Tensor& weight,
                                                 const at::Tensor& targets, double softcap, int64_t chunk,
                                                 bool need_grad) {
@@ -21,26 +24,32 @@ std::pair<at::Tensor, at::Tensor> loss_and_grad(const at::Tensor& rows, const at
   at::Tensor grad = need_grad ? torch::empty_like(rows) : at::Tensor();
   for (int64_t s = 0; s < N; s += chunk) {
     const int64_t e = std::min(N, s + chunk);
-    at::Tensor h = rows.slice(0, s, e);
-    at::Tensor t = at::matmul(h, weight.t());  // [n, V] logits, rounded to the activation dtype as in HF
-    at::Tensor z;
+    at::Tensor t = at::matmul(rows.slice(0, s, e), weight.t());  // [n, V] logits, rounded to the activation dtype as in HF
+    at::Tensor zf;  // float32 capped logits
     if (softcap > 0) {
       t.div_(softcap).tanh_();  // t = tanh(logits / cap), kept for the derivative of the cap
-      z = t * softcap;
+      // z = cap * t, rounded to the activation dtype as transformers does before its float32 cross-entropy
+      zf = t.scalar_type() == at::kFloat ? t * softcap : (t * softcap).to(at::kFloat);
     } else {
-      z = t;
+      zf = t.scalar_type() == at::kFloat ? t : t.to(at::kFloat);
     }
-    at::Tensor zf = z.scalar_type() == at::kFloat ? z : z.to(at::kFloat);
     at::Tensor lse = at::logsumexp(zf, -1);  // [n]
     at::Tensor tgt = targets.slice(0, s, e).unsqueeze(1);
     total.add_((lse - zf.gather(1, tgt).squeeze(1)).sum());
-    if (need_grad) {
-      // d loss / d z = softmax(z) - onehot(target), computed in place over z's float copy.
-      at::Tensor dz = zf.sub_(lse.unsqueeze(1)).exp_();
-      dz.scatter_add_(1, tgt, torch::full({e - s, 1}, -1.0f, dz.options()));
-      if (softcap > 0) dz.mul_(t.to(at::kFloat).pow_(2).neg_().add_(1));  // d z / d logits = 1 - tanh^2
-      grad.slice(0, s, e).copy_(at::matmul(dz.to(weight.scalar_type()), weight));
+    if (!need_grad) continue;
+    // d loss / d z = softmax(z) - onehot(target), in place over the float32 capped logits.
+    at::Tensor dz = zf.sub_(lse.unsqueeze(1)).exp_();
+    dz.scatter_add_(1, tgt, torch::full({e - s, 1}, -1.0f, dz.options()));
+    if (softcap > 0) {
+      // d z / d logits = 1 - tanh^2, in float32 (as autograd does it on float32 logits), in blocks of rows
+      const int64_t block = std::max<int64_t>(1, (4ll << 20) / std::max<int64_t>(1, t.size(1)));
+      for (int64_t b = 0; b < e - s; b += block) {
+        const int64_t c = std::min(e - s, b + block);
+        dz.slice(0, b, c).mul_(t.slice(0, b, c).to(at::kFloat).square_().neg_().add_(1));
+      }
     }
+    t = at::Tensor();
+    grad.slice(0, s, e).copy_(at::matmul(dz.scalar_type() == weight.scalar_type() ? dz : dz.to(weight.scalar_type()), weight));
   }
   return {total, grad};
 }
@@ -78,8 +87,10 @@ LossSum causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels, const
   at::Tensor rows = h.index_select(0, keep);
   at::Tensor targets = flat.index_select(0, keep).to(at::kLong);
   // On the CPU small chunks keep the [chunk, V] buffers below glibc's mmap threshold, so they are reused
-  // instead of being faulted in afresh for every chunk; accelerators have caching allocators.
-  if (chunk_bytes <= 0) chunk_bytes = hidden.device().is_cpu() ? (16ll << 20) : (1ll << 30);
+  // instead of being faulted in afresh for every chunk; accelerators have caching allocators, and 256 MiB of float32
+  // logits (256 rows of a 262k vocabulary) keeps the output matmul large enough to run at full speed while the
+  // loss holds at most 0.5 GiB.
+  if (chunk_bytes <= 0) chunk_bytes = hidden.device().is_cpu() ? (16ll << 20) : (256ll << 20);
   const int64_t chunk = std::max<int64_t>(1, chunk_bytes / (V * 4));
   out.sum = ChunkedSoftcapCE::apply(rows, weight, targets, softcap, chunk);
   return out;

@@ -21,7 +21,8 @@ struct LossSum {
 };
 
 // hidden [B, T, D], labels [B, T] (-100 = ignored; position t is scored against labels[t + 1]), weight [V, D].
-// chunk_bytes bounds the float32 logits held at once (0: 16 MiB on the CPU, 1 GiB on accelerators).
+// chunk_bytes bounds the float32 logits held at once (0: 16 MiB on the CPU, 256 MiB on accelerators); the loss
+// holds at most twice that (loss.cpp says which buffers).
 LossSum causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels, const at::Tensor& weight, double softcap,
                        int64_t chunk_bytes = 0);
 
