@@ -4,6 +4,57 @@
 
 namespace gt::models {
 
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The adapter path scaling * B(A(dropout(float(x)))) with lean saved state. Plain autograd would keep float(x) (or its
+// dropped copy) for A's gradient: a float32 copy of every adapted layer's input, three of the same input for q, k and
+// v, and one 4 bytes an element of the MLP's wide down_proj input. This keeps x as it came (usually an activation the
+// layer holds anyway, shared by q/k/v and gate/up), the dropout mask as bytes, and the [N, r] A output, and redoes the
+// float cast in the backward pass. Same numbers as the autograd formulation: the float cast of x is exact.
+struct LoraDelta : public torch::autograd::Function<LoraDelta> {
+  // mask: bool, x's shape, or empty for no dropout (libtorch's Function::apply takes no undefined tensors);
+  // keep_scale = 1 / (1 - p).
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& a_weight,
+                            const at::Tensor& b_weight, const at::Tensor& mask, double keep_scale, double scaling) {
+    at::Tensor h = dropped(x, mask, keep_scale);
+    at::Tensor a = at::linear(h, a_weight);
+    ctx->save_for_backward({x, a_weight, b_weight, mask, a});
+    ctx->saved_data["keep_scale"] = keep_scale;
+    ctx->saved_data["scaling"] = scaling;
+    return at::linear(a, b_weight).mul_(scaling);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &a_weight = saved[1], &b_weight = saved[2], &mask = saved[3], &a = saved[4];
+    const double keep_scale = ctx->saved_data["keep_scale"].toDouble(), scaling = ctx->saved_data["scaling"].toDouble();
+    const int64_t out = b_weight.size(0), r = a_weight.size(0), in = a_weight.size(1);
+    at::Tensor g = grad_out[0].reshape({-1, out}).to(at::kFloat) * scaling;  // d loss / d (B a)
+    at::Tensor a2 = a.reshape({-1, r});
+    at::Tensor grad_b = g.t().mm(a2);   // [out, r]
+    at::Tensor ga = g.mm(b_weight);     // [N, r]
+    at::Tensor grad_a = ga.t().mm(dropped(x, mask, keep_scale).reshape({-1, in}));  // [r, in]
+    at::Tensor grad_x;
+    if (x.requires_grad()) {
+      grad_x = ga.mm(a_weight).reshape(x.sizes());
+      if (mask.numel() > 0) grad_x.mul_(mask).mul_(keep_scale);
+      grad_x = grad_x.to(x.scalar_type());
+    }
+    return {grad_x, grad_a, grad_b, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+
+  static at::Tensor dropped(const at::Tensor& x, const at::Tensor& mask, double keep_scale) {
+    at::Tensor h = x.to(at::kFloat);
+    if (!mask.defined() || mask.numel() == 0) return h;
+    return (h.is_same(x) ? h.clone() : h).mul_(mask).mul_(keep_scale);
+  }
+};
+
+}  // namespace
+
 LoraFactorImpl::LoraFactorImpl(int64_t out, int64_t in, const at::TensorOptions& opts) {
   weight = register_parameter("weight", torch::zeros({out, in}, opts));
 }
@@ -32,9 +83,19 @@ void LoraLinearImpl::enable_lora(const LoraOptions& o) {
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   at::Tensor y = at::linear(x, weight, bias);
   if (!lora_A) return y;
-  at::Tensor h = x.to(at::kFloat);
-  if (dropout_ > 0 && is_training()) h = at::dropout(h, dropout_, /*train=*/true);
-  at::Tensor delta = at::linear(at::linear(h, lora_A->weight), lora_B->weight) * scaling_;
+  // The dropout mask is drawn the same way with and without autograd (rand < keep), so a seed gives one mask.
+  const at::Tensor mask = dropout_ > 0 && is_training()
+                              ? torch::rand(x.sizes(), x.options().dtype(at::kFloat)).lt(1.0 - dropout_)
+                              : at::Tensor();
+  const double keep_scale = 1.0 / (1.0 - dropout_);
+  at::Tensor delta;
+  if (torch::GradMode::is_enabled() && (x.requires_grad() || lora_A->weight.requires_grad() ||
+                                        lora_B->weight.requires_grad())) {
+    delta = LoraDelta::apply(x, lora_A->weight, lora_B->weight,
+                             mask.defined() ? mask : torch::empty({0}, x.options().dtype(at::kBool)), keep_scale, scaling_);
+  } else {
+    delta = at::linear(at::linear(LoraDelta::dropped(x, mask, keep_scale), lora_A->weight), lora_B->weight) * scaling_;
+  }
   return (y.to(at::kFloat) + delta).to(y.scalar_type());
 }
 
