@@ -7,6 +7,7 @@
 //   bench_train_step --family gemma4 --size E2B --modality audio --batch 4 --seq 128 --audio-seconds 10
 //   bench_train_step --family gemma4 --size E2B --modality image --batch 4 --seq 128 --image-tokens 280
 //   ... [--ple-on-device]   the per-layer embedding table on the GPU (models::TablePlacement; default: the host)
+//   ... [--quantize int8|nf4] the frozen decoder linears in 8 or 4 bits (models/common/quantized_weight.h)
 //   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
 // the frozen audio tower and embedder, each row <bos> <boa> N x <audio> <eoa> + seq text tokens (N = 188 for 3n,
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   int64_t batch = 4, seq = 1024, steps = 8, warmup = 3;
   bool gc = false, phases = false;
   models::TablePlacement per_layer_table = models::TablePlacement::Host;
+  models::QuantMode quantize = models::QuantMode::None;
   std::optional<double> peak_tflops;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
     else if (a == "--phases") phases = true;
     else if (a == "--ple-on-device") per_layer_table = models::TablePlacement::Device;
     else if (a == "--peak-tflops") peak_tflops = std::stod(next());
+    else if (a == "--quantize") quantize = models::parse_quant_mode(next());
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -80,11 +83,12 @@ int main(int argc, char** argv) {
   reset_peak_memory(device_name);
   std::unique_ptr<models::Model> whole =
       models::make_model(cfg, {.audio = modality == "audio", .vision = modality == "image"}, dtype, device,
-                         per_layer_table);
+                         per_layer_table, quantize);
   models::TextModel* model = &whole->text();
   models::random_init(*model, 0);
   int64_t nparams = 0;
   for (const auto& p : model->module().parameters()) nparams += p.numel();
+  const models::QuantizeReport quantized = models::quantize_base_weights(model->module(), quantize, device);
   torch::manual_seed(0);
   models::apply_lora(model->module(), cfg.text_prefix, models::LoraTargets::defaults(), {16, 32.0, 0.0});
   auto named = models::lora_parameters(model->module(), cfg.text_prefix);
@@ -217,6 +221,10 @@ int main(int argc, char** argv) {
   out["model_tflop_per_step"] = flops.step / 1e12;
   out["mfu"] = peak_tflops ? nlohmann::json(flops.step / med / (*peak_tflops * 1e12)) : nlohmann::json(nullptr);
   if (!gpu.empty()) out["gpu"] = gpu;
+  if (quantize != models::QuantMode::None) {
+    out["quantize"] = models::quant_mode_name(quantize);
+    out["quantized_gib"] = {{"before", quantized.bytes_before / gib}, {"after", quantized.bytes_after / gib}};
+  }
   if (phases) {
     const double n = static_cast<double>(times.size());
     out["phases_s"] = {{"forward", t_fwd / n}, {"loss", t_loss / n}, {"backward", t_bwd / n}, {"optimizer", t_opt / n}};

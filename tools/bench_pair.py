@@ -9,7 +9,8 @@ the same GPU, each pair appended to a results file as one JSON line.
 Config names: {family}-{size}-{text|audio|image}-{shape}[-gc] with family gemma3n or gemma4, size E2B or E4B, and
 shape BATCHxSEQ for text (4x1024: 4 rows of 1024 tokens), BATCHxSECONDSs for audio (4x10s: 10 s clips and 128 text
 tokens a row) and BATCHxBUDGET for images (4x280: one image at that token budget and 128 text tokens a row); -gc turns
-gradient checkpointing on. The baseline is the shared hf_peft_baseline.py with the same settings.
+gradient checkpointing on; -int8 or -nf4 quantizes gemma-tune's frozen decoder linears (--quantize; the baseline has no
+such option and runs in bf16). The baseline is the shared hf_peft_baseline.py with the same settings.
 
 Each line: {"config", "gpu", "date", "commit", "gemma_tune": {"tokens_per_s", "peak_gib", "mfu", "step_s"},
 "baseline": {"tokens_per_s", "peak_gib", "step_s"}} (a side that failed has {"error": ...}).
@@ -21,7 +22,7 @@ import re
 import subprocess
 import sys
 
-CONFIG = re.compile(r"^(gemma3n|gemma4)-(E2B|E4B)-(text|audio|image)-(\d+)x(\d+)(s?)(-gc)?$")
+CONFIG = re.compile(r"^(gemma3n|gemma4)-(E2B|E4B)-(text|audio|image)-(\d+)x(\d+)(s?)(-gc)?(-int8|-nf4)?$")
 
 
 def parse(name):
@@ -29,7 +30,7 @@ def parse(name):
     if not m:
         sys.exit(f"bench_pair: '{name}' is not a config name like gemma4-E2B-text-4x1024[-gc], gemma4-E2B-audio-4x10s "
                  "or gemma4-E2B-image-4x280")
-    family, size, modality, batch, second, seconds_suffix, gc = m.groups()
+    family, size, modality, batch, second, seconds_suffix, gc, quant = m.groups()
     if (modality == "audio") != (seconds_suffix == "s"):
         sys.exit(f"bench_pair: '{name}': audio shapes are BATCHxSECONDSs (4x10s), others BATCHxN")
     args = ["--family", family, "--size", size, "--modality", modality, "--batch", batch]
@@ -41,7 +42,7 @@ def parse(name):
         args += ["--seq", "128", "--image-tokens", second]
     if gc:
         args.append("--gc")
-    return args
+    return args, (["--quantize", quant[1:]] if quant else [])
 
 
 def last_json(cmd):
@@ -78,8 +79,8 @@ def main():
         commit = r.stdout.strip() or "unknown"
     print(f"{'config':34} {'gemma-tune tok/s':>16} {'GiB':>6} {'MFU':>6}   {'baseline tok/s':>14} {'GiB':>6}")
     for name in a.configs:
-        args = parse(name)
-        ours = last_json([a.bench, *args, "--device", "cuda"])
+        args, ours_only = parse(name)
+        ours = last_json([a.bench, *args, *ours_only, "--device", "cuda"])
         theirs = last_json([sys.executable, a.baseline, *args])
         line = {
             "config": name,

@@ -55,8 +55,8 @@ at::Tensor Model::audio_soft_tokens(const MediaInputs& media) {
 }
 
 std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towers, at::ScalarType dtype,
-                                  at::Device device, TablePlacement per_layer_table) {
-  std::shared_ptr<TextModel> text = make_text_model(cfg, dtype, device, per_layer_table);
+                                  at::Device device, TablePlacement per_layer_table, QuantMode quantize) {
+  std::shared_ptr<TextModel> text = make_text_model(cfg, dtype, device, per_layer_table, quantize);
   std::shared_ptr<AudioTower> audio = towers.audio ? make_audio_tower(cfg, dtype, device) : nullptr;
   std::shared_ptr<torch::nn::Module> vision;
   if (towers.vision) {
@@ -70,14 +70,16 @@ std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towe
   return std::make_unique<gemma4::Model>(cfg, std::move(text), std::move(audio), std::move(vision));
 }
 
-LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::ScalarType dtype, at::Device device) {
+LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::ScalarType dtype, at::Device device,
+                       QuantMode quantize) {
   const io::ModelConfig cfg = io::load_model_config(model_dir);
   LoadedModel out;
-  out.model = make_model(cfg, towers, dtype, device);
+  out.model = make_model(cfg, towers, dtype, device, TablePlacement::Host, quantize);
   const io::Checkpoint ckpt = io::Checkpoint::open(model_dir);
   const LoadReport text = load_weights(out.model->text().module(), ckpt, cfg.text_prefix);
   out.tensors = text.loaded;
   out.bytes = text.bytes;
+  if (quantize != QuantMode::None) out.quantized = quantize_base_weights(out.model->text().module(), quantize, device);
   if (AudioTower* audio = out.model->audio()) {
     const LoadReport r = load_frozen_weights(audio->module(), ckpt, "model.");  // audio_tower.*, embed_audio.*
     out.tensors += r.loaded;

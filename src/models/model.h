@@ -11,6 +11,7 @@
 #include <string>
 
 #include "io/model_config.h"    // defines: gt::io::ModelConfig
+#include "models/common/lora_linear.h"  // defines: QuantizeReport
 #include "models/text_model.h"  // defines: TextModel, TextInputs, Trace
 
 namespace gt::models {
@@ -88,18 +89,23 @@ class Model {
 // The family's model for `cfg` with the decoder and the towers asked for, weights in `dtype` on `device`,
 // uninitialised (fill them, or load them with load_model). Throws gt::InputError naming config.json when a tower
 // is asked for that the checkpoint does not have.
+// `quantize`: the decoder's base linears are staged on the host for quantize_base_weights() (make_text_model).
 std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towers, at::ScalarType dtype,
-                                  at::Device device, TablePlacement per_layer_table = TablePlacement::Host);
+                                  at::Device device, TablePlacement per_layer_table = TablePlacement::Host,
+                                  QuantMode quantize = QuantMode::None);
 
 struct LoadedModel {
   std::unique_ptr<Model> model;
   size_t tensors = 0;  // loaded
   uint64_t bytes = 0;  // as stored in the checkpoint
+  QuantizeReport quantized;  // the decoder's base linears (--quantize; zeros without it)
 };
 
 // Reads config.json and the safetensors of `model_dir`: the decoder, and the towers asked for (a tower not asked
 // for is never read). Base weights and towers are frozen. Throws gt::InputError naming the folder and every
-// missing or mis-shaped tensor.
-LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::ScalarType dtype, at::Device device);
+// missing or mis-shaped tensor. `quantize`: the decoder's base linears are held in 8 or 4 bits on the device
+// (models/common/quantized_weight.h), read from the host one matrix at a time.
+LoadedModel load_model(const std::string& model_dir, const Towers& towers, at::ScalarType dtype, at::Device device,
+                       QuantMode quantize = QuantMode::None);
 
 }  // namespace gt::models

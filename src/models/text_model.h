@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/model_config.h"  // defines: gt::io::ModelConfig
+#include "models/common/quantized_weight.h"  // defines: QuantMode
 
 namespace gt::models {
 
@@ -59,9 +60,11 @@ class TextModel {
 enum class TablePlacement { Host, Device };
 
 // Builds the text decoder of the checkpoint's family with weights in `dtype` on `device` (uninitialised: load
-// them with load_text_model or fill them for a random checkpoint).
+// them with load_text_model or fill them for a random checkpoint). With `quantize` other than None the base
+// linears are staged on the host (models/common/lora_linear.h): fill them, then quantize_base_weights().
 std::shared_ptr<TextModel> make_text_model(const io::ModelConfig& cfg, at::ScalarType dtype, at::Device device,
-                                           TablePlacement per_layer_table = TablePlacement::Host);
+                                           TablePlacement per_layer_table = TablePlacement::Host,
+                                           QuantMode quantize = QuantMode::None);
 
 struct LoadedTextModel {
   std::shared_ptr<TextModel> model;

@@ -166,7 +166,8 @@ data::TextDataset RunSetup::load_dataset(const std::string& file) const {
 }
 
 models::LoadedModel RunSetup::load_model() const {
-  return models::load_model(cfg_.model, {.audio = audio != nullptr, .vision = images != nullptr}, dtype, device);
+  return models::load_model(cfg_.model, {.audio = audio != nullptr, .vision = images != nullptr}, dtype, device,
+                            models::parse_quant_mode(cfg_.quantize));
 }
 
 }  // namespace gt::train

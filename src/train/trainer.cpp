@@ -243,6 +243,9 @@ int run_train(const TrainConfig& config) {
     int64_t trainable = 0, total = 0;
     for (auto& [n, t] : named) trainable += t.numel();
     for (const auto& p : model.module().parameters()) total += p.numel();
+    for (const auto& m : model.module().modules())  // a quantized layer's weight is an empty tensor
+      if (auto* lin = dynamic_cast<models::LoraLinearImpl*>(m.get()); lin && lin->quantized())
+        total += lin->in_features() * lin->out_features();
     model.set_gradient_checkpointing(cfg.gradient_checkpointing);
     model.module().train();
     std::cerr << "model       " << io::family_name(mcfg.family) << ", " << mcfg.text.num_hidden_layers << " layers, "
@@ -256,6 +259,14 @@ int run_train(const TrainConfig& config) {
                             " of ", whole.tower_parameters(), " parameters")
                       : std::string())
               << "\n";
+    if (lm.quantized.layers > 0)
+      std::cerr << "quantized   " << lm.quantized.layers << " decoder linears to " << cfg.quantize << ": "
+                << format_bytes(static_cast<double>(lm.quantized.bytes_before)) << " -> "
+                << format_bytes(static_cast<double>(lm.quantized.bytes_after))
+                << (lm.quantized.kept > 0 ? cat(" (", lm.quantized.kept, " left in full precision: nf4 needs inputs in "
+                                                "multiples of 64)")
+                                          : std::string())
+                << "\n";
 
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
     TrainerState state;

@@ -13,7 +13,7 @@ cmake --build build-cuda -j16 --target bench_train_step 2>&1 | tail -1
 echo "== built at $(( $(date +%s) - t0 )) s"
 if [ -n "${PHASES:-}" ]; then
   for name in $PHASES; do
-    args=$(python3 -c "import sys; sys.path.insert(0, 'tools'); import bench_pair; print(' '.join(bench_pair.parse(sys.argv[1])))" "$name")
+    args=$(python3 -c "import sys; sys.path.insert(0, 'tools'); import bench_pair; a, o = bench_pair.parse(sys.argv[1]); print(' '.join(a + o))" "$name")
     timeout "$(left)" ./build-cuda/bench/bench_train_step $args --device cuda --phases | tee -a "$OUT/phases.jsonl"
   done
   echo "== phases at $(( $(date +%s) - t0 )) s"

@@ -59,10 +59,48 @@ LoraFactorImpl::LoraFactorImpl(int64_t out, int64_t in, const at::TensorOptions&
   weight = register_parameter("weight", torch::zeros({out, in}, opts));
 }
 
+namespace {
+thread_local bool stage_on_host = false;
+}
+
+StageBaseWeightsOnHost::StageBaseWeightsOnHost(bool on) : previous_(stage_on_host) { stage_on_host = stage_on_host || on; }
+StageBaseWeightsOnHost::~StageBaseWeightsOnHost() { stage_on_host = previous_; }
+
 LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features, bool with_bias, const at::TensorOptions& opts)
     : in_(in_features), out_(out_features) {
-  weight = register_parameter("weight", torch::empty({out_features, in_features}, opts), /*requires_grad=*/false);
-  if (with_bias) bias = register_parameter("bias", torch::zeros({out_features}, opts), /*requires_grad=*/false);
+  const at::TensorOptions where = stage_on_host ? opts.device(at::kCPU) : opts;
+  weight = register_parameter("weight", torch::empty({out_features, in_features}, where), /*requires_grad=*/false);
+  if (with_bias) bias = register_parameter("bias", torch::zeros({out_features}, where), /*requires_grad=*/false);
+}
+
+int64_t LoraLinearImpl::quantize_weight(QuantMode mode, at::Device device) {
+  TORCH_CHECK(!quantized_, "quantize_weight: the weight is already quantized");
+  torch::NoGradGuard no_grad;
+  if (bias.defined()) bias.set_data(bias.to(device));
+  if (mode == QuantMode::None) {
+    weight.set_data(weight.to(device));
+    return weight.numel() * weight.element_size();
+  }
+  // One matrix at a time through the device (quantizing there is fast; it holds this matrix twice at most).
+  quantized_ = quantize(weight.to(device), mode);
+  weight.set_data(torch::empty({0}, weight.options().device(device)));
+  return quantized_->bytes();
+}
+
+QuantizeReport quantize_base_weights(torch::nn::Module& module, QuantMode mode, at::Device device) {
+  QuantizeReport r;
+  for (const auto& m : module.modules()) {
+    auto* lin = dynamic_cast<LoraLinearImpl*>(m.get());
+    if (!lin || lin->quantized() || !lin->weight.defined()) continue;
+    const bool staged = lin->weight.device().is_cpu() && !device.is_cpu();
+    if (!staged && !device.is_cpu()) continue;
+    const int64_t before = lin->weight.numel() * lin->weight.element_size();
+    const bool fits = mode != QuantMode::Nf4 || lin->in_features() % kNf4Block == 0;
+    r.bytes_before += before;
+    r.bytes_after += lin->quantize_weight(fits ? mode : QuantMode::None, device);
+    (fits && mode != QuantMode::None ? r.layers : r.kept) += 1;
+  }
+  return r;
 }
 
 void LoraLinearImpl::enable_lora(const LoraOptions& o) {
@@ -81,7 +119,7 @@ void LoraLinearImpl::enable_lora(const LoraOptions& o) {
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
-  at::Tensor y = at::linear(x, weight, bias);
+  at::Tensor y = quantized_ ? quantized_linear(x, *quantized_, bias) : at::linear(x, weight, bias);
   if (!lora_A) return y;
   // The dropout mask is drawn the same way with and without autograd (rand < keep), so a seed gives one mask.
   const at::Tensor mask = dropout_ > 0 && is_training()

@@ -5,9 +5,15 @@
 // float32 whatever the base dtype, and the adapter path runs in float32 before the sum is cast back to the input
 // dtype (PEFT's autocast_adapter_dtype behaviour). A starts Kaiming-uniform (a = sqrt(5)) and B at zero, so an
 // untrained adapter leaves the model unchanged.
+// The base weight may be held quantized (models/common/quantized_weight.h, --quantize): `weight` is then an empty
+// tensor on the device and each matmul dequantizes it.
 #pragma once
 
 #include <torch/torch.h>
+
+#include <optional>
+
+#include "models/common/quantized_weight.h"
 
 namespace gt::models {
 
@@ -35,6 +41,11 @@ class LoraLinearImpl : public torch::nn::Module {
   void enable_lora(const LoraOptions& o);
   bool has_lora() const { return static_cast<bool>(lora_A); }
 
+  // Replaces the base weight by its quantized form on `device` (the bias moves there too); `weight` becomes an empty
+  // tensor there. QuantMode::None only moves the weight. Returns the bytes the weight is now held in.
+  int64_t quantize_weight(QuantMode mode, at::Device device);
+  const QuantizedWeight* quantized() const { return quantized_ ? &*quantized_ : nullptr; }
+
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   double lora_scaling() const { return scaling_; }
@@ -48,7 +59,35 @@ class LoraLinearImpl : public torch::nn::Module {
   int64_t in_, out_;
   double scaling_ = 0.0;
   double dropout_ = 0.0;
+  std::optional<QuantizedWeight> quantized_;
 };
 TORCH_MODULE(LoraLinear);
+
+// While one exists on a thread, the LoraLinear layers made there allocate their base weight (and bias) in host
+// memory, whatever device their options name: a checkpoint load maps it from the file (or random init fills it),
+// then quantize_base_weights() moves each layer's quantized form to the device, which never holds the
+// full-precision matrices (the load of a 6 GB model on a smaller GPU). Nests; restores the previous state.
+class StageBaseWeightsOnHost {
+ public:
+  explicit StageBaseWeightsOnHost(bool on = true);
+  ~StageBaseWeightsOnHost();
+  StageBaseWeightsOnHost(const StageBaseWeightsOnHost&) = delete;
+  StageBaseWeightsOnHost& operator=(const StageBaseWeightsOnHost&) = delete;
+
+ private:
+  bool previous_;
+};
+
+struct QuantizeReport {
+  int64_t layers = 0;        // LoraLinear layers quantized
+  int64_t kept = 0;          // layers left in full precision (NF4 needs in % 64 == 0) but moved to the device
+  int64_t bytes_before = 0;  // their base weights in full precision
+  int64_t bytes_after = 0;   // as now held
+};
+
+// Every LoraLinear under `module` whose weight is staged on the host (StageBaseWeightsOnHost) while `device` is
+// elsewhere, or every one when `device` is the CPU, gets quantize_weight(mode, device). Layers NF4 cannot hold
+// (in % 64 != 0: tiny test models) stay in full precision on the device.
+QuantizeReport quantize_base_weights(torch::nn::Module& module, QuantMode mode, at::Device device);
 
 }  // namespace gt::models
