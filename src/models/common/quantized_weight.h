@@ -55,7 +55,7 @@ at::Tensor nf4_unpack(const at::Tensor& bytes);
 
 // Quantizes a 2-D floating weight [out, in]; the result is on w's device. `name` (the checkpoint tensor name) only
 // appears in errors: a weight that is not 2-D or not floating, or Nf4 with in % 64 != 0, is a gt::InputError.
-// Works in blocks of rows, so the temporaries stay near 16 MiB of float32 whatever the matrix.
+// Works in blocks of rows of about 1 Mi elements, so the temporaries stay near 20 MiB whatever the matrix.
 QuantizedWeight quantize(const at::Tensor& w, QuantMode mode, const std::string& name = "weight");
 
 // [out, in] in q.dtype on q's device.
