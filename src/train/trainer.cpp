@@ -263,8 +263,7 @@ int run_train(const TrainConfig& config) {
       std::cerr << "quantized   " << lm.quantized.layers << " decoder linears to " << cfg.quantize << ": "
                 << format_bytes(static_cast<double>(lm.quantized.bytes_before)) << " -> "
                 << format_bytes(static_cast<double>(lm.quantized.bytes_after))
-                << (lm.quantized.kept > 0 ? cat(" (", lm.quantized.kept, " left in full precision: nf4 needs inputs in "
-                                                "multiples of 64)")
+                << (lm.quantized.kept > 0 ? cat(" (", lm.quantized.kept, " small ones left in full precision)")
                                           : std::string())
                 << "\n";
 

@@ -95,7 +95,7 @@ QuantizeReport quantize_base_weights(torch::nn::Module& module, QuantMode mode, 
     const bool staged = lin->weight.device().is_cpu() && !device.is_cpu();
     if (!staged && !device.is_cpu()) continue;
     const int64_t before = lin->weight.numel() * lin->weight.element_size();
-    const bool fits = mode != QuantMode::Nf4 || lin->in_features() % kNf4Block == 0;
+    const bool fits = lin->in_features() >= 64 && (mode != QuantMode::Nf4 || lin->in_features() % kNf4Block == 0);
     r.bytes_before += before;
     r.bytes_after += lin->quantize_weight(fits ? mode : QuantMode::None, device);
     (fits && mode != QuantMode::None ? r.layers : r.kept) += 1;

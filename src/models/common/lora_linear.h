@@ -45,6 +45,9 @@ class LoraLinearImpl : public torch::nn::Module {
   // tensor there. QuantMode::None only moves the weight. Returns the bytes the weight is now held in.
   int64_t quantize_weight(QuantMode mode, at::Device device);
   const QuantizedWeight* quantized() const { return quantized_ ? &*quantized_ : nullptr; }
+  // The base weight [out, in] in full precision (dequantized when held quantized), for code that reads the matrix
+  // itself rather than calling forward (Gemma 3n's AltUp coefficients).
+  at::Tensor base_weight() const { return quantized_ ? dequantize(*quantized_) : weight; }
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
@@ -80,14 +83,15 @@ class StageBaseWeightsOnHost {
 
 struct QuantizeReport {
   int64_t layers = 0;        // LoraLinear layers quantized
-  int64_t kept = 0;          // layers left in full precision (NF4 needs in % 64 == 0) but moved to the device
+  int64_t kept = 0;          // layers left in full precision (see quantize_base_weights) but moved to the device
   int64_t bytes_before = 0;  // their base weights in full precision
   int64_t bytes_after = 0;   // as now held
 };
 
 // Every LoraLinear under `module` whose weight is staged on the host (StageBaseWeightsOnHost) while `device` is
-// elsewhere, or every one when `device` is the CPU, gets quantize_weight(mode, device). Layers NF4 cannot hold
-// (in % 64 != 0: tiny test models) stay in full precision on the device.
+// elsewhere, or every one when `device` is the CPU, gets quantize_weight(mode, device). Layers with fewer than 64
+// inputs (Gemma 3n's AltUp coefficients: nothing to save) and layers NF4 cannot hold (in % 64 != 0: tiny test
+// models) stay in full precision on the device.
 QuantizeReport quantize_base_weights(torch::nn::Module& module, QuantMode mode, at::Device device);
 
 }  // namespace gt::models

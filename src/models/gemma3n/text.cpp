@@ -77,7 +77,7 @@ at::Tensor TextAltUpImpl::compute_router_modalities(const at::Tensor& x) {
 
 at::Tensor TextAltUpImpl::predict(const at::Tensor& streams) {
   at::Tensor modalities = compute_router_modalities(streams[active_]);  // [B, T, N]
-  at::Tensor w = prediction_coefs->weight;
+  at::Tensor w = prediction_coefs->base_weight();
   // HF clamps the coefficients (in place) only in training mode; released weights are already inside the bound.
   if (is_training() && coef_clip_ > 0) w = w.clamp(-coef_clip_, coef_clip_);
   at::Tensor coefs = at::linear(modalities, w);  // [B, T, N*N]
@@ -92,7 +92,7 @@ at::Tensor TextAltUpImpl::predict(const at::Tensor& streams) {
 at::Tensor TextAltUpImpl::correct(const at::Tensor& predictions, const at::Tensor& activated) {
   at::Tensor modalities = compute_router_modalities(activated);
   at::Tensor innovation = activated - predictions[active_];  // [B, T, D]
-  at::Tensor w = correction_coefs->weight;
+  at::Tensor w = correction_coefs->base_weight();
   if (is_training() && coef_clip_ > 0) w = w.clamp(-coef_clip_, coef_clip_);
   at::Tensor coefs = at::linear(modalities, w) + 1.0;        // [B, T, N]
   coefs = coefs.permute({2, 0, 1}).unsqueeze(-1);            // [N, B, T, 1]
