@@ -177,6 +177,30 @@ TEST(TrainCli, Gemma3nCompletionTraining) {
   EXPECT_LT(losses.back(), losses.front());
 }
 
+// --quantize: the base linears in 8 or 4 bits, the adapter still learns (gradient checkpointing too), the choice is
+// recorded with the run, and a wrong value is refused by name.
+TEST(TrainCli, QuantizedBaseWeightsTrain) {
+  for (const auto& [family, mode] : {std::pair{"gemma4", "int8"}, std::pair{"gemma3n", "nf4"}}) {
+    TinySetup s(family);
+    gt::test::write_file(s.tmp / "text/train.jsonl",
+                         "{\"text\": \"the cat sat on the mat\"}\n{\"text\": \"a dog ran in the park\"}\n");
+    auto r = run_cli("train --model " + quote(s.model) + " --data " + quote(s.tmp / "text") + " --out " +
+                     quote(s.runs) + " --mode completion --max-steps 4 --batch-size 2 --lr 1e-2 --quantize " + mode +
+                     (std::string(family) == "gemma3n" ? " --gradient-checkpointing" : ""));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find(std::string(" decoder linears to ") + mode), std::string::npos) << r.err;
+    std::vector<double> losses = step_losses(s.only_run());
+    ASSERT_EQ(losses.size(), 4u);
+    EXPECT_LT(losses.back(), losses.front()) << family << " " << mode;
+    EXPECT_NE(gt::test::read_file(s.only_run() / "config.yaml").find(std::string("quantize: \"") + mode + "\""),
+              std::string::npos);
+  }
+  TinySetup s;
+  auto bad = run_cli(s.train_args("--quantize fp8"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--quantize is \"fp8\", expected one of none, int8, nf4"), std::string::npos) << bad.err;
+}
+
 TEST(InitRandomCli, WritesALoadableCheckpointAndRefusesToOverwrite) {
   gt::test::TempDir tmp("init");
   const std::string tokenizer = gt::test::real_tokenizer_json().string();
