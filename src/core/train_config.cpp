@@ -88,6 +88,10 @@ const std::vector<ConfigField>& train_config_fields() {
       {"seed", "Seed of shuffling, LoRA init and dropout", &C::seed, "optim"},
       {"gradient_checkpointing", "Recompute layer activations in the backward pass (less memory, ~30% slower)",
        &C::gradient_checkpointing, "optim"},
+      {"group_by_length",
+       "Batch rows of similar length together (within windows of 64 batches, batch order still shuffled): less "
+       "padding compute when rows vary in length (local datasets; streamed data is batched as it comes)",
+       &C::group_by_length, "optim"},
       {"device", "auto | cpu | cuda | cuda:N | mps", &C::device, "run"},
       {"dtype", "auto (bfloat16 on cuda/mps, float32 on cpu) | float32 | bfloat16", &C::dtype, "run"},
       {"quantize",

@@ -21,18 +21,60 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t bound) {
   return x % bound;
 }
 
+// The generator of an epoch's shuffles. std::seed_seq's mixing is specified by the standard, so (seed, epoch) ->
+// state is the same everywhere.
+std::mt19937_64 epoch_rng(uint64_t seed, int64_t epoch) {
+  const auto e = static_cast<uint64_t>(epoch);
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(e),
+                    static_cast<uint32_t>(e >> 32)};
+  return std::mt19937_64(seq);
+}
+
+// Fisher-Yates over `v`, drawing from the back.
+template <typename T>
+void shuffle_in_place(std::vector<T>& v, std::mt19937_64& rng) {
+  if (v.size() < 2) return;
+  for (size_t i = v.size() - 1; i > 0; --i) std::swap(v[i], v[uniform_below(rng, i + 1)]);
+}
+
 }  // namespace
 
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
   std::vector<int64_t> order(static_cast<size_t>(std::max<int64_t>(n, 0)));
   std::iota(order.begin(), order.end(), 0);
   if (!shuffle || order.size() < 2) return order;
-  // std::seed_seq's mixing is specified by the standard, so (seed, epoch) -> state is the same everywhere.
-  const auto e = static_cast<uint64_t>(epoch);
-  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(e),
-                    static_cast<uint32_t>(e >> 32)};
-  std::mt19937_64 rng(seq);
-  for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[uniform_below(rng, i + 1)]);
+  std::mt19937_64 rng = epoch_rng(seed, epoch);
+  shuffle_in_place(order, rng);
+  return order;
+}
+
+std::vector<int64_t> length_grouped_order(std::span<const int64_t> lengths, int64_t batch_size, uint64_t seed,
+                                          int64_t epoch, bool shuffle) {
+  if (batch_size < 1) fail_input("batch_size is ", batch_size, "; expected at least 1");
+  const auto n = static_cast<int64_t>(lengths.size());
+  // Step 1, written out rather than through epoch_order so that step 3 continues the same generator.
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng = epoch_rng(seed, epoch);
+  if (shuffle) shuffle_in_place(order, rng);
+
+  const int64_t grouped = n / batch_size * batch_size;  // the rest is the short last batch, left where it is
+  const int64_t window = batch_size * kLengthGroupWindowBatches;
+  std::vector<int64_t> sorted;
+  std::vector<int64_t> batch_order;
+  for (int64_t start = 0; start < grouped; start += window) {
+    const int64_t size = std::min(window, grouped - start);  // a whole number of batches
+    const auto first = order.begin() + start;
+    std::stable_sort(first, first + size, [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
+    if (!shuffle) continue;
+    batch_order.resize(static_cast<size_t>(size / batch_size));
+    std::iota(batch_order.begin(), batch_order.end(), 0);
+    shuffle_in_place(batch_order, rng);
+    sorted.assign(first, first + size);
+    for (size_t k = 0; k < batch_order.size(); ++k)
+      std::copy_n(sorted.begin() + batch_order[k] * batch_size, batch_size,
+                  first + static_cast<int64_t>(k) * batch_size);
+  }
   return order;
 }
 
@@ -93,9 +135,17 @@ void BatchIterator::normalize() {
   }
 }
 
+std::vector<int64_t> BatchIterator::order_of(int64_t epoch) const {
+  if (!options_.group_by_length)
+    return epoch_order(static_cast<int64_t>(examples_.size()), options_.seed, epoch, options_.shuffle);
+  std::vector<int64_t> lengths(examples_.size());
+  for (size_t i = 0; i < examples_.size(); ++i) lengths[i] = static_cast<int64_t>(examples_[i].input_ids.size());
+  return length_grouped_order(lengths, options_.batch_size, options_.seed, epoch, options_.shuffle);
+}
+
 Batch BatchIterator::next() {
   if (order_epoch_ != position_.epoch) {
-    order_ = epoch_order(static_cast<int64_t>(examples_.size()), options_.seed, position_.epoch, options_.shuffle);
+    order_ = order_of(position_.epoch);
     order_epoch_ = position_.epoch;
   }
   const auto n = static_cast<int64_t>(order_.size());

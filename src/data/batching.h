@@ -5,6 +5,9 @@
 // recomputes exactly the order it was in. The shuffle is a Fisher-Yates driven by std::mt19937_64, whose output
 // the C++ standard fixes; std::shuffle and std::uniform_int_distribution are not used because their results
 // differ between standard libraries (libstdc++ on Linux, libc++ on macOS).
+// Length grouping (BatchOptions::group_by_length, off by default): the same shuffled order, regrouped so that each
+// batch holds examples of similar length (less padding); see length_grouped_order. Still a permutation computed
+// from (seed, epoch, lengths, batch_size) alone, so resuming and DataPosition work unchanged.
 // Batches: `batch_size` consecutive examples of the order, never spanning two epochs (the last batch of an
 // epoch may be smaller, or is dropped with drop_last), right-padded to the longest example of the batch
 // (optionally rounded up to a multiple): pad id in input_ids, -100 in labels, 0 in attention_mask.
@@ -28,6 +31,24 @@ struct DataPosition {
 
 // The order of examples 0..n-1 in `epoch`: a permutation from (seed, epoch), or 0..n-1 when !shuffle.
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle = true);
+
+// Examples per length-grouping window, in batches (transformers' LengthGroupedSampler uses 50 as its
+// mega_batch_mult; a power of two here).
+inline constexpr int64_t kLengthGroupWindowBatches = 64;
+
+// The order of examples 0..n-1 (n = lengths.size(), lengths[i] = example i's token count) in `epoch` with length
+// grouping, the idea of transformers' LengthGroupedSampler made deterministic:
+//  1. epoch_order(n, seed, epoch, shuffle); its last n % batch_size examples are set aside (step 4);
+//  2. the rest is cut into windows of batch_size * kLengthGroupWindowBatches examples (the last window shorter),
+//     each sorted by length, longest first, with a stable sort (ties keep their shuffled order);
+//  3. each window is cut into batches of batch_size, which (when shuffle) are put in an order drawn from
+//     (seed, epoch) by the same generator as step 1, so a batch of long rows is not always a window's first;
+//  4. the set-aside examples follow, unsorted: they are the epoch's short last batch, which must stay last (it is
+//     what drop_last drops, and a short batch moved inside the order would shift every batch after it), and
+//     drop_last thereby drops the same examples as without grouping.
+// Throws gt::InputError when batch_size < 1.
+std::vector<int64_t> length_grouped_order(std::span<const int64_t> lengths, int64_t batch_size, uint64_t seed,
+                                          int64_t epoch, bool shuffle = true);
 
 struct Batch {
   int64_t batch_size = 0;  // B: examples in this batch
@@ -54,6 +75,9 @@ struct BatchOptions {
   bool drop_last = false;  // drop an epoch's last batch when it is smaller than batch_size
   int64_t pad_id = 0;
   int64_t pad_to_multiple_of = 1;
+  // Local datasets only: batch rows of similar length (length_grouped_order). Last, so that positional
+  // initialisers written before it keep their meaning.
+  bool group_by_length = false;
 };
 
 // Endless batches over the epochs. Holds a reference to `examples`, which must outlive it.
@@ -72,6 +96,7 @@ class BatchIterator {
 
  private:
   void normalize();  // moves an end-of-epoch position to the start of the next epoch
+  std::vector<int64_t> order_of(int64_t epoch) const;  // epoch_order or length_grouped_order, as options_ say
 
   const std::vector<Example>& examples_;
   BatchOptions options_;

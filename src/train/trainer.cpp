@@ -276,7 +276,7 @@ int run_train(const TrainConfig& config) {
       run.truncate_metrics_after(state.step);
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
-    const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1};
+    const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1, cfg.group_by_length};
     TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream), setup.cache())
                                     : TrainBatches(train.examples, bopts, state);
     const std::optional<int64_t> micro_per_epoch = batches.per_epoch();
