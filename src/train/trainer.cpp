@@ -202,6 +202,8 @@ int run_train(const TrainConfig& config) {
     setup.dataset_options.skipped_log = run.file("skipped.jsonl");
 
     data::DatasetFiles files;
+    if (streamed && cfg.group_by_length)
+      std::cerr << "note        --group-by-length applies to local datasets; a streamed one is batched as it arrives\n";
     if (streamed)
       files.train = cfg.data;
     else if (fs::is_directory(cfg.data))
