@@ -8,6 +8,7 @@
 //   bench_train_step --family gemma4 --size E2B --modality image --batch 4 --seq 128 --image-tokens 280
 //   ... [--ple-on-device]   the per-layer embedding table on the GPU (models::TablePlacement; default: the host)
 //   ... [--quantize int8|nf4] the frozen decoder linears in 8 or 4 bits (models/common/quantized_weight.h)
+//   ... [--profile FILE]    a Kineto (Chrome trace) JSON of one timed step, for tools/trace_summary.py
 //   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
 // the frozen audio tower and embedder, each row <bos> <boa> N x <audio> <eoa> + seq text tokens (N = 188 for 3n,
@@ -16,6 +17,7 @@
 // patches filling the budget, padded to 9 x budget patches; Gemma 3n: 768x768 pixels), <bos> <boi> N x <image> <eoi>
 // + seq text tokens.
 #include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <algorithm>
 #include <chrono>
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   models::TablePlacement per_layer_table = models::TablePlacement::Host;
   models::QuantMode quantize = models::QuantMode::None;
   std::optional<double> peak_tflops;
+  std::string profile_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
     else if (a == "--ple-on-device") per_layer_table = models::TablePlacement::Device;
     else if (a == "--peak-tflops") peak_tflops = std::stod(next());
     else if (a == "--quantize") quantize = models::parse_quant_mode(next());
+    else if (a == "--profile") profile_path = next();
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -144,7 +148,7 @@ int main(int argc, char** argv) {
     return std::chrono::steady_clock::now();
   };
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-  for (int64_t i = 0; i < steps + warmup; ++i) {
+  for (int64_t i = 0; i < steps + warmup + (profile_path.empty() ? 0 : 1); ++i) {
     at::Tensor ids = torch::randint(3, 250000, {batch, row_len}, at::TensorOptions().dtype(at::kLong));
     at::Tensor labels = ids.clone();
     models::MediaInputs media;
@@ -180,6 +184,15 @@ int main(int argc, char** argv) {
     const at::Tensor host_ids = ids;  // as train's batches carry them (TextInputs::input_ids_host)
     ids = ids.to(device);
     labels = labels.to(device);
+    // The profiled step is the first timed one; it is left out of the timings (the profiler slows it).
+    const bool profiling = !profile_path.empty() && i == warmup;
+    if (profiling) {
+      namespace prof = torch::profiler::impl;
+      std::set<prof::ActivityType> activities{prof::ActivityType::CPU};
+      if (device.is_cuda()) activities.insert(prof::ActivityType::CUDA);
+      torch::autograd::profiler::prepareProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), activities);
+      torch::autograd::profiler::enableProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), activities);
+    }
     auto t0 = now();
     if (phases) reset_peak_memory(device_name);
     models::TextInputs in;
@@ -200,6 +213,16 @@ int main(int argc, char** argv) {
     auto t4 = now();
     phase_peak(m_opt);
     loss_value = loss.item<double>();
+    if (profiling) {
+      try {
+        torch::autograd::profiler::disableProfiler()->save(profile_path);
+        std::cerr << "profile of step " << i << " written to " << profile_path << "\n";
+      } catch (const c10::Error& e) {
+        std::cerr << "--profile: no trace written (" << e.msg().substr(0, e.msg().find('\n'))
+                  << "; the libtorch of PyTorch's wheels has Kineto)\n";
+      }
+      continue;
+    }
     if (i >= warmup) {
       times.push_back(secs(t0, t4));
       t_fwd += secs(t0, t1), t_loss += secs(t1, t2), t_bwd += secs(t2, t3), t_opt += secs(t3, t4);
