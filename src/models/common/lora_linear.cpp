@@ -14,17 +14,23 @@ using torch::autograd::variable_list;
 // v, and one 4 bytes an element of the MLP's wide down_proj input. This keeps x as it came (usually an activation the
 // layer holds anyway, shared by q/k/v and gate/up), the dropout mask as bytes, and the [N, r] A output, and redoes the
 // float cast in the backward pass. Same numbers as the autograd formulation: the float cast of x is exact.
-struct LoraDelta : public torch::autograd::Function<LoraDelta> {
-  // mask: bool, x's shape, or empty for no dropout (libtorch's Function::apply takes no undefined tensors);
-  // keep_scale = 1 / (1 - p).
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& a_weight,
+// The sum with the base output y is part of it: float(y) + scaling * (a B^T) is one addmm (the scaling and the add
+// in the matmul's epilogue) instead of a float32 delta, a float32 copy of y and their sum, each [N, out]; PEFT's order
+// (float32 sum, one rounding back to y's dtype) is kept, with float32 rounding differences only.
+struct LoraAdd : public torch::autograd::Function<LoraAdd> {
+  // y: the base layer's output; mask: bool, x's shape, or empty for no dropout (libtorch's Function::apply takes no
+  // undefined tensors); keep_scale = 1 / (1 - p). Returns y + scaling * B(A(dropout(float(x)))) in y's dtype.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& x, const at::Tensor& a_weight,
                             const at::Tensor& b_weight, const at::Tensor& mask, double keep_scale, double scaling) {
     at::Tensor h = dropped(x, mask, keep_scale);
     at::Tensor a = at::linear(h, a_weight);
     ctx->save_for_backward({x, a_weight, b_weight, mask, a});
     ctx->saved_data["keep_scale"] = keep_scale;
     ctx->saved_data["scaling"] = scaling;
-    return at::linear(a, b_weight).mul_(scaling);
+    const int64_t out = b_weight.size(0);
+    at::Tensor sum = at::addmm(y.reshape({-1, out}).to(at::kFloat), a.reshape({-1, a.size(-1)}), b_weight.t(),
+                               /*beta=*/1, /*alpha=*/scaling);
+    return sum.to(y.scalar_type()).view(y.sizes());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
@@ -32,7 +38,7 @@ struct LoraDelta : public torch::autograd::Function<LoraDelta> {
     const at::Tensor &x = saved[0], &a_weight = saved[1], &b_weight = saved[2], &mask = saved[3], &a = saved[4];
     const double keep_scale = ctx->saved_data["keep_scale"].toDouble(), scaling = ctx->saved_data["scaling"].toDouble();
     const int64_t out = b_weight.size(0), r = a_weight.size(0), in = a_weight.size(1);
-    at::Tensor g = grad_out[0].reshape({-1, out}).to(at::kFloat) * scaling;  // d loss / d (B a)
+    at::Tensor g = grad_out[0].reshape({-1, out}).to(at::kFloat) * scaling;  // d loss / d (B a); d loss / d y = grad
     at::Tensor a2 = a.reshape({-1, r});
     at::Tensor grad_b = g.t().mm(a2);   // [out, r]
     at::Tensor ga = g.mm(b_weight);     // [N, r]
@@ -43,7 +49,7 @@ struct LoraDelta : public torch::autograd::Function<LoraDelta> {
       if (mask.numel() > 0) grad_x.mul_(mask).mul_(keep_scale);
       grad_x = grad_x.to(x.scalar_type());
     }
-    return {grad_x, grad_a, grad_b, at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_out[0], grad_x, grad_a, grad_b, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 
   static at::Tensor dropped(const at::Tensor& x, const at::Tensor& mask, double keep_scale) {
@@ -126,14 +132,13 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
                               ? torch::rand(x.sizes(), x.options().dtype(at::kFloat)).lt(1.0 - dropout_)
                               : at::Tensor();
   const double keep_scale = 1.0 / (1.0 - dropout_);
-  at::Tensor delta;
   if (torch::GradMode::is_enabled() && (x.requires_grad() || lora_A->weight.requires_grad() ||
                                         lora_B->weight.requires_grad())) {
-    delta = LoraDelta::apply(x, lora_A->weight, lora_B->weight,
-                             mask.defined() ? mask : torch::empty({0}, x.options().dtype(at::kBool)), keep_scale, scaling_);
-  } else {
-    delta = at::linear(at::linear(LoraDelta::dropped(x, mask, keep_scale), lora_A->weight), lora_B->weight) * scaling_;
+    return LoraAdd::apply(y, x, lora_A->weight, lora_B->weight,
+                          mask.defined() ? mask : torch::empty({0}, x.options().dtype(at::kBool)), keep_scale, scaling_);
   }
+  const at::Tensor delta =
+      at::linear(at::linear(LoraAdd::dropped(x, mask, keep_scale), lora_A->weight), lora_B->weight) * scaling_;
   return (y.to(at::kFloat) + delta).to(y.scalar_type());
 }
 
