@@ -31,6 +31,10 @@ struct TextInputs {
   // Optional: the same ids on the host, as the batch was built. A per-layer table kept on the host
   // (TablePlacement::Host) gathers its rows from them without waiting for the device to hand the ids back.
   at::Tensor input_ids_host;
+  // Packed rows (data::pack_examples): [B, T] int64, the document each position belongs to (1, 2, ... along a row; 0 =
+  // padding). A position then sees only earlier positions of its own document, and position_ids restart at each
+  // document. Undefined = one document a row. Training only (no KV cache).
+  at::Tensor segment_ids;
 };
 
 // Optional capture of named intermediates (llama.cpp's cb / eval-callback): "layer.<l>" etc.

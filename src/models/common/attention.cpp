@@ -2,12 +2,14 @@
 
 #include <limits>
 
+#include "core/error.h"
 #include "core/torch_compat.h"
 
 namespace gt::models {
 
 AttentionMasks::AttentionMasks(const at::Tensor& attention_mask, int64_t batch, int64_t seq_len, int64_t sliding_window,
-                               at::ScalarType dtype, at::Device device, int64_t past, int64_t sliding_start)
+                               at::ScalarType dtype, at::Device device, int64_t past, int64_t sliding_start,
+                               const at::Tensor& segment_ids)
     : batch_(batch),
       seq_(seq_len),
       window_(sliding_window),
@@ -18,6 +20,12 @@ AttentionMasks::AttentionMasks(const at::Tensor& attention_mask, int64_t batch, 
   if (attention_mask.defined()) {
     at::Tensor m = attention_mask.to(device).to(at::kBool);
     if (!m.all().item<bool>()) padding_ = m;
+  }
+  if (segment_ids.defined()) {
+    GT_CHECK(past == 0, "packed rows (segment_ids) with a KV cache");
+    GT_CHECK(segment_ids.dim() == 2 && segment_ids.size(0) == batch && segment_ids.size(1) == seq_len,
+             "segment_ids of shape ", segment_ids.sizes(), ", expected [", batch, ", ", seq_len, "]");
+    segments_ = segment_ids.to(device).to(at::kLong);
   }
 }
 
@@ -30,6 +38,11 @@ at::Tensor AttentionMasks::build(int64_t key_start, bool window) const {
   if (window) visible = visible & (k > q - window_);
   visible = visible.view({1, 1, seq_, end - key_start});
   if (padding_.defined()) visible = visible & padding_.slice(1, key_start, end).view({batch_, 1, 1, end - key_start});
+  if (segments_.defined()) {  // same document, and not padding (past == 0 here, so keys are positions key_start..)
+    at::Tensor sk = segments_.slice(1, key_start, end);
+    visible = visible & (segments_.view({batch_, 1, seq_, 1}) == sk.view({batch_, 1, 1, end - key_start})) &
+              (sk != 0).view({batch_, 1, 1, end - key_start});
+  }
   at::Tensor zero = torch::zeros({}, at::TensorOptions().dtype(dtype_).device(device_));
   at::Tensor lowest = torch::full({}, torch_compat::lowest(dtype_), at::TensorOptions().dtype(dtype_).device(device_));
   return at::where(visible, zero, lowest).expand({batch_, 1, seq_, end - key_start});
@@ -41,7 +54,8 @@ at::Tensor AttentionMasks::for_layer(bool sliding) {
   // The oldest key is out of the newest query's window only when the span is longer than the window.
   const bool window_matters = sliding && window_ > 0 && keys > window_;
   const bool plain_causal = keys == seq_ || seq_ == 1;
-  if (!window_matters && !padding_.defined() && plain_causal && fused_attention_available()) return {};
+  if (!window_matters && !padding_.defined() && !segments_.defined() && plain_causal && fused_attention_available())
+    return {};
   // Without a cut or a different key span a sliding layer reads exactly what a full layer does.
   const bool own = window_matters || key_start != 0;
   at::Tensor& cached = own ? sliding_ : full_;

@@ -17,8 +17,11 @@ class AttentionMasks {
  public:
   // attention_mask: [B, past + T] with 1 for real tokens (undefined: no padding). sliding_window: W of the local
   // layers.
+  // segment_ids: [B, T] documents of packed rows (TextInputs::segment_ids; 0 = padding), undefined for one a row;
+  // a query then sees only keys of its own document. Not with a KV cache.
   AttentionMasks(const at::Tensor& attention_mask, int64_t batch, int64_t seq_len, int64_t sliding_window,
-                 at::ScalarType dtype, at::Device device, int64_t past = 0, int64_t sliding_start = 0);
+                 at::ScalarType dtype, at::Device device, int64_t past = 0, int64_t sliding_start = 0,
+                 const at::Tensor& segment_ids = {});
   // Additive mask [B, 1, T, S] in the activation dtype (0 where visible, the dtype's lowest value where not), or
   // undefined when the fused kernel's own causal rule is exact: no padding, no window cut, and either no history
   // (T == S) or one query (which sees every key).
@@ -27,6 +30,7 @@ class AttentionMasks {
  private:
   at::Tensor build(int64_t key_start, bool window) const;
   at::Tensor padding_;  // [B, past + T] bool, true = real token
+  at::Tensor segments_;  // [B, T] int64 document ids of packed rows, or undefined
   int64_t batch_, seq_, window_, past_, sliding_start_;
   at::ScalarType dtype_;
   at::Device device_;

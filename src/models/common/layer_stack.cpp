@@ -31,7 +31,8 @@ StackContext stack_context(const io::TextConfig& c, const TextInputs& in, int64_
   at::Tensor positions = in.position_ids.defined()
                              ? in.position_ids.to(device)
                              : torch::arange(past, past + T, at::TensorOptions().dtype(at::kLong).device(device));
-  return StackContext{AttentionMasks(in.attention_mask, B, T, c.sliding_window, dtype, device, past, sliding_start),
+  return StackContext{AttentionMasks(in.attention_mask, B, T, c.sliding_window, dtype, device, past, sliding_start,
+                                     in.segment_ids),
                       rope_tables(c, positions, dtype, device), in.cache};
 }
 
