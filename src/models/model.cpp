@@ -43,15 +43,53 @@ at::Tensor Model::scatter_soft_tokens(const at::Tensor& x, const at::Tensor& ids
   if (n_slots != soft.size(0))
     fail_input("the batch has ", n_slots, " ", what, " placeholder tokens (id ", token_id, ") but its ", what,
                " gave ", soft.size(0), " soft tokens");
-  return x.masked_scatter(slots, soft.to(x.scalar_type()));
+  return x.masked_scatter(slots, soft.to(x.device(), x.scalar_type()));
 }
 
-at::Tensor Model::audio_soft_tokens(const MediaInputs& media) {
+at::Tensor Model::audio_soft_tokens(const MediaInputs& media, std::vector<int64_t>* per_clip) {
   if (!audio_) fail_input("the batch has audio but the model was loaded without its audio tower (--modality audio)");
   if (!cfg_.media.audio_token_id) fail_input(cfg_.path, ": the model config has no audio_token_id, which audio inputs need");
+  if (media.audio_soft_tokens.defined() && !per_clip) return media.audio_soft_tokens;
   const at::Tensor w = text_->lm_head_weight();
-  return audio_->encode(media.audio_features.to(w.device(), w.scalar_type()), media.audio_mask.to(w.device()))
-      .embeddings;
+  AudioSoftTokens out =
+      audio_->encode(media.audio_features.to(w.device(), w.scalar_type()), media.audio_mask.to(w.device()));
+  if (per_clip) *per_clip = std::move(out.tokens_per_clip);
+  return out.embeddings;
+}
+
+at::Tensor Model::image_soft_tokens_or_cached(const MediaInputs& media) {
+  require_vision();
+  if (media.image_soft_tokens.defined()) return media.image_soft_tokens;
+  std::vector<int64_t> per_image;
+  return image_soft_tokens(media, per_image);
+}
+
+MediaSoftTokens Model::media_soft_tokens(const MediaInputs& media) {
+  torch::NoGradGuard no_grad;
+  // In the dtype embed_inputs casts them to before scattering, so that storing them rounds nothing more.
+  const at::ScalarType dtype = text_->lm_head_weight().scalar_type();
+  auto split = [&](const at::Tensor& all, const std::vector<int64_t>& counts, const char* what) {
+    int64_t total = 0;
+    for (int64_t n : counts) total += n;
+    if (total != all.size(0))
+      throw std::logic_error(cat("the ", what, " tower gave ", all.size(0), " soft tokens but counts summing to ", total));
+    std::vector<at::Tensor> items;
+    for (const at::Tensor& t : all.to(dtype).split_with_sizes(counts)) items.push_back(t.contiguous());
+    return items;
+  };
+  MediaSoftTokens out;
+  if (media.audio_features.defined() && media.audio_features.size(0) > 0) {
+    std::vector<int64_t> per_clip;
+    const at::Tensor all = audio_soft_tokens(media, &per_clip);
+    out.audio = split(all, per_clip, "audio");
+  }
+  if (media.pixel_values.defined() && media.pixel_values.size(0) > 0) {
+    require_vision();
+    std::vector<int64_t> per_image;
+    const at::Tensor all = image_soft_tokens(media, per_image);
+    out.images = split(all, per_image, "vision");
+  }
+  return out;
 }
 
 std::unique_ptr<Model> make_model(const io::ModelConfig& cfg, const Towers& towers, at::ScalarType dtype,

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/model_config.h"    // defines: gt::io::ModelConfig
 #include "models/common/lora_linear.h"  // defines: QuantizeReport
@@ -27,8 +28,24 @@ struct MediaInputs {
   // [N_images, 3, 768, 768] float32 (no position ids).
   at::Tensor pixel_values;
   at::Tensor pixel_position_ids;
-  bool has_audio() const { return audio_features.defined() && audio_features.size(0) > 0; }
-  bool has_images() const { return pixel_values.defined() && pixel_values.size(0) > 0; }
+  // Soft tokens computed before (train/tower_cache.h): every clip's / image's, concatenated in order, [n, D] in the
+  // text's embedding space, exactly what the model would scatter into the placeholders (after the multimodal
+  // embedder). Defined = used instead of running that tower (the features / pixels above are then not needed).
+  at::Tensor audio_soft_tokens;
+  at::Tensor image_soft_tokens;
+  bool has_audio() const {
+    return audio_soft_tokens.defined() || (audio_features.defined() && audio_features.size(0) > 0);
+  }
+  bool has_images() const {
+    return image_soft_tokens.defined() || (pixel_values.defined() && pixel_values.size(0) > 0);
+  }
+};
+
+// The soft tokens of a batch's media, one tensor [n_i, D] per clip and per image, in order, in the text
+// embedding's dtype on the model's device (no autograd graph).
+struct MediaSoftTokens {
+  std::vector<at::Tensor> audio;
+  std::vector<at::Tensor> images;
 };
 
 // Which towers to build or load; a run loads only those its modality needs.
@@ -56,6 +73,13 @@ class Model {
   // without. Runs without autograd for the frozen towers; the result carries no graph.
   virtual at::Tensor embed_inputs(const at::Tensor& ids, const MediaInputs& media) = 0;
 
+  // What embed_inputs would scatter for each of media's clips and images (the towers and their embedders, without
+  // autograd), split per item, so that a run can keep them (train/tower_cache.h) and pass them back as
+  // MediaInputs::audio_soft_tokens / image_soft_tokens. Runs the towers on media's features and pixels (soft
+  // tokens already in `media` are not looked at). Throws gt::InputError as embed_inputs does when a tower is
+  // missing.
+  MediaSoftTokens media_soft_tokens(const MediaInputs& media);
+
   // Final normalised hidden states [B, T, D]: embed_inputs, then the decoder (in.inputs_embeds is ignored).
   at::Tensor forward(const TextInputs& in, const MediaInputs& media, Trace* trace = nullptr);
 
@@ -71,8 +95,13 @@ class Model {
                                         const at::Tensor& soft, const char* what);
   // The ids the decoder reads its per-layer token inputs from (Gemma 4: the pad token at media placeholders).
   virtual at::Tensor decoder_ids(const at::Tensor& ids) const { return ids; }
-  // The audio soft tokens of media's clips (AudioTower::encode on the model's device and dtype).
-  at::Tensor audio_soft_tokens(const MediaInputs& media);
+  // The audio soft tokens of media's clips: media.audio_soft_tokens when given, else AudioTower::encode on the
+  // model's device and dtype. `per_clip` (optional) receives each clip's token count.
+  at::Tensor audio_soft_tokens(const MediaInputs& media, std::vector<int64_t>* per_clip = nullptr);
+  // Every image's soft tokens through the family's tower and embedder ([sum n_i, D]) and each image's count.
+  virtual at::Tensor image_soft_tokens(const MediaInputs& media, std::vector<int64_t>& per_image) = 0;
+  // media.image_soft_tokens when given, else image_soft_tokens(media, ...).
+  at::Tensor image_soft_tokens_or_cached(const MediaInputs& media);
   // The child `name` of the vision tree as its module type; throws when the model was built without vision.
   template <typename M>
   M& vision_part(const char* name) {

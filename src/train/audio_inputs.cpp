@@ -1,5 +1,7 @@
 #include "train/audio_inputs.h"
 
+#include <cstdio>
+
 #include "core/error.h"
 #include "core/strings.h"
 #include "data/audio_tokens.h"
@@ -68,6 +70,12 @@ const std::vector<float>& AudioInputs::samples(const std::string& source) {
   }
   cached_bytes_ += bytes;
   return cache_.emplace(source, std::move(clip.samples)).first->second;
+}
+
+std::string AudioInputs::cache_settings() const {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", max_duration_);
+  return cat("audio max_duration ", buf, " sampling_rate ", features_->sampling_rate);
 }
 
 media::AudioFeatures AudioInputs::features(const data::Batch& batch) {

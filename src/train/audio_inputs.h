@@ -38,6 +38,9 @@ class AudioInputs {
   // Mono samples of `source` at the extractor's rate, cut to max_duration.
   const std::vector<float>& samples(const std::string& source);
 
+  // What besides the clip's bytes and the checkpoint decides its soft tokens (max_duration), for --tower-cache keys.
+  std::string cache_settings() const;
+
  private:
   std::string model_dir_;
   const io::ModelConfig& cfg_;

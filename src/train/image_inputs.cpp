@@ -91,6 +91,12 @@ data::ImageRowOptions ImageInputs::row_options(const TrainConfig& run) const {
   return o;
 }
 
+std::string ImageInputs::cache_settings() const {
+  return cat("image max_soft_tokens ", processor_->max_soft_tokens, " patch_size ", processor_->patch_size,
+             " pooling_kernel_size ", processor_->pooling_kernel_size, " budget ", rule_.budget, " fixed_count ",
+             rule_.fixed_count);
+}
+
 void ImageInputs::add_to(models::MediaInputs& media, const data::Batch& batch) {
   if (batch.images.empty()) return;
   std::vector<at::Tensor> pixels, positions;

@@ -38,6 +38,9 @@ class ImageInputs {
   void add_to(models::MediaInputs& media, const data::Batch& batch);
 
   const data::ImageTokenRule& token_rule() const { return rule_; }
+  // What besides the image's bytes and the checkpoint decides its soft tokens (the token budget and the rule's
+  // counts), for --tower-cache keys.
+  std::string cache_settings() const;
   const media::ImageProcessorConfig& processor() const { return *processor_; }
 
  private:

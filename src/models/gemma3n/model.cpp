@@ -18,6 +18,13 @@ at::Tensor Model::image_features(const MediaInputs& media) {
   return soft.reshape({-1, soft.size(-1)});  // [N · R², D]
 }
 
+at::Tensor Model::image_soft_tokens(const MediaInputs& media, std::vector<int64_t>& per_image) {
+  const at::Tensor soft = image_features(media);
+  const int64_t n = media.pixel_values.size(0);  // every image gives the same R² tokens
+  per_image.assign(static_cast<size_t>(n), n > 0 ? soft.size(0) / n : 0);
+  return soft;
+}
+
 at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) {
   torch::NoGradGuard no_grad;
   at::Tensor x = text_->embed(ids);
@@ -39,7 +46,8 @@ at::Tensor Model::embed_inputs(const at::Tensor& ids, const MediaInputs& media) 
     const at::Tensor safe = at::where(hard, ids, at::scalar_tensor(s.vocab_offset + s.vocab_size - 1, ids.options()));
     x = at::where(hard.unsqueeze(-1), audio_tower_->embed_hard_tokens(safe).to(x.scalar_type()), x);
   }
-  if (media.has_images()) x = scatter_soft_tokens(x, ids, *cfg_.media.image_token_id, image_features(media), "image");
+  if (media.has_images())
+    x = scatter_soft_tokens(x, ids, *cfg_.media.image_token_id, image_soft_tokens_or_cached(media), "image");
   if (media.has_audio()) x = scatter_soft_tokens(x, ids, *cfg_.media.audio_token_id, audio_soft_tokens(media), "audio");
   return x;
 }

@@ -23,6 +23,9 @@ class Model : public models::Model {
   // sqrt(C), through embed_vision's soft path: [N · 256, D].
   at::Tensor image_features(const MediaInputs& media);
 
+ protected:
+  at::Tensor image_soft_tokens(const MediaInputs& media, std::vector<int64_t>& per_image) override;
+
  private:
   AudioTowerImpl* audio_tower_ = nullptr;  // the typed audio_ (its embedder's hard-token range)
 };

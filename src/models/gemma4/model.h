@@ -21,6 +21,9 @@ class Model : public models::Model {
   at::Tensor decoder_ids(const at::Tensor& ids) const override;
   // Gemma4Model.get_image_features: the soft tokens of every image in the text's embedding space, [sum n_i, D].
   at::Tensor image_features(const MediaInputs& media);
+
+ protected:
+  at::Tensor image_soft_tokens(const MediaInputs& media, std::vector<int64_t>& per_image) override;
 };
 
 }  // namespace gt::models::gemma4
