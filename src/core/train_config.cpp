@@ -98,6 +98,12 @@ const std::vector<ConfigField>& train_config_fields() {
        "none | int8 | nf4: hold the frozen decoder linears in 8 or 4 bits (QLoRA-style; dequantized for each matmul), "
        "for less memory at a small cost in speed and accuracy; the adapter trains in float32 as without it",
        &C::quantize, "run"},
+      {"tower_cache",
+       "Audio and image runs: keep each clip's and image's soft tokens (the output of the frozen audio or vision "
+       "tower) in this folder, keyed by the medium's bytes and the model and media settings, so later epochs and "
+       "later runs skip decoding, features and the tower; runs of the same model and settings may share it, and it "
+       "may be deleted at any time (unset: computed every epoch)",
+       &C::tower_cache, "run"},
       {"log_every", "Log metrics every N steps", &C::log_every, "run"},
       {"eval_every", "Evaluate on the validation split every N steps (0: at the end of each epoch)", &C::eval_every, "run"},
       {"save_every", "Write a checkpoint every N steps (0: only at the end)", &C::save_every, "run"},

@@ -73,6 +73,7 @@ struct TrainConfig {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N | mps
   std::string dtype = "auto";   // auto (bf16 on cuda/mps, float32 on cpu) | float32 | bfloat16
   std::string quantize = "none";  // none | int8 | nf4: the frozen decoder linears (models/common/quantized_weight.h)
+  std::string tower_cache;  // folder of the frozen towers' soft tokens per clip / image (train/tower_cache.h); "" = off
   // Periodic work
   int64_t log_every = 1;
   int64_t eval_every = 0;    // steps; 0 = at the end of each epoch

@@ -318,6 +318,9 @@ int run_train(const TrainConfig& config) {
     };
     int64_t bad_steps = 0;
     double last_loss = NAN;
+    // --tower-cache: the training batches' soft tokens from disk where present (eval computes its own).
+    const std::unique_ptr<CachedTowers> towers =
+        open_tower_cache(cfg.tower_cache, cfg.model, setup.media_readers(), whole, device);
 
     // ---------------------------------------------------------------------------------------------------------
     // Training
@@ -338,7 +341,8 @@ int run_train(const TrainConfig& config) {
       }
       double loss_sum = 0;
       for (const auto& b : micro) {
-        BatchTensors t = to_tensors(b, device, setup.media_readers());
+        BatchTensors t = towers ? to_tensors(b, device, setup.media_readers(), *towers)
+                                : to_tensors(b, device, setup.media_readers());
         at::Tensor h = whole.forward(t.inputs, t.media);
         models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
         if (step_tokens > 0) (ls.sum / static_cast<double>(step_tokens)).backward();
@@ -395,6 +399,7 @@ int run_train(const TrainConfig& config) {
       }
     }
     bar.finish();
+    if (towers) std::cerr << "tower cache " << towers->cache.describe() << " in " << towers->cache.dir() << "\n";
 
     // ---------------------------------------------------------------------------------------------------------
     // End of training
