@@ -92,6 +92,10 @@ const std::vector<ConfigField>& train_config_fields() {
        "Batch rows of similar length together (within windows of 64 batches, batch order still shuffled): less "
        "padding compute when rows vary in length (local datasets; streamed data is batched as it comes)",
        &C::group_by_length, "optim"},
+      {"pack",
+       "Text runs, local datasets: place whole examples one after another in each of the batch's rows of --max-seq-len "
+       "tokens, each seeing only itself (per-document attention and positions): no padding compute with short rows",
+       &C::pack, "optim"},
       {"device", "auto | cpu | cuda | cuda:N | mps", &C::device, "run"},
       {"dtype", "auto (bfloat16 on cuda/mps, float32 on cpu) | float32 | bfloat16", &C::dtype, "run"},
       {"quantize",
@@ -270,6 +274,8 @@ void validate(const TrainConfig& c) {
     fail_input("--image-token-budget is ", c.image_token_budget, ", expected one of 70, 140, 280, 560, 1120");
   choice("lr_scheduler", c.lr_scheduler, {"constant", "linear", "cosine"});
   choice("quantize", c.quantize, {"none", "int8", "nf4"});
+  if (c.pack && c.modality != "text")
+    fail_input("--pack is for text runs (--modality is \"", c.modality, "\"); media rows are batched one a row");
   choice("dtype", c.dtype, {"auto", "float32", "bfloat16"});
   positive("lora_r", static_cast<double>(c.lora_r));
   positive("max_duration", c.max_duration);

@@ -69,6 +69,7 @@ struct TrainConfig {
   int64_t seed = 42;
   bool gradient_checkpointing = false;
   bool group_by_length = false;  // local datasets: batch rows of similar length (data::length_grouped_order)
+  bool pack = false;  // text runs, local datasets: examples packed into rows of max_seq_len (data::pack_examples)
   // Where and how
   std::string device = "auto";  // auto | cpu | cuda | cuda:N | mps
   std::string dtype = "auto";   // auto (bf16 on cuda/mps, float32 on cpu) | float32 | bfloat16

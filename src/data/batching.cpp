@@ -107,6 +107,65 @@ Batch collate(const std::vector<Example>& examples, std::span<const int64_t> ind
   return b;
 }
 
+Batch pack_examples(const std::vector<Example>& examples, std::span<const int64_t> order, int64_t rows, int64_t row_len,
+                    int64_t pad_id, int64_t pad_to_multiple_of, int64_t* consumed) {
+  GT_CHECK(rows >= 1 && row_len >= 1 && !order.empty(), "pack_examples: ", rows, " rows of ", row_len, ", ",
+           order.size(), " examples");
+  // Which examples go to which row, at what offset.
+  std::vector<std::vector<int64_t>> placed(1);
+  int64_t fill = 0, longest = 0;
+  size_t taken = 0;
+  for (; taken < order.size(); ++taken) {
+    const int64_t i = order[taken];
+    GT_CHECK(i >= 0 && static_cast<size_t>(i) < examples.size(), "example index ", i, " of ", examples.size());
+    const auto len = static_cast<int64_t>(examples[i].input_ids.size());
+    if (len > row_len)
+      fail_input(examples[i].source, ": ", len, " tokens do not fit a packed row of ", row_len,
+                 " (--max-seq-len cuts rows; pack with a length at least that)");
+    if (fill + len > row_len) {
+      if (static_cast<int64_t>(placed.size()) == rows) break;
+      placed.emplace_back();
+      fill = 0;
+    }
+    placed.back().push_back(i);
+    fill += len;
+    longest = std::max(longest, fill);
+  }
+  *consumed = static_cast<int64_t>(taken);
+  Batch b;
+  b.batch_size = static_cast<int64_t>(placed.size());
+  b.seq_len = longest;
+  if (pad_to_multiple_of > 1) b.seq_len = (b.seq_len + pad_to_multiple_of - 1) / pad_to_multiple_of * pad_to_multiple_of;
+  const size_t cells = static_cast<size_t>(b.batch_size * b.seq_len);
+  b.input_ids.assign(cells, pad_id);
+  b.labels.assign(cells, kIgnoreIndex);
+  b.attention_mask.assign(cells, 0);
+  b.segment_ids.assign(cells, 0);
+  b.position_ids.assign(cells, 0);
+  for (int64_t row = 0; row < b.batch_size; ++row) {
+    size_t at = static_cast<size_t>(row * b.seq_len);
+    int64_t segment = 0;
+    for (int64_t i : placed[row]) {
+      const Example& ex = examples[i];
+      GT_CHECK(ex.labels.size() == ex.input_ids.size(), ex.source, ": labels and input_ids differ in length");
+      const size_t n = ex.input_ids.size();
+      std::copy(ex.input_ids.begin(), ex.input_ids.end(), b.input_ids.begin() + at);
+      std::copy(ex.labels.begin(), ex.labels.end(), b.labels.begin() + at);
+      b.labels[at] = kIgnoreIndex;
+      std::fill_n(b.attention_mask.begin() + at, n, 1);
+      std::fill_n(b.segment_ids.begin() + at, n, ++segment);
+      for (size_t k = 0; k < n; ++k) b.position_ids[at + k] = static_cast<int64_t>(k);
+      b.example_indices.push_back(i);
+      b.supervised_tokens += ex.supervised_tokens();
+      b.audio.insert(b.audio.end(), ex.audio.begin(), ex.audio.end());
+      b.images.insert(b.images.end(), ex.images.begin(), ex.images.end());
+      b.real_tokens += static_cast<int64_t>(n);
+      at += n;
+    }
+  }
+  return b;
+}
+
 BatchIterator::BatchIterator(const std::vector<Example>& examples, BatchOptions options, DataPosition start)
     : examples_(examples), options_(options), position_(start) {
   const auto n = static_cast<int64_t>(examples.size());
@@ -123,12 +182,20 @@ BatchIterator::BatchIterator(const std::vector<Example>& examples, BatchOptions 
 
 int64_t BatchIterator::batches_per_epoch() const {
   const auto n = static_cast<int64_t>(examples_.size());
+  if (options_.pack_length > 0) {  // packed batches of epoch 0's order (the rows' fill depends on the order)
+    const std::vector<int64_t> order = order_of(0);
+    int64_t batches = 0;
+    for (int64_t at = 0, used = 0; at < n; at += used, ++batches)
+      pack_examples(examples_, std::span<const int64_t>(order).subspan(at), options_.batch_size, options_.pack_length,
+                    options_.pad_id, 1, &used);
+    return batches;
+  }
   return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
 }
 
 void BatchIterator::normalize() {
   const auto n = static_cast<int64_t>(examples_.size());
-  const int64_t end = options_.drop_last ? n / options_.batch_size * options_.batch_size : n;
+  const int64_t end = options_.drop_last && options_.pack_length <= 0 ? n / options_.batch_size * options_.batch_size : n;
   if (position_.index_in_epoch >= end) {
     ++position_.epoch;
     position_.index_in_epoch = 0;
@@ -149,6 +216,15 @@ Batch BatchIterator::next() {
     order_epoch_ = position_.epoch;
   }
   const auto n = static_cast<int64_t>(order_.size());
+  if (options_.pack_length > 0) {
+    int64_t used = 0;
+    Batch b = pack_examples(examples_, std::span<const int64_t>(order_).subspan(position_.index_in_epoch),
+                            options_.batch_size, options_.pack_length, options_.pad_id, options_.pad_to_multiple_of,
+                            &used);
+    position_.index_in_epoch += used;
+    normalize();
+    return b;
+  }
   const int64_t count = std::min(options_.batch_size, n - position_.index_in_epoch);
   Batch b = collate(examples_, std::span<const int64_t>(order_).subspan(position_.index_in_epoch, count),
                     options_.pad_id, options_.pad_to_multiple_of);

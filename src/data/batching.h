@@ -11,6 +11,8 @@
 // Batches: `batch_size` consecutive examples of the order, never spanning two epochs (the last batch of an
 // epoch may be smaller, or is dropped with drop_last), right-padded to the longest example of the batch
 // (optionally rounded up to a multiple): pad id in input_ids, -100 in labels, 0 in attention_mask.
+// Packing (BatchOptions::pack_length > 0, off by default): consecutive examples of the order placed one after
+// another in batch_size rows of pack_length tokens (pack_examples), so that short rows cost no padding compute.
 #pragma once
 
 #include <cstdint>
@@ -57,12 +59,25 @@ struct Batch {
   std::vector<int64_t> input_ids;
   std::vector<int64_t> labels;
   std::vector<int64_t> attention_mask;  // 1 = real token, 0 = padding
-  std::vector<int64_t> example_indices;  // [B] indices into the dataset
+  std::vector<int64_t> example_indices;  // indices into the dataset ([B] unpacked; every packed example, in order)
+  // Packed batches only ([B, T], else empty): the document of each position (1, 2, ... along a row, 0 = padding),
+  // and positions restarting at 0 with each document (models::TextInputs::segment_ids / position_ids).
+  std::vector<int64_t> segment_ids;
+  std::vector<int64_t> position_ids;
   int64_t supervised_tokens = 0;         // targets of the shifted loss (Example::supervised_tokens summed)
   int64_t real_tokens = 0;               // non-padding positions
   std::vector<AudioRef> audio;           // clips of the rows, row 0's first, each row's in text order
   std::vector<ImageRef> images;          // images of the rows, likewise
 };
+
+// Packs `order`'s examples, from its start, into at most `rows` rows of `row_len` tokens: each example goes whole into
+// the current row if it fits, else starts the next row; packing stops at the first example that fits in no row left.
+// The batch has as many rows as were used and the longest row's length (rounded up to pad_to_multiple_of); each
+// document's first label is -100 (it would be scored from the previous document's last position; unpacked it is
+// never scored). `consumed` gets the number of examples taken (at least one). Throws gt::InputError naming the
+// example when one is longer than row_len.
+Batch pack_examples(const std::vector<Example>& examples, std::span<const int64_t> order, int64_t rows, int64_t row_len,
+                    int64_t pad_id, int64_t pad_to_multiple_of, int64_t* consumed);
 
 // Pads `indices` of `examples` into one batch. pad_to_multiple_of <= 1: no rounding.
 Batch collate(const std::vector<Example>& examples, std::span<const int64_t> indices, int64_t pad_id,
@@ -78,6 +93,9 @@ struct BatchOptions {
   // Local datasets only: batch rows of similar length (length_grouped_order). Last, so that positional
   // initialisers written before it keep their meaning.
   bool group_by_length = false;
+  // > 0: pack examples into batch_size rows of this many tokens (pack_examples); drop_last is then ignored and
+  // batches_per_epoch() counts the packed batches of epoch 0's order (other epochs' orders differ by a few).
+  int64_t pack_length = 0;
 };
 
 // Endless batches over the epochs. Holds a reference to `examples`, which must outlive it.

@@ -204,6 +204,8 @@ int run_train(const TrainConfig& config) {
     data::DatasetFiles files;
     if (streamed && cfg.group_by_length)
       std::cerr << "note        --group-by-length applies to local datasets; a streamed one is batched as it arrives\n";
+    if (cfg.pack && streamed)
+      fail_input(cfg.data, ": --pack is for local datasets; a streamed one is batched as it arrives");
     if (streamed)
       files.train = cfg.data;
     else if (fs::is_directory(cfg.data))
@@ -278,7 +280,8 @@ int run_train(const TrainConfig& config) {
       run.truncate_metrics_after(state.step);
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
-    const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1, cfg.group_by_length};
+    const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1,
+                                   cfg.group_by_length, cfg.pack ? cfg.max_seq_len : 0};
     TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream), setup.cache())
                                     : TrainBatches(train.examples, bopts, state);
     const std::optional<int64_t> micro_per_epoch = batches.per_epoch();

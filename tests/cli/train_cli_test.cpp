@@ -201,6 +201,20 @@ TEST(TrainCli, QuantizedBaseWeightsTrain) {
   EXPECT_NE(bad.err.find("--quantize is \"fp8\", expected one of none, int8, nf4"), std::string::npos) << bad.err;
 }
 
+// --pack: several rows a packed row, the run learns and records the option; media runs are refused by name.
+TEST(TrainCli, PackedRowsTrain) {
+  TinySetup s;
+  auto r = run_cli(s.train_args("--max-steps 4 --pack"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<double> losses = step_losses(s.only_run());
+  ASSERT_EQ(losses.size(), 4u);
+  EXPECT_LT(losses.back(), losses.front());
+  EXPECT_NE(gt::test::read_file(s.only_run() / "config.yaml").find("pack: true"), std::string::npos);
+  auto media = run_cli(s.train_args("--pack --modality audio"));
+  EXPECT_EQ(media.exit_code, 1);
+  EXPECT_NE(media.err.find("--pack is for text runs"), std::string::npos) << media.err;
+}
+
 TEST(InitRandomCli, WritesALoadableCheckpointAndRefusesToOverwrite) {
   gt::test::TempDir tmp("init");
   const std::string tokenizer = gt::test::real_tokenizer_json().string();
