@@ -4,7 +4,8 @@
 // drawing happens at most once a frame (requestAnimationFrame), charts are updated with setData, never re-created.
 //
 // For tests and scripts: body[data-last-seq], body[data-last-step], body[data-connection]; #last-loss (newest train
-// loss, 4 decimals), #status, #attention[data-step], #predictions rows, #meta and #data-summary tables.
+// loss, 4 decimals; data-step = its step), #status, #attention[data-step], #predictions rows, #meta and #data-summary
+// tables; window.gtLive.columns (the charts' data: step, loss, evalLoss, ...).
 'use strict';
 
 (() => {
@@ -148,6 +149,14 @@
   // ---------------------------------------------------------------------------------------------------------------
   // Header.
 
+  // The run's length in steps: the trainer's meta says it; a run given --max-steps has it in its config as well.
+  function totalSteps() {
+    const run = state.meta.run || {}, config = state.meta.config || {};
+    const total = Number(run.total_steps), max = Number(config.max_steps);
+    if (total > 0) return total;
+    return max > 0 ? max : null;
+  }
+
   function runStatus() {
     if (state.status) return state.status.status;
     return (state.meta.run && state.meta.run.status) || 'running';
@@ -164,7 +173,8 @@
 
   // Remaining steps times the mean step time of the last 20 steps (evaluation pauses not included).
   function eta(total) {
-    const times = cols.stepS.filter((v) => v !== null).slice(-20);
+    const times = [];
+    for (let i = cols.stepS.length - 1; i >= 0 && times.length < 20; i--) if (cols.stepS[i] !== null) times.push(cols.stepS[i]);
     if (!times.length || !total) return null;
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     return Math.max(0, total - state.lastStep) * mean;
@@ -186,11 +196,12 @@
     const st = $('status');
     setText('status', status);
     st.dataset.status = status;
-    const total = num(run.total_steps);
+    const total = totalSteps();
     setText('step', total ? `${state.lastStep} / ${total}` : String(state.lastStep));
     setText('eta', FINAL.has(status) ? 'done' : (total ? duration(eta(total)) : '–'));
     const loss = state.lastTrain && num(state.lastTrain.loss);
     setText('last-loss', loss === null || loss === undefined ? '–' : loss.toFixed(4));
+    if (state.lastTrain) $('last-loss').dataset.step = String(state.lastTrain.step);
     const evalLoss = state.lastEval && num(state.lastEval.eval_loss);
     setText('last-eval-loss', evalLoss === null || evalLoss === undefined ? '–' : evalLoss.toFixed(4));
     const err = $('error');
@@ -473,11 +484,12 @@
     const rows = [];
     const run = state.meta.run || {};
     for (const [k, v] of Object.entries(run)) rows.push([k, k === 'status' ? runStatus() : v]);
+    kvRows($('meta'), rows);
+    // The resolved configuration is long (every key): folded away until asked for.
     const config = state.meta.config || {};
     const keys = Object.keys(config).sort();
-    if (keys.length) rows.push(['config', '', 'section']);
-    for (const k of keys) rows.push([k, config[k]]);
-    kvRows($('meta'), rows);
+    kvRows($('config'), keys.map((k) => [k, config[k]]));
+    setText('config-count', keys.length ? `(${keys.length} keys)` : '');
 
     const data = state.meta.data || {};
     const splits = Object.keys(data).sort((a, b) => (a === 'train' ? -1 : b === 'train' ? 1 : a.localeCompare(b)));
@@ -567,6 +579,9 @@
     render();
     follow();
   }
+
+  // Read-only view for tests and the browser console: what the charts were given, step by step.
+  window.gtLive = { columns: cols, state };
 
   // The style sheets (inserted by index.html's script) give the charts their colours and widths: wait for them.
   function init() {
