@@ -15,12 +15,13 @@ CMAKE_ARGS ?=
 UNAME      := $(shell uname -s)
 
 # Debian packages the build, the tests and the demo need (the ffmpeg and espeak-ng programs make the audio test
-# inputs and data/sample-audio; ImageMagick draws the image test inputs and data/sample-image).
+# inputs and data/sample-audio; ImageMagick draws the image test inputs and data/sample-image; headless chromium
+# shows the live training page to its browser test, which is skipped on macOS, where Homebrew has no chromium).
 APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git \
   libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev \
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libopencv-imgcodecs-dev libicu-dev zlib1g-dev libzstd-dev \
   libcurl4-openssl-dev libcpp-httplib-dev ffmpeg espeak-ng \
-  imagemagick
+  imagemagick chromium
 BREW_PACKAGES := cmake ninja ccache pkg-config pytorch cli11 nlohmann-json yaml-cpp googletest node openssl@3 \
   ffmpeg espeak-ng opencv imagemagick icu4c zstd curl cpp-httplib
 

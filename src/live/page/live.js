@@ -502,7 +502,10 @@
     for (const s of splits) for (const r of Object.keys((data[s] || {}).skipped || {})) reasons.add(r);
     const get = (s, k) => (data[s] || {})[k];
     const drows = [['', splits, 'section']];
-    for (const k of ['rows', 'examples', 'supervised_tokens']) drows.push([k.replace('_', ' '), splits.map((s) => get(s, k))]);
+    for (const k of ['rows', 'examples', 'supervised_tokens']) {
+      const values = splits.map((s) => get(s, k));
+      if (values.some((v) => v !== undefined && v !== null)) drows.push([k.replace('_', ' '), values]);
+    }
     for (const r of [...reasons].sort())
       drows.push([`skipped: ${r}`, splits.map((s) => ((data[s] || {}).skipped || {})[r] || 0), 'skipped']);
     kvRows(table, drows);
