@@ -90,7 +90,8 @@ function makeModelAndData() {
   const r = spawnSync(cliPath, ['init-random', '--family', 'gemma4', '--size', 'tiny', '--vocab-size', '320',
     '--dtype', 'float32', '--out', model, '--tokenizer',
     path.join(sourceDir, 'tests/fixtures/data/gemma4-tiny/tokenizer.json'), '--seed', '3'], { encoding: 'utf8' });
-  if (r.status !== 0) fail(`init-random exited with ${r.status}: ${r.stderr}`);
+  if (r.status !== 0)
+    fail(`init-random ended with ${r.error ? r.error.message : r.signal || 'exit status ' + r.status}: ${r.stderr}`);
   fs.mkdirSync(data);
   fs.writeFileSync(path.join(data, 'train.jsonl'), ROWS.map((x) => JSON.stringify(x) + '\n').join(''));
   fs.writeFileSync(path.join(data, 'validation.jsonl'), ROWS.slice(0, 3).map((x) => JSON.stringify(x) + '\n').join(''));
@@ -264,7 +265,7 @@ async function main() {
   const reloaded = await until('the history after the reload', async () => {
     const s = await shown(a);
     return s.lastStep >= before.lastStep && Object.keys(s.losses).length >= Object.keys(before.losses).length ? s : null;
-  });
+  }, { running: true });
   for (const [step, loss] of Object.entries(before.losses))
     if (reloaded.losses[step] !== loss) fail(`after the reload step ${step} shows loss ${reloaded.losses[step]}, was ${loss}`);
   console.log(`reload: ${Object.keys(before.losses).length} steps as before (${elapsed()})`);
