@@ -11,7 +11,7 @@
 //   - a second tab opened meanwhile updates too;
 //   - after a probe, the attention heatmap is drawn and the predictions table has rows of 5 choices;
 //   - the page ends with status "completed" and the connection "finished"; no script error on any page.
-// A screenshot taken mid-run is written to the path given (and its path printed).
+// A screenshot taken mid-run (from step 25) is written to the path given (and its path printed).
 //
 // Exit status: 0 all checks passed, 1 a check failed, 77 playwright-core or Chromium is missing (ctest's
 // SKIP_RETURN_CODE). Chromium: GT_CHROMIUM, else /usr/bin/chromium or /usr/bin/chromium-browser. playwright-core:
@@ -153,7 +153,8 @@ function metricsLosses(runs) {
       } catch {
         continue;  // a row being written
       }
-      if (typeof row.loss === 'number' && typeof row.step === 'number' && !('eval_loss' in row)) out.set(row.step, row.loss);
+      if (typeof row.loss === 'number' && typeof row.step === 'number' && !('eval_loss' in row))
+        out.set(row.step, row.loss);
     }
   }
   return out;
@@ -172,6 +173,8 @@ function shown(page) {
       loss: loss.textContent,
       lossStep: Number(loss.dataset.step || 0),
       status: document.getElementById('status').textContent,
+      stepText: document.getElementById('step').textContent,
+      eta: document.getElementById('eta').textContent,
       connection: document.body.dataset.connection,
       losses,
     };
@@ -236,15 +239,16 @@ async function main() {
   }, { running: true });
   console.log(`last step ${first.lastStep} -> ${grown.lastStep} (${elapsed()})`);
 
-  // 3. A probe: attention heatmap and predictions; the screenshot is taken mid-run.
+  // 3. A probe: attention heatmap and predictions.
   const probe = await until('a probe on the page', () => a.evaluate(() => {
     const canvas = document.getElementById('attention');
     const rows = [...document.querySelectorAll('#predictions tbody tr')];
     if (canvas.hidden || !canvas.dataset.step || canvas.width < 2 || !rows.length) return null;
     // The heatmap is drawn: its pixels are not all one colour.
     const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-    let colours = new Set();
-    for (let i = 0; i < px.length && colours.size < 3; i += 4) colours.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
+    const colours = new Set();
+    for (let i = 0; i < px.length && colours.size < 3; i += 4)
+      colours.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
     return {
       step: Number(canvas.dataset.step), size: canvas.width, colours: colours.size, rows: rows.length,
       choices: rows.map((r) => r.querySelectorAll('td.choice .token').length),
@@ -253,10 +257,6 @@ async function main() {
   if (probe.colours < 2) fail(`the attention heatmap at step ${probe.step} is one flat colour`);
   if (probe.choices.some((n) => n !== 5)) fail(`predictions rows should have 5 choices each, got ${probe.choices}`);
   console.log(`probe at step ${probe.step}: heatmap ${probe.size}px, ${probe.rows} prediction rows (${elapsed()})`);
-  stillRunning('the mid-run screenshot');
-  fs.mkdirSync(path.dirname(path.resolve(screenshotPath)), { recursive: true });
-  await a.screenshot({ path: screenshotPath, fullPage: true });
-  console.log(`screenshot: ${path.resolve(screenshotPath)}`);
 
   // 4. A reload shows the same history and keeps updating.
   stillRunning('the reload');
@@ -264,10 +264,12 @@ async function main() {
   await a.reload();
   const reloaded = await until('the history after the reload', async () => {
     const s = await shown(a);
-    return s.lastStep >= before.lastStep && Object.keys(s.losses).length >= Object.keys(before.losses).length ? s : null;
+    const complete = Object.keys(s.losses).length >= Object.keys(before.losses).length;
+    return s.lastStep >= before.lastStep && complete ? s : null;
   }, { running: true });
   for (const [step, loss] of Object.entries(before.losses))
-    if (reloaded.losses[step] !== loss) fail(`after the reload step ${step} shows loss ${reloaded.losses[step]}, was ${loss}`);
+    if (reloaded.losses[step] !== loss)
+      fail(`after the reload step ${step} shows loss ${reloaded.losses[step]}, was ${loss}`);
   console.log(`reload: ${Object.keys(before.losses).length} steps as before (${elapsed()})`);
   await until('the reloaded page to keep updating', async () => (await shown(a)).lastStep > reloaded.lastStep,
     { running: true });
@@ -283,6 +285,18 @@ async function main() {
   await until('both tabs to update', async () =>
     (await shown(b)).lastStep > bFirst.lastStep && (await shown(a)).lastStep > aAtB.lastStep, { running: true });
   console.log(`second tab: step ${bFirst.lastStep} -> ${(await shown(b)).lastStep} (${elapsed()})`);
+
+  // The screenshot, mid-run once the first evaluation (step 20) is on the charts.
+  await until('step 25 on the page', async () => (await shown(a)).lastStep >= 25, { running: true });
+  fs.mkdirSync(path.dirname(path.resolve(screenshotPath)), { recursive: true });
+  await a.screenshot({ path: screenshotPath, fullPage: true });
+  const mid = await shown(a);
+  console.log(`screenshot at step ${mid.lastStep}: ${path.resolve(screenshotPath)}`);
+  // The header says how far the run is and how long it has left.
+  if (!new RegExp(`^\\d+ / ${STEPS}$`).test(mid.stepText))
+    fail(`#step shows '${mid.stepText}', expected 'k / ${STEPS}'`);
+  if (!/^(\d+h )?(\d+m )?\d+[sm]$/.test(mid.eta)) fail(`#eta shows '${mid.eta}' mid-run, expected a duration`);
+  console.log(`header: step ${mid.stepText}, ETA ${mid.eta}`);
 
   // 6. The end: both tabs say completed and stop listening; every loss shown is metrics.jsonl's.
   for (const [name, page] of [['tab 1', a], ['tab 2', b]]) {

@@ -31,6 +31,7 @@
     lastEval: null,
     probe: null,        // the newest probe event
     media: null,
+    pace: [],           // [time ms, step] of the train events received live (newest 30), for the ETA
   };
   const dirty = { charts: false, header: false, probe: false, media: false, meta: false };
 
@@ -65,7 +66,8 @@
     return into;
   }
 
-  function apply(ev) {
+  // `live`: the event came from the stream just now (its arrival time measures the run's pace).
+  function apply(ev, live = false) {
     if (!ev || typeof ev.seq !== 'number' || ev.seq <= state.lastSeq) return;  // seen (history, then reconnects)
     state.lastSeq = ev.seq;
     switch (ev.type) {
@@ -90,6 +92,10 @@
         cols.rssGiB[i] = gib(ev.host_rss_bytes);
         if (!state.lastTrain || ev.step >= state.lastTrain.step) state.lastTrain = ev;
         state.lastStep = Math.max(state.lastStep, ev.step);
+        if (live) {
+          state.pace.push([performance.now(), ev.step]);
+          if (state.pace.length > 30) state.pace.shift();
+        }
         dirty.charts = dirty.header = true;
         break;
       }
@@ -171,13 +177,21 @@
     return `${sec}s`;
   }
 
-  // Remaining steps times the mean step time of the last 20 steps (evaluation pauses not included).
+  // Remaining steps times the time a step takes: as watched (the arrival of the last live train events spanning at
+  // least 2 s, so evaluation, probes and data loading count), else the mean step_s of the last 20 steps.
   function eta(total) {
+    const remaining = Math.max(0, total - state.lastStep);
+    const pace = state.pace;
+    if (pace.length >= 3) {
+      const [t0, s0] = pace[0], [t1, s1] = pace[pace.length - 1];
+      if (t1 - t0 >= 2000 && s1 > s0) return (remaining * (t1 - t0)) / (s1 - s0) / 1000;
+    }
     const times = [];
-    for (let i = cols.stepS.length - 1; i >= 0 && times.length < 20; i--) if (cols.stepS[i] !== null) times.push(cols.stepS[i]);
+    for (let i = cols.stepS.length - 1; i >= 0 && times.length < 20; i--)
+      if (cols.stepS[i] !== null) times.push(cols.stepS[i]);
     if (!times.length || !total) return null;
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
-    return Math.max(0, total - state.lastStep) * mean;
+    return remaining * mean;
   }
 
   function setText(id, text) {
@@ -270,7 +284,10 @@
       series,
       scales: { x: { time: false } },
       // Steps are whole numbers: ticks at whole steps only.
-      axes: [Object.assign({ incrs: STEP_INCRS }, axis), Object.assign({ size: 60 }, axis, spec.values ? { values: spec.values } : {})],
+      axes: [
+        Object.assign({ incrs: STEP_INCRS }, axis),
+        Object.assign({ size: 60 }, axis, spec.values ? { values: spec.values } : {}),
+      ],
       cursor: { sync: { key: 'steps' } },
       legend: { live: true },
     };
@@ -365,7 +382,8 @@
 
   // Whitespace made visible, so " the" and "the" and a newline read differently.
   function showToken(t) {
-    return String(t === undefined || t === null ? '' : t).replace(/ /g, '␣').replace(/\n/g, '⏎').replace(/\t/g, '⇥');
+    const text = String(t === undefined || t === null ? '' : t);
+    return text.replace(/ /g, '␣').replace(/\n/g, '⏎').replace(/\t/g, '⇥');
   }
 
   $('attention').addEventListener('mousemove', (e) => {
@@ -551,7 +569,7 @@
       } catch (err) {
         return;  // not an event (a keep-alive or a torn line): skip
       }
-      apply(ev);
+      apply(ev, /*live=*/true);
       if (source && source.readyState === EventSource.OPEN) setConnection('live');
     };
     source.onerror = () => {
