@@ -19,5 +19,6 @@ void add_prepare(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_runs(CLI::App& app);
 void add_verify(CLI::App& app);
+void add_wizard(CLI::App& app);
 
 }  // namespace gt::cli

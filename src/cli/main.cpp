@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   gt::cli::add_prepare(app);
   gt::cli::add_runs(app);
   gt::cli::add_verify(app);
+  gt::cli::add_wizard(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
