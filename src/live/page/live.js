@@ -93,8 +93,11 @@
         if (!state.lastTrain || ev.step >= state.lastTrain.step) state.lastTrain = ev;
         state.lastStep = Math.max(state.lastStep, ev.step);
         if (live) {
-          state.pace.push([performance.now(), ev.step]);
-          if (state.pace.length > 30) state.pace.shift();
+          // Events arriving together (the backlog when a stream opens) are one observation: the newest step.
+          const now = performance.now(), pace = state.pace;
+          if (pace.length && now - pace[pace.length - 1][0] < 20) pace[pace.length - 1][1] = ev.step;
+          else pace.push([now, ev.step]);
+          if (pace.length > 30) pace.shift();
         }
         dirty.charts = dirty.header = true;
         break;
@@ -229,14 +232,14 @@
   // Charts.
 
   const css = (name) => getComputedStyle(document.body).getPropertyValue(name).trim();
-  const charts = [];  // {el, plot, columns}
+  const charts = [];  // {el, plot, spec}
 
   const STEP_INCRS = [];
   for (let d = 1; d <= 1e9; d *= 10) STEP_INCRS.push(d, 2 * d, 5 * d);
   const expo = (u, vals) => vals.map((v) => (v === null ? '' : v === 0 ? '0' : v.toExponential(1)));
   const CHARTS = [
     { id: 'loss-chart', height: 260, columns: [
-      { key: 'loss', label: 'train loss', color: '--c1', spanGaps: true },
+      { key: 'loss', label: 'train loss', color: '--c1' },
       { key: 'evalLoss', label: 'eval loss', color: '--c2', points: true },
     ] },
     { id: 'lr-chart', columns: [{ key: 'lr', label: 'lr', color: '--c3', fmt: (v) => v.toExponential(2) }],
@@ -265,6 +268,7 @@
         label: c.label,
         stroke: css(c.color),
         width: 1.5,
+        // Steps share one x column, so a step with only an eval row is a gap in the train series: draw across it.
         spanGaps: true,
         value: (u, v) => (v === null || v === undefined ? '–' :
           c.fmt ? c.fmt(v) : v.toFixed(c.digits === undefined ? 4 : c.digits)),
