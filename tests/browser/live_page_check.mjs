@@ -9,8 +9,10 @@
 //   - the last step shown grows while the run goes on;
 //   - a reload shows the same history again (every step's loss as before) and keeps updating;
 //   - a second tab opened meanwhile updates too;
+//   - a third tab whose stream drops (its first /events answer cut short) reconnects and misses nothing;
 //   - after a probe, the attention heatmap is drawn and the predictions table has rows of 5 choices;
-//   - the page ends with status "completed" and the connection "finished"; no script error on any page.
+//   - every tab ends with status "completed", the connection "finished" and every step of metrics.jsonl with its
+//     loss; no script error on any page.
 // A screenshot taken mid-run (from step 25) is written to the path given (and its path printed).
 //
 // Exit status: 0 all checks passed, 1 a check failed, 77 playwright-core or Chromium is missing (ctest's
@@ -298,8 +300,32 @@ async function main() {
   if (!/^(\d+h )?(\d+m )?\d+[sm]$/.test(mid.eta)) fail(`#eta shows '${mid.eta}' mid-run, expected a duration`);
   console.log(`header: step ${mid.stepText}, ETA ${mid.eta}`);
 
-  // 6. The end: both tabs say completed and stop listening; every loss shown is metrics.jsonl's.
-  for (const [name, page] of [['tab 1', a], ['tab 2', b]]) {
+  // 6. A stream that drops: its first /events answer is cut short (the events so far, then the end), so the page
+  // reconnects, with Last-Event-ID, to the real stream; it must go on from there without a gap (checked at the end).
+  stillRunning('the dropped stream');
+  const c = await context.newPage();
+  c.on('pageerror', (e) => pageErrors.push(`tab 3: ${e.message}`));
+  let streams = 0;
+  await c.route(/\/events(\?|$)/, async (route) => {
+    if (++streams > 1) return route.continue();
+    const historyUrl = new URL('history.json', url);
+    historyUrl.search = new URL(url).search;  // the token, if any
+    const events = await (await fetch(historyUrl)).json();
+    const body = 'retry: 200\n\n' + events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join('') +
+                 `id: ${events[events.length - 1].seq}\n\n`;
+    await route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body });
+  });
+  await c.goto(url);
+  const cFirst = await until('the third tab to show the history', async () => {
+    const s = await shown(c);
+    return s.lastStep > 0 ? s : null;
+  }, { running: true });
+  await until('the third tab to reconnect and update', async () =>
+    streams >= 2 && (await shown(c)).lastStep > cFirst.lastStep + 1, { running: true });
+  console.log(`third tab: stream cut at step ${cFirst.lastStep}, reconnected, now ${(await shown(c)).lastStep}`);
+
+  // 7. The end: every tab says completed and stops listening; every loss shown is metrics.jsonl's, none missing.
+  for (const [name, page] of [['tab 1', a], ['tab 2', b], ['tab 3', c]]) {
     const end = await until(`${name} to show the run completed`, async () => {
       const s = await shown(page);
       return s.status === 'completed' && s.connection === 'finished' ? s : null;
@@ -311,7 +337,7 @@ async function main() {
   if (!trainerExit) fail('the trainer is still running 30 s after the page said completed');
   if (trainerExit.code !== 0) fail(`the trainer exited with ${JSON.stringify(trainerExit)}`);
   if (pageErrors.length) fail('script errors on the page:\n  ' + pageErrors.join('\n  '));
-  console.log(`both tabs: completed at step ${STEPS}; trainer exited 0 (${elapsed()})`);
+  console.log(`every tab: completed at step ${STEPS}; trainer exited 0 (${elapsed()})`);
 }
 
 // ctest's timeout ends this script with a signal: the trainer (and its port) must not outlive it.
