@@ -136,6 +136,27 @@ TEST(WizardCli, RefusedAnswersAreAskedAgainWithTheReason) {
   EXPECT_FALSE(fs::exists(cfg2));
 }
 
+TEST(WizardCli, AModelWithoutTheTowerTheTaskNeedsIsRefused) {
+  TinySetup s;
+  // The same checkpoint with its config.json stripped of the audio tower's section.
+  const fs::path deaf = s.tmp / "deaf";
+  fs::copy(s.model, deaf, fs::copy_options::recursive);
+  nlohmann::json config = gt::test::read_json(deaf / "config.json");
+  ASSERT_TRUE(config.contains("audio_config"));
+  config.erase("audio_config");
+  gt::test::write_file(deaf / "config.json", config.dump(2));
+  // Speech recognition (5): the audio and text columns kept, the deaf model refused, the whole one taken; then the
+  // input ends at the dataset.
+  auto r = run_cli("wizard --no-start --config-out " + quote(s.tmp / "run.yaml"),
+                   lines({"5", "", "", deaf.string(), s.model.string()}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not accepted: " + deaf.string() + " has no audio tower, which speech recognition needs"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("before an answer to \"dataset\""), std::string::npos) << "the whole model was taken: " << r.err;
+  EXPECT_FALSE(fs::exists(s.tmp / "run.yaml"));
+}
+
 TEST(WizardCli, ShowsTheRowsThatWouldBeSkippedByReason) {
   TinySetup s;
   std::string rows;
