@@ -17,6 +17,8 @@ void add_config_flags(CLI::App* sub, ConfigFlags& flags, const std::vector<std::
       const std::string def = config_value_text(defaults, f);
       flags.options[f.key] =
           sub->add_option(flag, flags.values[f.key], f.help)->group(f.group)->default_str(def);
+      // --live takes its port optionally: alone it means "auto" (apply_config_flags).
+      if (f.key == "live") flags.options[f.key]->expected(0, 1)->default_str("off");
     }
   }
 }
@@ -26,6 +28,8 @@ void apply_config_flags(const ConfigFlags& flags, TrainConfig& cfg) {
     if (opt->empty()) continue;
     if (flags.bools.count(key))
       apply_text(cfg, key, flags.bools.at(key) ? "true" : "false");
+    else if (key == "live" && flags.values.at(key).empty())
+      apply_text(cfg, key, "auto");
     else
       apply_text(cfg, key, flags.values.at(key));
   }

@@ -8,7 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <iostream>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -16,6 +20,8 @@
 #include "core/error.h"
 #include "core/strings.h"    // defines: format_bytes, trim
 #include "io/run_index.h"    // defines: list_runs, read_run_details, clean_candidates, delete_run, ...
+#include "live/live_server.h"
+#include "live/run_events.h"
 
 namespace gt::cli {
 
@@ -28,7 +34,30 @@ struct RunsOptions {
   bool include_incomplete = false;
   bool dry_run = false;
   bool yes = false;
+  std::string live, live_host = "127.0.0.1";
+  bool live_given = false;
 };
+
+std::atomic<bool> g_stop{false};
+void on_stop(int) { g_stop = true; }
+
+// `runs show RUN --live`: the run's page from its folder, following it while it is still running, until Ctrl-C.
+void serve_run(const std::string& dir, const RunsOptions& o) {
+  live::EventHub hub;
+  live::RunFolderEvents events(dir, hub);
+  bool running = events.poll();
+  live::LiveServer server(hub, live::live_options(o.live, o.live_host));
+  std::cerr << "live        " << server.url() << (running ? " (following the run)" : "")
+            << "\n            Ctrl-C to stop\n";
+  auto old_int = std::signal(SIGINT, on_stop);
+  auto old_term = std::signal(SIGTERM, on_stop);
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (running) running = events.poll();
+  }
+  std::signal(SIGINT, old_int);
+  std::signal(SIGTERM, old_term);
+}
 
 void runs_list(const RunsOptions& o) {
   const std::vector<io::RunInfo> runs = io::list_runs(o.dir);
@@ -49,11 +78,14 @@ void runs_list(const RunsOptions& o) {
 }
 
 void runs_show(const RunsOptions& o) {
-  const io::RunDetails d = io::read_run_details(io::resolve_run(o.dir, o.run));
+  const std::string dir = io::resolve_run(o.dir, o.run);
+  const io::RunDetails d = io::read_run_details(dir);
   if (o.json)
     std::cout << io::details_to_json(d).dump(2) << "\n";
   else
     std::cout << io::format_run_details(d);
+  std::cout << std::flush;
+  if (o.live_given) serve_run(dir, o);
 }
 
 void runs_clean(const RunsOptions& o) {
@@ -128,7 +160,19 @@ void add_runs(CLI::App& app) {
   show->add_option("run", opts->run, "Run folder name under --dir, a path to a run folder, or a unique part of a name")
       ->required();
   show->add_flag("--json", opts->json, "Print one JSON object instead of text");
-  show->callback([opts] { runs_show(*opts); });
+  CLI::Option* live = show->add_option(
+      "--live", opts->live,
+      "Then serve the run's live page (train --live's page, from the folder's files; a run still going is "
+                   "followed) until Ctrl-C: alone = http://127.0.0.1:8080 or the next free port, PORT = that port "
+                   "(0: any free one)")
+      ->expected(0, 1);
+  show->add_option("--live-host", opts->live_host,
+                   "Address the page listens on; beyond loopback it serves only with the token in the printed URL")
+      ->capture_default_str();
+  show->callback([opts, live] {
+    opts->live_given = live->count() > 0;
+    runs_show(*opts);
+  });
 
   CLI::App* clean = runs->add_subcommand(
       "clean", "Delete failed and cancelled runs (listed with their sizes first; asks unless --yes). Only folders "

@@ -32,6 +32,10 @@ std::string resolve_device(const std::string& requested);
 // resident-set high-water mark on CPU and MPS (unified memory). 0 when unknown.
 uint64_t peak_memory_bytes(const std::string& device);
 void reset_peak_memory(const std::string& device);
+// Memory in use on `device` now: the caching allocator's allocated bytes on CUDA, the resident set on CPU and MPS.
+uint64_t current_memory_bytes(const std::string& device);
+// This process's resident set now (host memory), 0 when unknown.
+uint64_t host_resident_bytes();
 // Waits for queued work on the device (for timing).
 void synchronize_device(const std::string& device);
 

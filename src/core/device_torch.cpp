@@ -68,11 +68,12 @@ std::string resolve_device(const std::string& requested) {
 }
 
 namespace {
-uint64_t resident_high_water_mark() {
+// A "VmHWM:" / "VmRSS:" line of /proc/self/status in bytes (Linux); 0 elsewhere.
+uint64_t proc_status_bytes(const std::string& wanted) {
   std::ifstream in("/proc/self/status");
   std::string key;
   while (in >> key) {
-    if (key == "VmHWM:") {
+    if (key == wanted) {
       uint64_t kb = 0;
       in >> kb;
       return kb * 1024;
@@ -82,7 +83,10 @@ uint64_t resident_high_water_mark() {
   }
   return 0;
 }
+uint64_t resident_high_water_mark() { return proc_status_bytes("VmHWM:"); }
 }  // namespace
+
+uint64_t host_resident_bytes() { return proc_status_bytes("VmRSS:"); }
 
 #if defined(GT_WITH_CUDA)
 namespace {
@@ -103,6 +107,18 @@ uint64_t peak_memory_bytes(const std::string& device) {
   }
 #endif
   return resident_high_water_mark();
+}
+
+uint64_t current_memory_bytes(const std::string& device) {
+#if defined(GT_WITH_CUDA)
+  if (starts_with(device, "cuda")) {
+    at::Device d(device);
+    touch_cuda(d);
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.has_index() ? d.index() : 0);
+    return static_cast<uint64_t>(stats.allocated_bytes[0].current);
+  }
+#endif
+  return host_resident_bytes();
 }
 
 void reset_peak_memory(const std::string& device) {

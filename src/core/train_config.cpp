@@ -113,6 +113,18 @@ const std::vector<ConfigField>& train_config_fields() {
       {"save_every", "Write a checkpoint every N steps (0: only at the end)", &C::save_every, "run"},
       {"keep_checkpoints", "How many step checkpoints to keep", &C::keep_checkpoints, "run"},
       {"resume", "Run folder to continue from its last checkpoint", &C::resume, "run"},
+      {"live",
+       "Serve a live page of the run (losses, learning rate, speed, memory, attention, predictions): --live alone = "
+       "http://127.0.0.1:8080 or the next free port, --live PORT = that port (0: any free one); the URL is printed",
+       &C::live, "live"},
+      {"live_host",
+       "Address the live page listens on; anything beyond loopback (e.g. 0.0.0.0) serves only with the random token "
+       "in the printed URL",
+       &C::live_host, "live"},
+      {"live_every", "Live page: look inside the model (attention map, top-5 next tokens of a fixed row) every N steps "
+       "(0: never)", &C::live_every, "live"},
+      {"live_layer", "Live page: the decoder layer whose attention is shown (-1: the middle one)", &C::live_layer,
+       "live"},
   };
   return fields;
 }
@@ -274,6 +286,14 @@ void validate(const TrainConfig& c) {
     fail_input("--image-token-budget is ", c.image_token_budget, ", expected one of 70, 140, 280, 560, 1120");
   choice("lr_scheduler", c.lr_scheduler, {"constant", "linear", "cosine"});
   choice("quantize", c.quantize, {"none", "int8", "nf4"});
+  if (!c.live.empty() && c.live != "auto") {
+    const bool digits = c.live.size() <= 5 && c.live.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stol(c.live) > 65535)
+      fail_input("--live is \"", c.live, "\", expected nothing (port 8080 or the next free), a port 1-65535, or 0 "
+                 "(any free port)");
+  }
+  if (c.live_every < 0) fail_input("--live-every is ", c.live_every, ", expected steps >= 0 (0: no probes)");
+  if (c.live_layer < -1) fail_input("--live-layer is ", c.live_layer, ", expected a layer index or -1 (the middle)");
   if (c.pack && c.modality != "text")
     fail_input("--pack is for text runs (--modality is \"", c.modality, "\"); media rows are batched one a row");
   choice("dtype", c.dtype, {"auto", "float32", "bfloat16"});

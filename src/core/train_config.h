@@ -81,6 +81,11 @@ struct TrainConfig {
   int64_t save_every = 100;  // steps; 0 = only at the end
   int64_t keep_checkpoints = 3;
   std::string resume;  // run folder to continue
+  // The live page (live/live_server.h, train/live_probe.h)
+  std::string live;                    // "" = off; "auto" (--live alone) = port 8080 or the next free; "N" = port N
+  std::string live_host = "127.0.0.1";  // beyond loopback the page needs the token in its printed URL
+  int64_t live_every = 50;             // steps between probes (attention map, top-5 predictions); 0 = no probes
+  int64_t live_layer = -1;             // decoder layer whose attention the page shows; -1 = the middle one
   // Not an option of the table (never written to config.yaml or anywhere else): --access-token, an OAuth 2.0 token
   // for Cloud Storage, given on each command line, resumes included.
   std::string access_token;

@@ -42,6 +42,8 @@ class ImageInputs {
   // counts), for --tower-cache keys.
   std::string cache_settings() const;
   const media::ImageProcessorConfig& processor() const { return *processor_; }
+  // The image of `ref` as the processor resizes it, [3, H, W] uint8 (the live page shows it).
+  at::Tensor preview(const data::ImageRef& ref) { return resized(ref); }
 
  private:
   io::Family family_;

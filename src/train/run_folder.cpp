@@ -71,8 +71,10 @@ void RunFolder::append_metric(const json& row) {
   out.flush();
 }
 
-void RunFolder::truncate_metrics_after(int64_t step) {
-  std::ifstream in(file("metrics.jsonl"));
+void RunFolder::truncate_metrics_after(int64_t step) { truncate_jsonl_after("metrics.jsonl", step); }
+
+void RunFolder::truncate_jsonl_after(const std::string& rel, int64_t step) {
+  std::ifstream in(file(rel));
   if (!in) return;
   std::vector<std::string> keep;
   std::string line;
@@ -84,7 +86,7 @@ void RunFolder::truncate_metrics_after(int64_t step) {
   in.close();
   std::string text;
   for (const auto& l : keep) text += l + "\n";
-  write_text("metrics.jsonl", text);
+  write_text(rel, text);
 }
 
 void RunFolder::write_text(const std::string& rel, const std::string& content) const {

@@ -3,6 +3,7 @@
 //   metadata.json    status (running/completed/failed/cancelled), times, versions, device, error
 //   metrics.jsonl    one JSON object per logged step or evaluation
 //   skipped.jsonl    rows of the dataset that were skipped, with file, row and reason
+//   probes.jsonl     with --live: what the live page was shown inside the model (live/event_hub.h probe, media)
 //   checkpoints/step-N/  what resume needs (see train/checkpoint.h)
 //   adapter/         the final adapter in PEFT format
 //   .integrity.json  sha256 + size of every file, written when the run ends
@@ -35,6 +36,8 @@ class RunFolder {
   void append_metric(const nlohmann::json& row);
   // Drops metrics rows with "step" > step (used when resuming from a checkpoint before the last logged step).
   void truncate_metrics_after(int64_t step);
+  // The same for any JSON-lines file of the folder (the live page's probes.jsonl).
+  void truncate_jsonl_after(const std::string& rel, int64_t step);
 
   void write_text(const std::string& rel, const std::string& content) const;
 

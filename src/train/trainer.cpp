@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "core/device.h"
 #include "core/error.h"
@@ -39,6 +40,8 @@
 #include "train/run_setup.h"
 #include "train/optimizer.h"
 #include "train/run_folder.h"
+#include "train/live_run.h"
+#include "live/run_events.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -72,6 +75,12 @@ struct SignalGuard {
 int64_t stop_after_step() {
   const char* s = std::getenv("GT_TEST_STOP_AFTER_STEP");
   return s ? std::atoll(s) : -1;
+}
+
+// The test hook GT_TEST_STEP_DELAY_MS=N sleeps N ms after each step, so a test can watch a tiny run live.
+std::chrono::milliseconds step_delay() {
+  const char* s = std::getenv("GT_TEST_STEP_DELAY_MS");
+  return std::chrono::milliseconds(s ? std::atoll(s) : 0);
 }
 
 std::string describe_memory(const std::string& device) {
@@ -193,8 +202,18 @@ int run_train(const TrainConfig& config) {
   if (setup.images && mcfg.family == io::Family::Gemma4)
     run.update_metadata({{"image_token_budget", setup.images->token_rule().budget}});
   std::cerr << "run folder  " << run.path() << (resuming ? " (resuming)" : "") << "\n";
+  std::unique_ptr<LiveRun> live;
 
   try {
+    // --live: the page is served from here on; it shows the set-up as it happens.
+    if (!cfg.live.empty()) {
+      live = std::make_unique<LiveRun>(cfg, run);
+      json run_info = run.metadata();
+      run_info["path"] = fs::absolute(run.path()).string();
+      run_info["name"] = fs::path(run.path()).filename().string();
+      live->publish({{"type", "meta"}, {"run", run_info}, {"config", live::config_json(cfg)}});
+      live->status("running", 0);
+    }
     // A remote dataset is streamed: its rows are read as training goes, never all at once.
     const bool streamed = io::is_remote_url(cfg.data);
     // A local dataset is read again on resume, so its skipped rows are recorded again; a stream's are not.
@@ -225,6 +244,15 @@ int run_train(const TrainConfig& config) {
     if (!files.validation.empty()) {
       val = setup.load_dataset(files.validation);
       std::cerr << "validation  " << val.summary.describe() << "\n";
+    }
+    {
+      // Rows, examples and skips by reason of each split, for `runs show --live` and the page.
+      json data_info = json::object();
+      if (!streamed) data_info["train"] = live::summary_json(train.summary);
+      else data_info["train"] = {{"text", cat("streamed from ", cfg.data)}};
+      if (!files.validation.empty()) data_info["validation"] = live::summary_json(val.summary);
+      run.update_metadata({{"data_summary", data_info}});
+      if (live) live->publish({{"type", "meta"}, {"data", data_info}});
     }
 
     models::LoadedModel lm = setup.load_model();
@@ -271,6 +299,22 @@ int run_train(const TrainConfig& config) {
                                           : std::string())
                 << "\n";
 
+    if (live) {
+      live->publish({{"type", "meta"},
+                     {"run", {{"family", io::family_name(mcfg.family)},
+                              {"layers", mcfg.text.num_hidden_layers},
+                              {"trainable_parameters", trainable},
+                              {"parameters", total},
+                              {"lora_layers", adapted.size()}}}});
+      // The page looks inside the model with one fixed row: the first validation example, else the first training
+      // one (a streamed dataset without a validation file has none to hold on to).
+      const data::Example* row = !val.examples.empty() ? &val.examples[0] : !train.examples.empty() ? &train.examples[0] : nullptr;
+      if (row && cfg.live_every > 0)
+        live->set_probe(std::make_unique<LiveProbe>(*row, setup.tokenizer, setup.media_readers(), device,
+                                                    mcfg.text.num_hidden_layers, cfg.live_layer));
+      else if (cfg.live_every > 0)
+        std::cerr << "live        no probe row: a streamed dataset needs --val-data for the attention and predictions\n";
+    }
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
     TrainerState state;
     if (resuming) {
@@ -278,6 +322,7 @@ int run_train(const TrainConfig& config) {
       if (!ckpt) fail_input(run.path(), ": no complete checkpoint to resume from (checkpoints/step-N/DONE)");
       state = load_checkpoint(*ckpt, model, opt, device);
       run.truncate_metrics_after(state.step);
+      run.truncate_jsonl_after("probes.jsonl", state.step);
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
     const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1,
@@ -288,6 +333,7 @@ int run_train(const TrainConfig& config) {
     const int64_t total_micro = cfg.max_steps > 0 ? cfg.max_steps * cfg.grad_accum : cfg.epochs * *micro_per_epoch;
     const int64_t total_steps = cfg.max_steps > 0 ? cfg.max_steps : (total_micro + cfg.grad_accum - 1) / cfg.grad_accum;
     run.update_metadata({{"total_steps", total_steps}});
+    if (live) live->publish({{"type", "meta"}, {"run", {{"total_steps", total_steps}}}});
     if (streamed) run.update_metadata({{"data_source", cfg.data}, {"streamed", true}});
     std::cerr << "schedule    " << total_steps << " steps of " << cfg.grad_accum << " x " << cfg.batch_size
               << " examples ("
@@ -315,7 +361,9 @@ int run_train(const TrainConfig& config) {
     auto run_eval = [&](const char* when) {
       if (val.examples.empty()) return;
       EvalResult r = evaluate(whole, val.examples, cfg.batch_size, pad_id, device, "eval", setup.media_readers());
-      run.append_metric({{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}});
+      const json row = {{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}};
+      run.append_metric(row);
+      if (live) live->metric(row);
       bar.message(cat("step ", state.step, ": eval loss ", r.loss, " over ", r.tokens, " tokens"));
       run.update_metadata({{"eval_loss", r.loss}});
     };
@@ -325,8 +373,15 @@ int run_train(const TrainConfig& config) {
     const std::unique_ptr<CachedTowers> towers =
         open_tower_cache(cfg.tower_cache, cfg.model, setup.media_readers(), whole, device);
 
+    const auto train_start = std::chrono::steady_clock::now();
+    const auto train_seconds = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+    };
+    const std::chrono::milliseconds delay = step_delay();
+
     // ---------------------------------------------------------------------------------------------------------
     // Training
+    if (live) live->maybe_probe(whole, state.step, /*force=*/true);  // where the run starts from
     while (state.step < total_steps && micro_done < total_micro) {
       // Periodic work before the step (a resumed run starts right after a step, so it repeats none of it).
       if (state.step > 0 && cfg.eval_every > 0 && state.step % cfg.eval_every == 0) run_eval("periodic");
@@ -379,12 +434,17 @@ int run_train(const TrainConfig& config) {
                     {"tokens", real_tokens},
                     {"tokens_per_s", real_tokens / dt},
                     {"step_s", dt},
-                    {"peak_memory_bytes", peak_memory_bytes(device_name)}};
+                    {"peak_memory_bytes", peak_memory_bytes(device_name)},
+                    {"memory_bytes", current_memory_bytes(device_name)},
+                    {"host_rss_bytes", host_resident_bytes()}};
         if (const std::optional<int> busy = gpu_percent()) row["gpu_util"] = *busy;
         if (!finite) row["skipped_update"] = true;
         row.update(batches.stream_metrics());
         run.append_metric(row);
+        if (live) live->metric(row);
       }
+      if (live) live->maybe_probe(whole, state.step);
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);
       const std::optional<int> busy = gpu_percent();
       bar.update(state.step, cat("loss ", finite ? loss : NAN, "  lr ", lr, "  ", static_cast<int64_t>(real_tokens / dt),
                                  " tok/s  mem ", describe_memory(device_name),
@@ -396,12 +456,17 @@ int run_train(const TrainConfig& config) {
         bar.finish();
         run.update_metadata({{"status", "cancelled"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
                              {"last_loss", last_loss}});
+        if (live) live->status("cancelled", state.step);
         std::cerr << "interrupted at step " << state.step << "; checkpoint written. Continue with: gemma-tune train --resume "
                   << run.path() << "\n";
         return 130;
       }
     }
     bar.finish();
+    if (live) {
+      live->maybe_probe(whole, state.step, /*force=*/true);  // where it ended
+      std::cerr << "live page   " << live->describe(train_seconds()) << "\n";
+    }
     if (towers) std::cerr << "tower cache " << towers->cache.describe() << " in " << towers->cache.dir() << "\n";
 
     // ---------------------------------------------------------------------------------------------------------
@@ -413,10 +478,12 @@ int run_train(const TrainConfig& config) {
                          {"last_loss", last_loss}, {"peak_memory_bytes", peak_memory_bytes(device_name)},
                          {"train_summary", streamed ? batches.describe() : train.summary.describe()}});
     io::write_integrity_manifest(run.path());
+    if (live) live->status("completed", state.step);
     std::cerr << "adapter     " << run.file("adapter") << " (PEFT format)\n";
     return 0;
   } catch (const std::exception& e) {
     run.update_metadata({{"status", "failed"}, {"finished_at", utc_timestamp()}, {"error", e.what()}});
+    if (live) live->status("failed", -1, e.what());
     throw;
   }
 }

@@ -97,4 +97,30 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 
 bool fused_attention_available() { return GT_HAS_FUSED_SDPA; }
 
+namespace {
+thread_local AttentionCapture* t_capture = nullptr;
+}
+
+AttentionCapture::AttentionCapture(int64_t layer) : layer_(layer), outer_(t_capture) { t_capture = this; }
+AttentionCapture::~AttentionCapture() { t_capture = outer_; }
+
+void AttentionCapture::offer(int64_t layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& mask,
+                             double scale) {
+  AttentionCapture* c = t_capture;
+  if (!c || layer != c->layer_) return;
+  at::NoGradGuard no_grad;
+  // The same scores as attention_composite, in float32, for the first row only.
+  const at::Tensor q0 = q.slice(0, 0, 1).to(at::kFloat), k0 = k.slice(0, 0, 1).to(at::kFloat);
+  const int64_t rep = q0.size(1) / k0.size(1);
+  at::Tensor scores = at::matmul(q0, (rep > 1 ? k0.repeat_interleave(rep, 1) : k0).transpose(-1, -2)) * scale;
+  const int64_t T = q0.size(2), S = k0.size(2);
+  if (mask.defined()) {
+    scores = scores.masked_fill(mask.slice(0, 0, 1) < 0, -std::numeric_limits<float>::infinity());
+  } else {
+    at::Tensor causal = torch::ones({T, S}, at::TensorOptions().dtype(at::kBool).device(q.device())).tril(S - T);
+    scores = scores.masked_fill(~causal, -std::numeric_limits<float>::infinity());
+  }
+  c->probs_ = at::softmax(scores, -1).nan_to_num(0.0).mean(1).squeeze(0).cpu();  // [T, S]
+}
+
 }  // namespace gt::models

@@ -50,4 +50,27 @@ at::Tensor attention_composite(const at::Tensor& q, const at::Tensor& k, const a
 // True when this libtorch provides the fused kernel.
 bool fused_attention_available();
 
+// The attention probabilities of one decoder layer, for the live page's probe (train/live_probe.h). While one is
+// alive on this thread, the decoders offer each layer's queries, keys and mask after their attention; the layer
+// named keeps softmax(q k^T * scale + mask) of the batch's first row, averaged over heads: [T, S] float32 on the
+// CPU. Costs nothing when none is alive (one thread-local read per layer).
+class AttentionCapture {
+ public:
+  explicit AttentionCapture(int64_t layer);
+  ~AttentionCapture();
+  AttentionCapture(const AttentionCapture&) = delete;
+  AttentionCapture& operator=(const AttentionCapture&) = delete;
+
+  // Called by the decoders after layer `layer`'s attention, with its arguments (q [B, H, T, hd], k [B, KV, S, hd]).
+  static void offer(int64_t layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& mask, double scale);
+
+  // Undefined until the layer ran.
+  const at::Tensor& probs() const { return probs_; }
+
+ private:
+  int64_t layer_;
+  at::Tensor probs_;
+  AttentionCapture* outer_;
+};
+
 }  // namespace gt::models

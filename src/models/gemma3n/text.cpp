@@ -213,6 +213,7 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, co
     if (shared_out) *shared_out = {k, v};
   }
   at::Tensor o = attention(q, k, v, mask, /*scale=*/1.0);
+  AttentionCapture::offer(l, q, k, mask, /*scale=*/1.0);  // the live page's probe, when one is alive
   o = attn.o_proj->forward(o.transpose(1, 2).reshape({B, T, -1}));
   at::Tensor attn_out = layer->post_attention_layernorm->forward(o);
 

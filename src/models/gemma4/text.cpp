@@ -118,6 +118,7 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& x, const at
     if (shared_out) *shared_out = {k, v};
   }
   at::Tensor o = attention(q, k, v, mask, /*scale=*/1.0);  // [B, H, T, hd]
+  AttentionCapture::offer(l, q, k, mask, /*scale=*/1.0);  // the live page's probe, when one is alive
   o = attn.o_proj->forward(o.transpose(1, 2).reshape({B, T, -1}));
   h = residual + layer->post_attention_layernorm->forward(o);
 
