@@ -14,6 +14,39 @@ std::string trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
+namespace {
+
+// Byte length of the white space character that `s` starts with (ASCII or UTF-8 encoded), 0 if none.
+size_t leading_space(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  const unsigned c = b(0);
+  if (c == ' ' || (c >= 0x09 && c <= 0x0d)) return 1;
+  if (c == 0xc2 && (b(1) == 0x85 || b(1) == 0xa0)) return 2;                       // U+0085, U+00A0
+  if (c == 0xe1 && b(1) == 0x9a && b(2) == 0x80) return 3;                         // U+1680
+  if (c == 0xe2 && b(1) == 0x80 && (b(2) <= 0x8b || b(2) == 0xa8 || b(2) == 0xa9 || b(2) == 0xaf))
+    return b(2) >= 0x80 ? 3 : 0;                                                   // U+2000..200B, 2028, 2029, 202F
+  if (c == 0xe2 && b(1) == 0x81 && b(2) == 0x9f) return 3;                         // U+205F
+  if (c == 0xe3 && b(1) == 0x80 && b(2) == 0x80) return 3;                         // U+3000
+  if (c == 0xef && b(1) == 0xbb && b(2) == 0xbf) return 3;                         // U+FEFF
+  return 0;
+}
+
+// Byte length of the white space character that `s` ends with, 0 if none (UTF-8 is at most 3 bytes here).
+size_t trailing_space(std::string_view s) {
+  for (size_t n = 1; n <= 3 && n <= s.size(); ++n)
+    if (leading_space(s.substr(s.size() - n)) == n) return n;
+  return 0;
+}
+
+}  // namespace
+
+std::string trim_space(std::string_view s) {
+  while (size_t n = leading_space(s)) s.remove_prefix(n);
+  while (size_t n = trailing_space(s)) s.remove_suffix(n);
+  return std::string(s);
+}
+
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 bool ends_with(std::string_view s, std::string_view suffix) {

@@ -8,6 +8,11 @@
 namespace gt {
 
 std::string trim(std::string_view s);
+// Like trim, and also removes Unicode white space (UTF-8 encoded): the White_Space property's characters (U+0085,
+// U+00A0 no-break space, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) plus the invisible
+// U+200B zero-width space and U+FEFF byte order mark. For deciding whether user text (a prompt, an answer) is
+// empty: an answer of no-break spaces says nothing.
+std::string trim_space(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
 // Whether `s` starts with `lower_prefix` in any letter case (URL schemes: "gs://", "HTTPS://").
 bool starts_with_ci(std::string_view s, std::string_view lower_prefix);

@@ -49,10 +49,10 @@ std::string key_list(const json& row) {
 Result exchange(std::string_view prompt, std::string_view response, std::string_view system,
                 const TextDatasetOptions& options) {
   ChatRow chat;
-  const std::string sys = trim(system);
+  const std::string sys = trim_space(system);
   if (!sys.empty()) chat.turns.push_back({Role::System, sys});
-  chat.turns.push_back({Role::User, trim(prompt)});
-  chat.turns.push_back({Role::Model, trim(response)});
+  chat.turns.push_back({Role::User, trim_space(prompt)});
+  chat.turns.push_back({Role::Model, trim_space(response)});
   if (chat.turns[chat.turns.size() - 2].content.empty())
     return Result::fail(skip_kind::kEmptyPrompt, cat(key_name(options.prompt_column), " is empty"));
   if (chat.turns.back().content.empty())
@@ -66,15 +66,15 @@ Result media_exchange(std::vector<std::pair<MediaKind, std::pair<std::string, st
                       std::string_view prompt, std::string_view answer, const std::string& answer_key,
                       const TextDatasetOptions& options) {
   ChatRow chat;
-  const std::string sys = trim(options.system_prompt);
+  const std::string sys = trim_space(options.system_prompt);
   if (!sys.empty()) chat.turns.push_back({Role::System, sys});
   for (auto& [kind, column_and_source] : media) {
     auto& [column, source] = column_and_source;
-    if (trim(source).empty()) return Result::fail(skip_kind::kMissingColumn, cat(key_name(column), " is empty"));
-    chat.media.push_back({kind, chat.turns.size(), 0, trim(source)});
+    if (trim_space(source).empty()) return Result::fail(skip_kind::kMissingColumn, cat(key_name(column), " is empty"));
+    chat.media.push_back({kind, chat.turns.size(), 0, trim_space(source)});
   }
-  chat.turns.push_back({Role::User, trim(prompt)});
-  chat.turns.push_back({Role::Model, trim(answer)});
+  chat.turns.push_back({Role::User, trim_space(prompt)});
+  chat.turns.push_back({Role::Model, trim_space(answer)});
   if (chat.turns.back().content.empty()) return Result::fail(skip_kind::kEmptyAnswer, cat(answer_key, " is empty"));
   return Result::ok(std::move(chat));
 }
@@ -108,7 +108,7 @@ Result flat_media_row(const std::function<bool(const std::string&)>& has,
       if (!question) return Result::fail(question.error.kind, question.error.reason);
       TextResult answer = get(im.answer_column);
       if (!answer) return Result::fail(answer.error.kind, answer.error.reason);
-      if (trim(*question.value).empty())
+      if (trim_space(*question.value).empty())
         return Result::fail(skip_kind::kEmptyPrompt, cat(key_name(im.question_column), " is empty"));
       return media_exchange(std::move(media), *question.value, *answer.value, key_name(im.answer_column), options);
     }
@@ -124,14 +124,14 @@ Result flat_media_row(const std::function<bool(const std::string&)>& has,
   if (has(options.prompt_column)) {
     TextResult p = get(options.prompt_column);
     if (!p) return Result::fail(p.error.kind, p.error.reason);
-    if (!trim(*p.value).empty()) prompt = *p.value;
+    if (!trim_space(*p.value).empty()) prompt = *p.value;
   }
   return media_exchange(std::move(media), prompt, *transcript.value, cat(key_name(options.text_column),
                                                                          " (the transcript)"), options);
 }
 
 Result completion(std::string text, const TextDatasetOptions& options) {
-  if (trim(text).empty()) return Result::fail(skip_kind::kEmptyAnswer, cat(key_name(options.text_column), " is empty"));
+  if (trim_space(text).empty()) return Result::fail(skip_kind::kEmptyAnswer, cat(key_name(options.text_column), " is empty"));
   return Result::ok(CompletionRow{std::move(text)});
 }
 
@@ -148,8 +148,8 @@ TextResult audio_part_source(const json& part, const std::string& where) {
   for (const char* key : {"path", "audio", "url"}) {
     if (!part.contains(key)) continue;
     TextResult s = json_string(part.at(key), cat(where, ".", key));
-    if (s && trim(*s.value).empty()) return TextResult::fail(skip_kind::kMissingColumn, cat(where, ".", key, " is empty"));
-    if (s) s.value = trim(*s.value);
+    if (s && trim_space(*s.value).empty()) return TextResult::fail(skip_kind::kMissingColumn, cat(where, ".", key, " is empty"));
+    if (s) s.value = trim_space(*s.value);
     return s;
   }
   return TextResult::fail(skip_kind::kMissingColumn,
@@ -172,7 +172,7 @@ TextResult image_part_source(const json& part, const std::string& where) {
                                            : json_string(u, cat(where, ".image_url"));
   }
   if (!s) return s;
-  s.value = trim(*s.value);
+  s.value = trim_space(*s.value);
   if (s.value->empty()) return TextResult::fail(skip_kind::kMissingColumn, cat(where, " has an empty image source"));
   if (s.value->rfind("data:", 0) == 0)
     return TextResult::fail(skip_kind::kMediaPart, cat(where, " is an inline (data: URL) image; give a \"path\" or \"url\""));
@@ -184,7 +184,7 @@ ContentResult message_content(const json& content, const std::string& where, con
   if (content.is_string()) {
     TextResult s = json_string(content, where);
     if (!s) return content_fail(s.error);
-    return ContentResult::ok(Content{trim(*s.value), {}});
+    return ContentResult::ok(Content{trim_space(*s.value), {}});
   }
   if (!content.is_array())
     return ContentResult::fail(skip_kind::kWrongType,
@@ -202,7 +202,7 @@ ContentResult message_content(const json& content, const std::string& where, con
         return ContentResult::fail(skip_kind::kMissingColumn, cat(part_where, " is a text part without \"text\""));
       TextResult t = json_string(part.at("text"), part_where + ".text");
       if (!t) return content_fail(t.error);
-      out.text += trim(*t.value);
+      out.text += trim_space(*t.value);
     } else if ((type == "image" || type == "image_url") && options.image) {
       TextResult source = image_part_source(part, part_where);
       if (!source) return content_fail(source.error);
@@ -224,7 +224,7 @@ ContentResult message_content(const json& content, const std::string& where, con
                                  cat(part_where, " has type ", quote(type), "; expected text (or image/audio)"));
     }
   }
-  out.text = trim(out.text);
+  out.text = trim_space(out.text);
   return ContentResult::ok(std::move(out));
 }
 
@@ -288,7 +288,7 @@ Result conversation(const json& messages, const TextDatasetOptions& options) {
   if (chat.turns.back().role != Role::Model)
     return Result::fail(skip_kind::kBadConversation,
                         "the conversation ends with a user turn; the last message must be the model's answer");
-  if (system.empty()) system = trim(options.system_prompt);
+  if (system.empty()) system = trim_space(options.system_prompt);
   if (!system.empty()) {
     chat.turns.insert(chat.turns.begin(), Turn{Role::System, system});
     for (MediaPart& m : chat.media) ++m.turn;

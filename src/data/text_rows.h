@@ -8,7 +8,8 @@
 //   {"<text>"}                              plain text (completion mode)
 // CSV rows have string fields only: prompt/response columns (instruction) or the text column (completion).
 //
-// Trimming removes ASCII whitespace (space, tab, CR, LF, FF, VT), as gt::trim does.
+// Trimming removes ASCII and Unicode white space (no-break spaces, ideographic space...), as gt::trim_space does:
+// an answer of only no-break spaces is empty.
 // Conversation rules (those of Gemma's Hugging Face chat templates): roles are system (first only), user and
 // assistant/model, alternating user, model, user, model... and ending with a model turn. Content is a string
 // or a list of parts; text parts ({"type": "text", "text": ...}) are trimmed and joined with nothing between them

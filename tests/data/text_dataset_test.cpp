@@ -254,6 +254,30 @@ TEST(DataTextSkips, EveryCsvReason) {
   EXPECT_NE(sk[3].reason.find("column \"prompt\" is not valid UTF-8 (byte 4"), std::string::npos) << sk[3].reason;
 }
 
+// Unicode white space says nothing either: answers and prompts of only such characters are empty; inner and
+// ASCII-adjacent ones are kept as text.
+TEST(DataTextSkips, UnicodeSpacesAloneAreEmpty) {
+  const std::string nbsp = "\u00a0", ideographic = "\u3000", thin = "\u2009", zwsp = "\u200b", nnbsp = "\u202f";
+  const std::string content =
+      lines({{{"prompt", "q"}, {"response", nbsp + nbsp + nbsp}},             // 1 empty answer
+             {{"prompt", ideographic + " \t" + thin}, {"response", "a"}},    // 2 empty prompt
+             {{"prompt", "q"}, {"response", zwsp + nnbsp + "\u0085\u2028"}},  // 3 empty answer
+             {{"messages", {{{"role", "user"}, {"content", "q"}},
+                            {{"role", "assistant"}, {"content", nbsp}}}}},       // 4 empty answer
+             {{"prompt", "q"}, {"response", nbsp + "caf\u00e9" + nbsp + "ok" + nbsp}}});  // 5 kept
+  const auto l = load("train.jsonl", content);
+  const auto& sk = l->data.skipped;
+  ASSERT_EQ(sk.size(), 4u);
+  EXPECT_EQ(sk[0].kind, "empty_answer");
+  EXPECT_EQ(sk[1].kind, "empty_prompt");
+  EXPECT_EQ(sk[2].kind, "empty_answer");
+  EXPECT_EQ(sk[3].kind, "empty_answer");
+  ASSERT_EQ(l->data.examples.size(), 1u);
+  EXPECT_EQ(gt::trim_space(nbsp + "caf\u00e9" + nbsp + "ok" + nbsp), "caf\u00e9" + nbsp + "ok");
+  EXPECT_EQ(gt::trim_space("\u2000x\u200a"), "x");
+  EXPECT_EQ(gt::trim_space("\u2010"), "\u2010");  // a hyphen shares the lead bytes but is no space
+}
+
 TEST(DataTextSkips, CsvHeaderWithoutTheColumnsIsAnError) {
   gt::test::expect_input_error_with([] { load("train.csv", "id,question,answer\n1,q,a\n"); },
                                     {"train.csv", "no column \"prompt\"", "id, question, answer", "prompt_column"});
