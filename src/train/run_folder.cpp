@@ -1,6 +1,10 @@
 #include "train/run_folder.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <sstream>
@@ -32,11 +36,18 @@ RunFolder RunFolder::create(const std::string& out, const std::string& name) {
   for (char ch : name) safe += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.') ? ch : '_';
   if (safe.empty()) safe = "run";
   fs::path base = fs::path(out) / (std::string(stamp) + "-" + safe);
-  fs::path p = base;
-  for (int i = 2; fs::exists(p); ++i) p = base.string() + "-" + std::to_string(i);
   std::error_code ec;
-  fs::create_directories(p, ec);
-  if (ec) fail_input(p.string(), ": cannot create the run folder (", ec.message(), ")");
+  fs::create_directories(out, ec);
+  if (ec) fail_input(out, ": cannot create the output folder (", ec.message(), ")");
+  // mkdir(2) is the exclusive step: two runs started together with the same name never share a folder, the
+  // second one takes the next suffix. 0700: a run's config and data paths are for its owner only.
+  fs::path p = base;
+  for (int i = 2;; ++i) {
+    if (::mkdir(p.c_str(), 0700) == 0) break;
+    if (errno != EEXIST)
+      fail_input(p.string(), ": cannot create the run folder (", std::strerror(errno), ")");
+    p = base.string() + "-" + std::to_string(i);
+  }
   RunFolder r;
   r.path_ = p.string();
   return r;

@@ -71,6 +71,15 @@ struct SignalGuard {
   }
 };
 
+// Adapter weights that are NaN or infinite are never written: a diverged run must not leave a checkpoint or an
+// adapter that looks usable.
+void require_finite_adapter(const std::vector<std::pair<std::string, at::Tensor>>& named, const std::string& what) {
+  for (const auto& [name, t] : named)
+    if (!torch::isfinite(t.detach()).all().item<bool>())
+      fail_input(what, ": LoRA weight '", name, "' holds NaN or infinite values (training diverged); nothing was "
+                 "written; try a lower --lr or --dtype float32");
+}
+
 // The test hook GT_TEST_STOP_AFTER_STEP=N behaves like Ctrl-C after step N (used by the resume tests).
 int64_t stop_after_step() {
   const char* s = std::getenv("GT_TEST_STOP_AFTER_STEP");
@@ -355,6 +364,7 @@ int run_train(const TrainConfig& config) {
     bar.start_at(state.step);
     reset_peak_memory(device_name);
     auto checkpoint_now = [&] {
+      require_finite_adapter(named, cat("checkpoint at step ", state.step));
       batches.save(state);
       save_checkpoint(run.path(), cfg.keep_checkpoints, model, acfg, opt, state, device);
     };
@@ -424,7 +434,8 @@ int run_train(const TrainConfig& config) {
       synchronize_device(device_name);
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-      if (state.step % cfg.log_every == 0 || state.step == total_steps) {
+      // A skipped step is always recorded, with the rows it read, so a bad example can be found.
+      if (state.step % cfg.log_every == 0 || state.step == total_steps || !finite) {
         json row = {{"step", state.step},
                     {"epoch", batches.epochs(micro_done)},
                     {"loss", finite ? json(loss) : json(nullptr)},
@@ -438,7 +449,15 @@ int run_train(const TrainConfig& config) {
                     {"memory_bytes", current_memory_bytes(device_name)},
                     {"host_rss_bytes", host_resident_bytes()}};
         if (const std::optional<int> busy = gpu_percent()) row["gpu_util"] = *busy;
-        if (!finite) row["skipped_update"] = true;
+        if (!finite) {
+          row["skipped_update"] = true;
+          json sources = json::array();
+          for (const auto& b : micro)
+            for (int64_t i : b.example_indices)
+              if (!streamed && i >= 0 && static_cast<size_t>(i) < train.examples.size())
+                sources.push_back(train.examples[static_cast<size_t>(i)].source);
+          row["skipped_rows"] = sources;
+        }
         row.update(batches.stream_metrics());
         run.append_metric(row);
         if (live) live->metric(row);
@@ -471,6 +490,11 @@ int run_train(const TrainConfig& config) {
 
     // ---------------------------------------------------------------------------------------------------------
     // End of training
+    // A run that ends in a streak of non-finite steps has diverged: it is not a success, whatever the weights hold.
+    if (bad_steps > 0)
+      fail_input("training diverged: the loss or gradient norm was not finite for the last ", bad_steps,
+                 " step(s) (see skipped_update in metrics.jsonl); the adapter was not saved; try a lower --lr or "
+                 "--dtype float32, and resume from the last checkpoint");
     run_eval("final");
     checkpoint_now();
     models::save_adapter(run.file("adapter"), model, acfg);

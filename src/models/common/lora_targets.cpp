@@ -1,5 +1,6 @@
 #include "models/common/lora_targets.h"
 
+#include <algorithm>
 #include <optional>
 #include <regex>
 
@@ -85,6 +86,13 @@ std::vector<std::string> apply_lora(torch::nn::Module& root, const std::string& 
                    targets.describe());
       continue;
     }
+    // A rank above the smaller side of the layer adds no expressiveness (A·B cannot exceed that rank) and only
+    // costs memory: --lora-r 100000 on a 64-wide model asked for gigabytes. Refused with the layer named.
+    const int64_t smaller = std::min(lin->in_features(), lin->out_features());
+    if (options.r > smaller)
+      fail_input("--lora-r ", options.r, " is larger than layer '", full, "' allows: its weight is ", lin->out_features(),
+                 " x ", lin->in_features(), " (out x in features), so the rank can be at most ", smaller,
+                 "; give --lora-r ", smaller, " or less, or leave this layer out of --lora-targets");
     if (!lin->has_lora()) lin->enable_lora(options);
     adapted.push_back(full);
   }

