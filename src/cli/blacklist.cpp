@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "cli/config_flags.h"
 #include "infer/task_eval.h"
 
@@ -29,7 +30,9 @@ void add_blacklist(CLI::App& app) {
   sub->add_option("--split", o->split, "Of a dataset folder: train | validation")->capture_default_str();
   sub->add_option("--adapter", o->eval.adapter, "LoRA adapter folder to generate with");
   sub->add_option("--normalizer", o->eval.normalizer, "basic | none (see eval --generate)")->capture_default_str();
-  sub->add_option("--max-new-tokens", o->eval.max_new_tokens, "Most tokens per answer")->capture_default_str();
+  sub->add_option("--max-new-tokens", o->eval.max_new_tokens, "Most tokens per answer")
+      ->capture_default_str()
+      ->check(positive_number());
   sub->callback([o, run, flags] {
     apply_config_flags(*flags, *run);
     if (o->predictions.empty() && (run->model.empty() || run->data.empty()))

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "cli/config_flags.h"
 #include "infer/task_eval.h"
 #include "train/commands.h"
@@ -42,11 +43,15 @@ void add_eval(CLI::App& app) {
                   "no punctuation or symbols, NFKC, collapsed spaces) or none")
       ->capture_default_str();
   sub->add_option("--max-new-tokens", task->max_new_tokens, "With --generate: most tokens per answer")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_number());
   sub->add_option("--max-rows", task->max_rows, "With --generate: score only the first N rows (0 = all)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative_number());
   sub->callback([o, flags, task, generate] {
     apply_config_flags(*flags, o->run);
+    // The shared options get train's checks (--batch-size 0, --max-duration -1: a clear error, not libtorch's).
+    validate(o->run);
     o->image_token_budget_given = !flags->options.at("image_token_budget")->empty();
     if (*generate) {
       task->adapter = o->adapter;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "infer/commands.h"
 
 namespace gt::cli {
@@ -28,9 +29,11 @@ void add_generate(CLI::App& app) {
   sub->add_option("--audio", o->audio, "Audio file or URL placed after the images (repeatable)");
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Most tokens to generate per prompt")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy (arg-max)");
-  sub->add_option("--top-k", o->top_k, "Sample among the k most likely tokens (0 = all)");
+      ->check(positive_number());
+  sub->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy (arg-max)")
+      ->check(non_negative_number());
+  sub->add_option("--top-k", o->top_k, "Sample among the k most likely tokens (0 = all)")
+      ->check(non_negative_number());
   sub->add_option("--top-p", o->top_p, "Sample among the most likely tokens whose probabilities sum to p");
   sub->add_option("--repetition-penalty", o->repetition_penalty,
                   "Penalty for tokens already in the prompt or the answer (1 = none; transformers' rule)");
@@ -41,10 +44,13 @@ void add_generate(CLI::App& app) {
                 "\"stopped\", \"prefill_s\", \"tokens_per_s\"} (ids without the stop token)");
   sub->add_option("--batch-size", o->batch_size,
                   "--messages conversations generated together (answers are printed when their batch is done)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_number());
   sub->add_option("--image-token-budget", o->image_token_budget,
                   "Gemma 4: soft tokens per image (70, 140, 280, 560, 1120); default: the adapter's, else 280");
-  sub->add_option("--max-duration", o->max_duration, "Seconds kept of each audio clip")->capture_default_str();
+  sub->add_option("--max-duration", o->max_duration, "Seconds kept of each audio clip")
+      ->capture_default_str()
+      ->check(positive_number());
   sub->add_option("--device", o->device, "auto | cpu | cuda | cuda:N | mps")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "auto (bf16 on cuda/mps, float32 on cpu) | float32 | bfloat16")
       ->capture_default_str();

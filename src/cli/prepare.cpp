@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "train/commands.h"
 
 namespace gt::cli {
@@ -20,8 +21,11 @@ void add_prepare(CLI::App& app) {
   sub->add_option("--modality", o->modality, "audio")->capture_default_str();
   sub->add_option("--audio-column", o->audio_column, "Column or JSON key of the clip")->capture_default_str();
   sub->add_option("--max-duration", o->max_duration, "Seconds kept of each clip (longer ones are cut and counted)")
-      ->capture_default_str();
-  sub->add_option("--min-duration", o->min_duration, "Clips shorter than this are skipped")->capture_default_str();
+      ->capture_default_str()
+      ->check(positive_number());
+  sub->add_option("--min-duration", o->min_duration, "Clips shorter than this are skipped")
+      ->capture_default_str()
+      ->check(non_negative_number());
   sub->callback([o] { train::run_prepare(*o); });
 }
 

@@ -46,7 +46,13 @@ std::string process_line(const tok::Tokenizer& tk, const TokenizeOptions& o, con
     ids.reserve(j.size());
     for (const auto& v : j) {
       if (!v.is_number_integer()) fail_input("expected integer token ids, found ", v.dump());
-      ids.push_back(v.get<int32_t>());
+      // Read as 64 bits and range-checked, so 4294967297 is refused instead of wrapping to id 1.
+      const bool is_unsigned = v.is_number_unsigned();
+      const uint64_t u = is_unsigned ? v.get<uint64_t>() : 0;
+      const int64_t id = is_unsigned ? 0 : v.get<int64_t>();
+      if ((is_unsigned && u >= tk.vocab_size()) || (!is_unsigned && (id < 0 || static_cast<uint64_t>(id) >= tk.vocab_size())))
+        fail_input("token id ", v.dump(), " is out of the tokenizer's range (ids 0..", tk.vocab_size() - 1, ")");
+      ids.push_back(static_cast<int32_t>(is_unsigned ? u : static_cast<uint64_t>(id)));
     }
     nlohmann::json out = {{"text", tk.decode(ids, o.skip_special)}};
     return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -30,4 +30,21 @@ void remove_tree(const std::string& path) {
     fail_input(path, ": cannot remove the folder (", std::strerror(errno), ")");
 }
 
+void make_output_folder(const std::string& path, const std::string& what) {
+  auto fail = [&](const std::string& at, int err) {
+    fail_input(what, ": cannot create or write the folder ", at == path ? "" : at + " of ", path, " (",
+               std::strerror(err), "); choose a writable folder");
+  };
+  // Each prefix in turn, as `mkdir -p` does; an existing folder is fine, anything else in the way is not.
+  for (size_t pos = path.find('/', 1);; pos = path.find('/', pos + 1)) {
+    const std::string part = pos == std::string::npos ? path : path.substr(0, pos);
+    if (!part.empty() && ::mkdir(part.c_str(), 0777) != 0 && errno != EEXIST) fail(part, errno);
+    struct stat st {};
+    if (!part.empty() && ::stat(part.c_str(), &st) != 0) fail(part, errno);
+    if (!part.empty() && !S_ISDIR(st.st_mode)) fail(part, ENOTDIR);
+    if (pos == std::string::npos) break;
+  }
+  if (::access(path.c_str(), W_OK | X_OK) != 0) fail(path, errno);
+}
+
 }  // namespace gt

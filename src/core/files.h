@@ -13,4 +13,9 @@ namespace gt {
 // the path when something cannot be removed.
 void remove_tree(const std::string& path);
 
+// Creates folder `path` and any missing parents (POSIX mkdir, mode 0777 less the umask) and checks that files can
+// be created in it. Throws gt::InputError naming `what` (e.g. "--out") and the folder, with the system's reason
+// (read-only file system, permission denied, a file in the way), instead of a library exception.
+void make_output_folder(const std::string& path, const std::string& what);
+
 }  // namespace gt

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/strings.h"
 #include "io/model_presets.h"
 #include "models/audio_tower.h"
@@ -49,7 +50,7 @@ void run_init_random(const InitRandomOptions& o) {
     fail_input("init-random: --dtype is \"", o.dtype, "\", expected bfloat16 or float32");
   if (fs::exists(o.out) && !fs::is_empty(o.out))
     fail_input("init-random: ", o.out, " exists and is not empty; choose a new folder");
-  fs::create_directories(o.out);
+  make_output_folder(o.out, "init-random: --out");
   if (o.config_only) {
     std::ofstream(o.out + "/config.json") << text << "\n";
     std::cout << "wrote " << o.out << "/config.json (" << o.family << " " << o.size << ")\n";

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/progress.h"
 #include "core/strings.h"
 #include "data/csv_reader.h"
@@ -79,7 +80,7 @@ struct SplitReport {
 class Preparer {
  public:
   explicit Preparer(const PrepareOptions& o) : o_(o) {
-    fs::create_directories(fs::path(o.out) / "clips");
+    make_output_folder((fs::path(o.out) / "clips").string(), "prepare: --out");
     skipped_log_ = (fs::path(o.out) / "skipped.jsonl").string();
     std::ofstream(skipped_log_, std::ios::trunc);  // a fresh record of this preparation
   }
