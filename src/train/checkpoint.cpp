@@ -1,6 +1,12 @@
 #include "train/checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -8,6 +14,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/strings.h"
+#include "io/safetensors.h"
 #include "io/safetensors_torch.h"
 
 namespace fs = std::filesystem;
@@ -30,6 +38,74 @@ std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const std::string
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// The files of a checkpoint folder, every one needed by load_checkpoint.
+const char* const kCheckpointFiles[] = {"adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors",
+                                        "rng.safetensors", "trainer_state.json"};
+
+[[noreturn]] void fail_write(const fs::path& file, int err) {
+  fail_input(file.string(), ": cannot write (", std::strerror(err), "); the disk may be full");
+}
+
+// Flushes a file's or a folder's data to the disk (fsync(2)), so a rename or DONE after it never names bytes that a
+// power cut could still lose.
+void sync_path(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd < 0) fail_write(p, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) fail_write(p, err);
+}
+
+// Writes `content` with every write(2), fsync(2) and close(2) checked: a full disk (ENOSPC) or a file size limit
+// (EFBIG) is an error naming the file, never a silently short file.
+void write_synced(const fs::path& p, const std::string& content) {
+  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) fail_write(p, errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      fail_write(p, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail_write(p, err);
+  }
+  if (::close(fd) != 0) fail_write(p, errno);
+}
+
+// Why the checkpoint folder `dir` cannot be loaded ("" when it can): a missing or empty file, a safetensors file
+// whose header or size is wrong (SafetensorsFile::open checks the data offsets against the file size), or
+// JSON that does not parse.
+std::string checkpoint_fault(const fs::path& dir) {
+  for (const char* name : kCheckpointFiles) {
+    std::error_code ec;
+    const fs::path f = dir / name;
+    const auto size = fs::file_size(f, ec);
+    if (ec) return cat(f.string(), " is missing");
+    if (size == 0) return cat(f.string(), " is empty");
+    const std::string n = name;
+    try {
+      if (n.ends_with(".safetensors")) {
+        io::SafetensorsFile::open(f.string());
+      } else {
+        std::ifstream in(f);
+        if (json::parse(in, nullptr, false).is_discarded()) return cat(f.string(), " is not valid JSON");
+      }
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  }
+  return "";
 }
 
 at::Generator generator_for(const at::Device& device) {
@@ -76,19 +152,38 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
   const fs::path final_dir = root / ("step-" + std::to_string(state.step));
   const fs::path tmp = root / ("step-" + std::to_string(state.step) + ".tmp");
   remove_tree(tmp.string());
-  fs::create_directories(tmp);
-  models::save_adapter(tmp.string(), model, adapter_cfg);
-  io::save_tensors((tmp / "optimizer.safetensors").string(), opt.state());
-  std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", generator_state(at::detail::getDefaultCPUGenerator())}};
-  if (!device.is_cpu()) rng.emplace_back(device.str(), generator_state(generator_for(device)));
-  io::save_tensors((tmp / "rng.safetensors").string(), rng);
-  {
-    std::ofstream out(tmp / "trainer_state.json");
-    out << state.to_json().dump(2) << "\n";
+  // Every file is written into step-N.tmp, checked, fsynced and read back before the folder is renamed and DONE
+  // written (fsynced too); a failed write removes the partial folder and leaves the older checkpoints as they were.
+  bool renamed = false;
+  try {
+    fs::create_directories(tmp);
+    models::save_adapter(tmp.string(), model, adapter_cfg);
+    io::save_tensors((tmp / "optimizer.safetensors").string(), opt.state());
+    std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", generator_state(at::detail::getDefaultCPUGenerator())}};
+    if (!device.is_cpu()) rng.emplace_back(device.str(), generator_state(generator_for(device)));
+    io::save_tensors((tmp / "rng.safetensors").string(), rng);
+    write_synced(tmp / "trainer_state.json", state.to_json().dump(2) + "\n");
+    for (const char* name : kCheckpointFiles) sync_path(tmp / name);
+    if (const std::string fault = checkpoint_fault(tmp); !fault.empty())
+      fail_input(fault, " right after it was written; the disk may be full");
+    sync_path(tmp);
+    remove_tree(final_dir.string());
+    fs::rename(tmp, final_dir);
+    renamed = true;
+    sync_path(root);
+    write_synced(final_dir / "DONE", cat("step ", state.step, "\n"));
+    sync_path(final_dir);
+  } catch (const std::exception& e) {
+    try {
+      remove_tree(tmp.string());
+      if (renamed) remove_tree(final_dir.string());
+    } catch (const std::exception&) {
+      // The first error is the one to report.
+    }
+    const std::string why = e.what();
+    fail_input("checkpoint ", final_dir.string(), " was not written: ", why,
+               why.find("disk") == std::string::npos ? "; the disk may be full" : "", "; the earlier checkpoints are kept");
   }
-  remove_tree(final_dir.string());
-  fs::rename(tmp, final_dir);
-  std::ofstream(final_dir / "DONE") << "step " << state.step << "\n";
 
   auto all = complete_checkpoints(run_dir);
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) remove_tree(all[i].second.string());
@@ -97,7 +192,15 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
 std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   auto all = complete_checkpoints(run_dir);
   if (all.empty()) return std::nullopt;
-  return all.back().second.string();
+  // Newest first; one that does not verify (a write cut short, a damaged file) is passed over for the one before.
+  std::string faults;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const std::string fault = checkpoint_fault(it->second);
+    if (fault.empty()) return it->second.string();
+    std::cerr << "checkpoint  " << it->second.string() << " does not verify (" << fault << "); trying an earlier one\n";
+    faults += cat("\n  ", it->second.string(), ": ", fault);
+  }
+  fail_input(run_dir, ": no checkpoint verifies, so there is nothing to resume from:", faults);
 }
 
 TrainerState load_checkpoint(const std::string& ckpt_dir, models::TextModel& model, AdamW& opt, const at::Device& device) {

@@ -93,4 +93,65 @@ TEST(ReliabilityCli, LoraRankAboveALayersSizeIsRefusedNamingTheLayer) {
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
+// A trainer stopped like Ctrl-C after step 2 of 4 with a checkpoint every 2 steps: checkpoints/step-2 is complete.
+fs::path run_stopped_at_step_2(const TinySetup& s, const std::string& extra = "") {
+  auto r = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=2 '" + gt::test::cli_path() + "' " +
+                               s.train_args("--max-steps 4 --save-every 2 " + extra));
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  return s.only_run();
+}
+
+TEST(ReliabilityCli, DiskFullDuringACheckpointFailsTheRunAndResumeUsesTheLastGoodOne) {
+  TinySetup s;
+  const fs::path run = run_stopped_at_step_2(s);
+  // A file size limit of 300 blocks (150 or 300 KiB, by shell) below the adapter's 570 kB while the run's small
+  // JSON files fit. With SIGXFSZ ignored the write fails with EFBIG, as a full disk fails one with ENOSPC.
+  auto full = gt::test::run_shell("trap '' XFSZ; ulimit -f 300; '" + gt::test::cli_path() + "' train --resume " +
+                                  quote(run));
+  EXPECT_NE(full.exit_code, 0) << full.err;
+  EXPECT_TRUE(has(full.err, "checkpoint " + (run / "checkpoints" / "step-4").string() + " was not written")) << full.err;
+  EXPECT_TRUE(has(full.err, "step-4.tmp/adapter_model.safetensors")) << full.err;  // the file at fault
+  EXPECT_TRUE(has(full.err, "disk")) << full.err;
+  const json meta = gt::test::read_json(run / "metadata.json");
+  EXPECT_EQ(meta["status"], "failed");
+  EXPECT_TRUE(has(meta["error"].get<std::string>(), "was not written")) << meta.dump();
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "step-4"));
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "step-4.tmp"));
+  EXPECT_TRUE(fs::exists(run / "checkpoints" / "step-2" / "DONE"));
+
+  // Without the limit the run resumes from step 2 and completes.
+  auto resumed = gt::test::run_cli("train --resume " + quote(run));
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_TRUE(has(resumed.err, "resumed     from " + (run / "checkpoints" / "step-2").string() + " at step 2"))
+      << resumed.err;
+  EXPECT_EQ(gt::test::read_json(run / "metadata.json")["status"], "completed");
+}
+
+TEST(ReliabilityCli, ResumeSkipsADamagedNewestCheckpoint) {
+  TinySetup s;
+  // Checkpoints at steps 2 and 4 of 6, stopped after 4.
+  auto r = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=4 '" + gt::test::cli_path() + "' " +
+                               s.train_args("--max-steps 6 --save-every 2 --keep-checkpoints 3"));
+  ASSERT_EQ(r.exit_code, 130) << r.err;
+  const fs::path run = s.only_run();
+  const fs::path newest = run / "checkpoints" / "step-4";
+  ASSERT_TRUE(fs::exists(newest / "DONE"));
+  fs::resize_file(newest / "optimizer.safetensors", 100);  // cut short, as a full disk would leave it
+  auto resumed = gt::test::run_cli("train --resume " + quote(run));
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_TRUE(has(resumed.err, newest.string() + " does not verify")) << resumed.err;
+  EXPECT_TRUE(has(resumed.err, "resumed     from " + (run / "checkpoints" / "step-2").string() + " at step 2"))
+      << resumed.err;
+  EXPECT_EQ(gt::test::read_json(run / "metadata.json")["status"], "completed");
+
+  // When no checkpoint verifies, resume is an error that lists each one and why.
+  TinySetup t;
+  const fs::path only = run_stopped_at_step_2(t);
+  fs::remove(only / "checkpoints" / "step-2" / "rng.safetensors");
+  auto none = gt::test::run_cli("train --resume " + quote(only));
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_TRUE(has(none.err, "no checkpoint verifies")) << none.err;
+  EXPECT_TRUE(has(none.err, "rng.safetensors is missing")) << none.err;
+}
+
 }  // namespace
