@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"  // defines: add_doctor, add_train, add_eval, ...
 #include "core/error.h"    // defines: gt::InputError
+#include "core/strings.h"  // defines: gt::redact_url_secrets
 
 namespace {
 // A crash is a bug: print where it happened so that it can be reported, then die with the same signal.
@@ -61,11 +62,11 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const gt::InputError& e) {
     std::fflush(stdout);
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << gt::redact_url_secrets(e.what()) << "\n";  // a URL's credentials stay private
     return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::cerr << "internal error: " << e.what() << "\n"
+    std::cerr << "internal error: " << gt::redact_url_secrets(e.what()) << "\n"
               << "This is a bug in gemma-tune; please report it with the command you ran.\n";
     return 3;
   }

@@ -125,4 +125,50 @@ std::string quote(std::string_view s, size_t max_len) {
   return out;
 }
 
+namespace {
+
+bool url_stop(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`';
+}
+
+bool secret_parameter(std::string name) {
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const char* const kNames[] = {"token",          "access_token",     "id_token",          "refresh_token",
+                                       "key",            "api_key",          "apikey",            "sig",
+                                       "signature",      "password",         "passwd",            "secret",
+                                       "client_secret",  "credential",       "auth",              "x-goog-signature",
+                                       "x-goog-credential", "x-amz-signature", "x-amz-credential", "x-amz-security-token"};
+  for (const char* n : kNames)
+    if (name == n) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string redact_url_secrets(std::string_view text) {
+  std::string out(text);
+  // User information: between "://" and the last '@' of the authority (which ends at '/', '?', '#' or a stop).
+  for (size_t p = out.find("://"); p != std::string::npos; p = out.find("://", p + 3)) {
+    const size_t start = p + 3;
+    size_t end = start;
+    while (end < out.size() && !url_stop(out[end]) && out[end] != '/' && out[end] != '?' && out[end] != '#') ++end;
+    const size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
+    if (at != std::string::npos && at >= start && at < end) out.replace(start, at - start, "REDACTED");
+  }
+  // Secret query parameters: "?name=value" or "&name=value", the value up to '&', '#' or a stop.
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] != '?' && out[i] != '&' && out[i] != ';') continue;
+    const size_t eq = out.find('=', i + 1);
+    if (eq == std::string::npos) break;
+    const std::string name = out.substr(i + 1, eq - i - 1);
+    if (name.find_first_of("?&#/ \t\n\"'") != std::string::npos || !secret_parameter(name)) continue;
+    size_t end = eq + 1;
+    while (end < out.size() && !url_stop(out[end]) && out[end] != '&' && out[end] != '#') ++end;
+    // Punctuation closing the URL in a message ("...?token=abc: HTTP 404") belongs to the message.
+    while (end > eq + 1 && std::string_view(":,.;)").find(out[end - 1]) != std::string_view::npos) --end;
+    out.replace(eq + 1, end - eq - 1, "REDACTED");
+  }
+  return out;
+}
+
 }  // namespace gt

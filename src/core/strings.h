@@ -22,6 +22,12 @@ std::vector<std::string> split(std::string_view s, char sep);
 std::string format_bytes(double bytes);
 // Human-readable duration: 3725 -> "1h02m05s".
 std::string format_duration(double seconds);
+// Hides credentials in URLs anywhere in `text` before it is written to a log, a message or a run file: the user
+// information of "scheme://user:pass@host" (RFC 3986 section 3.2.1) becomes "REDACTED@", and the values of query
+// parameters that carry secrets (token, access_token, key, api_key, sig, signature, password, secret, credential,
+// and signed-URL parameters: X-Goog-Signature, X-Goog-Credential, X-Amz-Signature, X-Amz-Credential,
+// X-Amz-Security-Token) become "REDACTED".
+std::string redact_url_secrets(std::string_view text);
 // Quotes a string for messages, escaping control characters and cutting it at `max_len` bytes.
 std::string quote(std::string_view s, size_t max_len = 80);
 

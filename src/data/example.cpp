@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "data/utf8_text.h"
 
 namespace gt::data {
@@ -20,10 +21,10 @@ void append_skipped_rows(const std::string& path, std::span<const SkippedRow> ro
   std::ofstream out(path, std::ios::binary | std::ios::app);
   if (!out) fail_input("cannot open ", path, " to record skipped rows");
   for (const SkippedRow& r : rows) {
-    nlohmann::json line = {{"file", utf8_sanitize(r.file)},
+    nlohmann::json line = {{"file", utf8_sanitize(redact_url_secrets(r.file))},
                            {"row", r.row},
                            {"kind", r.kind},
-                           {"reason", utf8_sanitize(r.reason)}};
+                           {"reason", utf8_sanitize(redact_url_secrets(r.reason))}};
     out << line.dump() << '\n';
   }
   out.flush();
