@@ -80,6 +80,7 @@ void RunFolder::append_metric(const json& row) {
   std::ofstream out(file("metrics.jsonl"), std::ios::app);
   out << row.dump() << "\n";
   out.flush();
+  if (!out) fail_input(file("metrics.jsonl"), ": cannot append a row; the disk may be full");
 }
 
 void RunFolder::truncate_metrics_after(int64_t step) { truncate_jsonl_after("metrics.jsonl", step); }
@@ -102,13 +103,20 @@ void RunFolder::truncate_jsonl_after(const std::string& rel, int64_t step) {
 
 void RunFolder::write_text(const std::string& rel, const std::string& content) const {
   const std::string p = file(rel);
+  bool ok = false;
   {
     std::ofstream out(p + ".tmp", std::ios::binary | std::ios::trunc);
     out << content;
-    out.flush();
-    if (!out) fail_input(p, ": write failed (disk full?)");
+    out.close();  // close flushes; its failure (a full disk) shows in the stream state
+    ok = static_cast<bool>(out);
   }
-  fs::rename(p + ".tmp", p);
+  std::error_code ec;
+  if (!ok) {
+    fs::remove(p + ".tmp", ec);
+    fail_input(p, ": write failed; the disk may be full (the previous version is kept)");
+  }
+  fs::rename(p + ".tmp", p, ec);
+  if (ec) fail_input(p, ": cannot move ", p, ".tmp into place (", ec.message(), ")");
 }
 
 }  // namespace gt::train
