@@ -2,15 +2,41 @@
 
 namespace gt::live {
 
-EventHub::EventHub(size_t probes_kept) : probes_kept_(probes_kept) {}
+EventHub::EventHub(size_t probes_kept, size_t train_kept) : probes_kept_(probes_kept), train_kept_(train_kept) {}
+
+void EventHub::thin_train_rows() {
+  // All but the newest quarter of the train rows are held to one stride (in rows published), doubled only while they
+  // are still too many: the curve's older part stays evenly spaced, its recent steps whole.
+  auto hold_to_stride = [&] {
+    const size_t older = train_ - train_kept_ / 4;
+    std::deque<Stored> kept;
+    size_t seen = 0;
+    for (Stored& e : events_) {
+      if (e.train && seen++ < older && e.ordinal % stride_ != 0) {
+        --train_;
+        continue;
+      }
+      kept.push_back(std::move(e));
+    }
+    events_.swap(kept);
+  };
+  hold_to_stride();
+  while (train_ > train_kept_ * 3 / 4) {
+    stride_ *= 2;
+    hold_to_stride();
+  }
+}
 
 void EventHub::publish(nlohmann::json event) {
-  const bool probe = event.value("type", "") == "probe";
+  const std::string type = event.value("type", "");
+  const bool probe = type == "probe", train = type == "train";
   std::unique_lock lock(mu_);
   const uint64_t seq = next_seq_++;
   event["seq"] = seq;
   // Serialising under the lock keeps seq order equal to storage order; events are small (a probe is ~100 KB at most).
-  events_.push_back({seq, probe, event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  events_.push_back({seq, train ? train_published_++ : 0, probe, train,
+                     event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  if (train && ++train_ > train_kept_) thin_train_rows();
   if (probe && ++probes_ > probes_kept_) {
     for (auto it = events_.begin(); it != events_.end(); ++it)
       if (it->probe) {

@@ -37,8 +37,10 @@ namespace gt::live {
 
 class EventHub {
  public:
-  // Keeps every event except probes, of which the newest `probes_kept` stay (each is up to ~100 KB).
-  explicit EventHub(size_t probes_kept = 16);
+  // Keeps every event except probes, of which the newest `probes_kept` stay (each is up to ~100 KB), and train rows
+  // beyond `train_kept`: past that, every second row but the newest quarter goes (a long run's curve evenly thinned,
+  // its recent steps whole), so the history of a run of millions of steps stays within a few tens of MB.
+  explicit EventHub(size_t probes_kept = 16, size_t train_kept = 100000);
 
   // Adds "seq" and stores the event; wakes the waiting streams. Never blocks on a reader: the lock is held only to
   // append (readers copy what they need under it and format outside).
@@ -64,13 +66,16 @@ class EventHub {
  private:
   struct Stored {
     uint64_t seq;
-    bool probe;
+    uint64_t ordinal;  // train rows: 0, 1, 2, ... in the order published
+    bool probe, train;
     std::string text;
   };
+  void thin_train_rows();
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<Stored> events_;
-  size_t probes_kept_, probes_ = 0;
+  size_t probes_kept_, probes_ = 0, train_kept_, train_ = 0;
+  uint64_t train_published_ = 0, stride_ = 1;
   uint64_t next_seq_ = 1;
   bool closed_ = false;
 };

@@ -1,5 +1,6 @@
 #include "train/live_run.h"
 
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -68,10 +69,11 @@ void LiveRun::status(const std::string& status, int64_t step, const std::string&
 }
 
 std::string LiveRun::describe(double train_seconds) const {
-  return cat(probes_, " probe", probes_ == 1 ? "" : "s", " took ", format_duration(probe_seconds_),
-             train_seconds > 0 ? cat(" (", static_cast<int>(100 * probe_seconds_ / train_seconds * 10) / 10.0, " % of ",
-                                     format_duration(train_seconds), " of training)")
-                               : std::string());
+  char took[32], share[32];
+  std::snprintf(took, sizeof took, "%.2f s", probe_seconds_);
+  std::snprintf(share, sizeof share, "%.1f %%", train_seconds > 0 ? 100 * probe_seconds_ / train_seconds : 0.0);
+  return cat(probes_, " probe", probes_ == 1 ? "" : "s", " took ", took,
+             train_seconds > 0 ? cat(" (", share, " of ", format_duration(train_seconds), " of training)") : std::string());
 }
 
 }  // namespace gt::train

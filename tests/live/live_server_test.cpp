@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -58,6 +59,33 @@ TEST(LiveEvents, KeepsOnlyTheNewestProbes) {
   EXPECT_EQ(probes, 2);
   EXPECT_EQ(rows, 4);
   EXPECT_EQ(all[0]["type"], "meta");
+}
+
+TEST(LiveEvents, ThinsTheOlderTrainRowsOfALongRun) {
+  EventHub hub(/*probes_kept=*/16, /*train_kept=*/100);
+  hub.publish({{"type", "meta"}});
+  for (int i = 1; i <= 1000; ++i) {
+    hub.publish(train_row(i));
+    if (i % 100 == 0) hub.publish({{"type", "eval"}, {"step", i}});
+  }
+  const json all = json::parse(hub.history_json());
+  std::vector<int> steps;
+  int evals = 0;
+  for (const json& e : all) {
+    if (e["type"] == "train") steps.push_back(e["step"]);
+    evals += e["type"] == "eval";
+  }
+  EXPECT_LE(steps.size(), 100u);
+  EXPECT_GE(steps.size(), 50u);
+  EXPECT_EQ(evals, 10);  // only train rows are thinned
+  EXPECT_EQ(all[0]["type"], "meta");
+  EXPECT_EQ(steps.back(), 1000);
+  EXPECT_EQ(steps[steps.size() - 2], 999);  // the newest steps stay whole
+  EXPECT_TRUE(std::is_sorted(steps.begin(), steps.end()));
+  EXPECT_LT(steps[1] - steps[0], 100);      // the start of the curve is still there, thinned
+  EXPECT_EQ(steps[0], 1);                   // the first step always stays
+  for (size_t i = 1; i + 50 < steps.size(); ++i)  // evenly spaced but for the newest (at most half the cap)
+    EXPECT_EQ(steps[i] - steps[i - 1], steps[1] - steps[0]) << "at " << steps[i];
 }
 
 TEST(LiveEvents, WaitWakesOnPublishAndOnClose) {
