@@ -1,6 +1,19 @@
 #include "live/event_hub.h"
 
+#include "core/strings.h"
+
 namespace gt::live {
+
+namespace {
+// Credentials in the URLs of a run's settings or media (user:pass@, ?token=, signed-URL parameters) never reach a page.
+void redact_strings(nlohmann::json& j) {
+  if (j.is_string()) {
+    j = redact_url_secrets(j.get_ref<const std::string&>());
+  } else if (j.is_structured()) {
+    for (auto& v : j) redact_strings(v);
+  }
+}
+}  // namespace
 
 EventHub::EventHub(size_t probes_kept, size_t train_kept) : probes_kept_(probes_kept), train_kept_(train_kept) {}
 
@@ -30,6 +43,7 @@ void EventHub::thin_train_rows() {
 void EventHub::publish(nlohmann::json event) {
   const std::string type = event.value("type", "");
   const bool probe = type == "probe", train = type == "train";
+  if (type == "meta" || type == "media" || type == "status") redact_strings(event);
   std::unique_lock lock(mu_);
   const uint64_t seq = next_seq_++;
   event["seq"] = seq;

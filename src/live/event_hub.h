@@ -42,7 +42,8 @@ class EventHub {
   // its recent steps whole), so the history of a run of millions of steps stays within a few tens of MB.
   explicit EventHub(size_t probes_kept = 16, size_t train_kept = 100000);
 
-  // Adds "seq" and stores the event; wakes the waiting streams. Never blocks on a reader: the lock is held only to
+  // Adds "seq" and stores the event (URL credentials in meta, media and status events redacted, see
+  // gt::redact_url_secrets); wakes the waiting streams. Never blocks on a reader: the lock is held only to
   // append (readers copy what they need under it and format outside).
   void publish(nlohmann::json event);
 

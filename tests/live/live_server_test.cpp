@@ -88,6 +88,20 @@ TEST(LiveEvents, ThinsTheOlderTrainRowsOfALongRun) {
     EXPECT_EQ(steps[i] - steps[i - 1], steps[1] - steps[0]) << "at " << steps[i];
 }
 
+TEST(LiveEvents, UrlCredentialsNeverReachAPage) {
+  EventHub hub;
+  hub.publish({{"type", "meta"},
+               {"config", {{"data", "https://alice:hunter2@example.com/train.jsonl?token=s3cr3t&part=1"}}},
+               {"run", {{"data_source", "gs://bucket/x?X-Goog-Signature=abcdef0123"}}}});
+  hub.publish({{"type", "media"}, {"source", "https://example.com/a.png?access_token=tok123"}});
+  hub.publish({{"type", "status"}, {"status", "failed"}, {"error", "could not read https://bob:pw9@h/x"}});
+  const std::string all = hub.history_json();
+  for (const char* secret : {"hunter2", "s3cr3t", "abcdef0123", "tok123", "pw9"})
+    EXPECT_EQ(all.find(secret), std::string::npos) << secret << " in " << all;
+  EXPECT_NE(all.find("example.com/train.jsonl"), std::string::npos);  // the rest stays readable
+  EXPECT_NE(all.find("part=1"), std::string::npos);
+}
+
 TEST(LiveEvents, WaitWakesOnPublishAndOnClose) {
   EventHub hub;
   std::thread later([&] {
