@@ -2,16 +2,62 @@
 // then train/commands.h runs the loop. --resume RUNDIR continues a run with the config it was started with.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/config_flags.h"
-#include "core/error.h"
+#include "core/error.h"  // defines: fail_input, cat
 #include "core/train_config.h"
 #include "train/commands.h"
 
 namespace gt::cli {
+
+namespace {
+
+// Options a resumed run may take anew: where it runs, how it is watched, logged, saved and cached; none changes its
+// numbers. Every other option must match the run's own config.yaml.
+bool may_change_on_resume(const std::string& key) {
+  static const std::set<std::string> keys = {"resume",     "device",     "live",        "live_host",
+                                             "live_every", "live_layer", "log_every",   "save_every",
+                                             "keep_checkpoints", "eval_every", "cache_dir", "cache_size",
+                                             "gcs_endpoint", "bq_endpoint", "tower_cache"};
+  return keys.count(key) > 0;
+}
+
+// --resume (flag or `resume:` in --config): the run's own config.yaml, with the options that may change taken from
+// `given`; any other option given with another value than the run's is refused, listing each.
+TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::string>& keys) {
+  const std::string dir = given.resume;
+  const std::string saved = (std::filesystem::path(dir) / "config.yaml").string();
+  if (!std::filesystem::exists(saved)) fail_input(dir, ": not a run folder (no config.yaml)");
+  TrainConfig cfg;
+  apply_yaml(cfg, saved);
+  std::string conflicts;
+  std::set<std::string> seen;
+  for (const ConfigField& f : train_config_fields()) {
+    if (std::find(keys.begin(), keys.end(), f.key) == keys.end() || !seen.insert(f.key).second) continue;
+    const std::string want = config_value_text(given, f), had = config_value_text(cfg, f);
+    if (want == had || f.key == "resume") continue;
+    if (may_change_on_resume(f.key)) {
+      apply_text(cfg, f.key, want);
+      std::cerr << "note: " << flag_name(f.key) << " " << want << " (the run had " << had << ")\n";
+    } else {
+      conflicts += cat("\n  ", f.key, ": the run has ", had.empty() ? "\"\"" : had, ", given ",
+                       want.empty() ? "\"\"" : want);
+    }
+  }
+  if (!conflicts.empty())
+    fail_input("--resume ", dir, ": a resumed run keeps the settings it started with (", saved,
+               "), so that it goes on exactly as it would have; these differ:", conflicts,
+               "\nLeave them out to resume, or start a new run with them.");
+  cfg.resume = dir;
+  return cfg;
+}
+
+}  // namespace
 
 void add_train(CLI::App& app) {
   auto flags = std::make_shared<ConfigFlags>();
@@ -28,20 +74,18 @@ void add_train(CLI::App& app) {
                   "metadata server");
   add_config_flags(sub, *flags);
   sub->callback([flags, config_file, access_token] {
+    // What was asked for: defaults < --config < flags, and which keys were given at all.
+    TrainConfig given;
+    std::vector<std::string> keys;
+    if (!config_file->empty()) keys = apply_yaml(given, *config_file);
+    apply_config_flags(*flags, given);
+    for (const auto& [key, opt] : flags->options)
+      if (!opt->empty()) keys.push_back(key);
     TrainConfig cfg;
-    if (!flags->options["resume"]->empty()) {
-      // A resumed run keeps the configuration it started with (anything else would change its numbers).
-      const std::string dir = flags->values["resume"];
-      const std::string saved = (std::filesystem::path(dir) / "config.yaml").string();
-      if (!std::filesystem::exists(saved)) fail_input(dir, ": not a run folder (no config.yaml)");
-      apply_yaml(cfg, saved);
-      for (const auto& [key, opt] : flags->options)
-        if (key != "resume" && !opt->empty())
-          std::cerr << "note: " << flag_name(key) << " is ignored with --resume (the run keeps " << saved << ")\n";
-      cfg.resume = dir;
+    if (!given.resume.empty()) {
+      cfg = resumed_config(given, keys);
     } else {
-      if (!config_file->empty()) apply_yaml(cfg, *config_file);
-      apply_config_flags(*flags, cfg);
+      cfg = given;
       if (cfg.model.empty()) fail_input("train: --model DIR is required (a Hugging Face Gemma 3n or Gemma 4 folder)");
       if (cfg.data.empty()) fail_input("train: --data DIR_OR_FILE is required");
     }

@@ -201,7 +201,8 @@ void apply_text(TrainConfig& cfg, const std::string& key, const std::string& val
   set_from_text(cfg, find_field(key, "command line"), value, "command line " + flag_name(key));
 }
 
-void apply_yaml(TrainConfig& cfg, const std::string& path) {
+std::vector<std::string> apply_yaml(TrainConfig& cfg, const std::string& path) {
+  std::vector<std::string> keys;
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -210,7 +211,7 @@ void apply_yaml(TrainConfig& cfg, const std::string& path) {
   } catch (const YAML::Exception& e) {
     fail_input(path, ": not valid YAML (", e.what(), ")");
   }
-  if (root.IsNull()) return;
+  if (root.IsNull()) return keys;
   if (!root.IsMap()) fail_input(path, ": a run config is a map of option: value");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
@@ -219,7 +220,9 @@ void apply_yaml(TrainConfig& cfg, const std::string& path) {
       fail_input(path, ": ", key, " must be a single value (line ", kv.second.Mark().line + 1, ")");
     if (kv.second.IsNull()) continue;
     set_from_text(cfg, f, kv.second.as<std::string>(), cat(path, " line ", kv.second.Mark().line + 1));
+    keys.push_back(key);
   }
+  return keys;
 }
 
 std::string to_yaml(const TrainConfig& cfg) {

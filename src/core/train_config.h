@@ -105,8 +105,8 @@ struct ConfigField {
 const std::vector<ConfigField>& train_config_fields();
 
 // Applies a YAML run config (a map of keys from the table). Unknown keys and wrong types are InputErrors that
-// name the file, the key and the expected type.
-void apply_yaml(TrainConfig& cfg, const std::string& yaml_path);
+// name the file, the key and the expected type. Returns the keys the file set, in its order.
+std::vector<std::string> apply_yaml(TrainConfig& cfg, const std::string& yaml_path);
 // Applies one value given as text (from a flag): "--lr 1e-4" -> apply_text(cfg, "lr", "1e-4").
 void apply_text(TrainConfig& cfg, const std::string& key, const std::string& value);
 // The resolved config as YAML (every key, in table order, with group comments).

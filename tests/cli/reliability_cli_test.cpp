@@ -155,3 +155,39 @@ TEST(ReliabilityCli, ResumeSkipsADamagedNewestCheckpoint) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue #13 item 3: a resumed run keeps its own settings; a `resume:` key in a YAML config, or --resume beside other
+// flags, never silently changes them. Options that change no numbers (cadence, live page, device) may be given anew.
+TEST(ReliabilityCli, ResumeRefusesSettingsThatDifferFromTheRunsOwn) {
+  TinySetup s;
+  auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=1 '" + gt::test::cli_path() + "' " +
+                                     s.train_args("--max-steps 3 --name parts"));
+  ASSERT_EQ(stopped.exit_code, 130) << stopped.err;
+  const fs::path run = s.only_run();
+  const std::string before = gt::test::read_file(run / "config.yaml");
+
+  const fs::path yaml = s.tmp / "resume.yaml";
+  gt::test::write_file(yaml, "resume: " + run.string() + "\nlr: 0.5\nmax_steps: 9\nseed: 5\n");
+  auto r = gt::test::run_cli("train --config " + quote(yaml));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("lr: the run has 0.01, given 0.5"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("max_steps: the run has 3, given 9"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("seed:"), std::string::npos) << "seed is the run's own: no conflict\n" << r.err;
+  EXPECT_EQ(json::parse(gt::test::read_file(run / "metadata.json"))["status"], "cancelled") << "nothing ran";
+
+  r = gt::test::run_cli("train --resume " + quote(run) + " --batch-size 4");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("batch_size: the run has 2, given 4"), std::string::npos) << r.err;
+
+  // Cadence may change; the YAML's own resume key works like the flag.
+  gt::test::write_file(yaml, "resume: " + run.string() + "\nlog_every: 2\nlr: 0.01\n");
+  r = gt::test::run_cli("train --config " + quote(yaml));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("note: --log-every 2 (the run had 1)"), std::string::npos) << r.err;
+  EXPECT_EQ(json::parse(gt::test::read_file(run / "metadata.json"))["status"], "completed");
+  EXPECT_EQ(gt::test::read_file(run / "config.yaml"), before) << "the run's config is never rewritten";
+}
+
+}  // namespace
