@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "live/live_server.h"  // defines: live_options (the --live port parser)
 
 namespace gt {
 
@@ -289,12 +290,7 @@ void validate(const TrainConfig& c) {
     fail_input("--image-token-budget is ", c.image_token_budget, ", expected one of 70, 140, 280, 560, 1120");
   choice("lr_scheduler", c.lr_scheduler, {"constant", "linear", "cosine"});
   choice("quantize", c.quantize, {"none", "int8", "nf4"});
-  if (!c.live.empty() && c.live != "auto") {
-    const bool digits = c.live.size() <= 5 && c.live.find_first_not_of("0123456789") == std::string::npos;
-    if (!digits || std::stol(c.live) > 65535)
-      fail_input("--live is \"", c.live, "\", expected nothing (port 8080 or the next free), a port 1-65535, or 0 "
-                 "(any free port)");
-  }
+  if (!c.live.empty()) (void)live::live_options(c.live, c.live_host);  // the one parser of --live's port
   if (c.live_every < 0) fail_input("--live-every is ", c.live_every, ", expected steps >= 0 (0: no probes)");
   if (c.live_layer < -1) fail_input("--live-layer is ", c.live_layer, ", expected a layer index or -1 (the middle)");
   if (c.pack && c.modality != "text")
