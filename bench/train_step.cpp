@@ -8,6 +8,7 @@
 //   bench_train_step --family gemma4 --size E2B --modality image --batch 4 --seq 128 --image-tokens 280
 //   ... [--ple-on-device]   the per-layer embedding table on the GPU (models::TablePlacement; default: the host)
 //   ... [--quantize int8|nf4] the frozen decoder linears in 8 or 4 bits (models/common/quantized_weight.h)
+//   ... [--lora-precision model|float32]  the adapter's arithmetic (models::LoraPrecision; default model)
 //   ... [--profile FILE]    a Kineto (Chrome trace) JSON of one timed step, for tools/trace_summary.py
 //   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   bool gc = false, phases = false;
   models::TablePlacement per_layer_table = models::TablePlacement::Host;
   models::QuantMode quantize = models::QuantMode::None;
+  models::LoraPrecision lora_precision = models::LoraPrecision::Model;
   std::optional<double> peak_tflops;
   std::string profile_path;
   for (int i = 1; i < argc; ++i) {
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     else if (a == "--peak-tflops") peak_tflops = std::stod(next());
     else if (a == "--quantize") quantize = models::parse_quant_mode(next());
     else if (a == "--profile") profile_path = next();
+    else if (a == "--lora-precision") lora_precision = models::parse_lora_precision(next());
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -94,7 +97,8 @@ int main(int argc, char** argv) {
   for (const auto& p : model->module().parameters()) nparams += p.numel();
   const models::QuantizeReport quantized = models::quantize_base_weights(model->module(), quantize, device);
   torch::manual_seed(0);
-  models::apply_lora(model->module(), cfg.text_prefix, models::LoraTargets::defaults(), {16, 32.0, 0.0});
+  models::apply_lora(model->module(), cfg.text_prefix, models::LoraTargets::defaults(),
+                     {16, 32.0, 0.0, lora_precision});
   auto named = models::lora_parameters(model->module(), cfg.text_prefix);
 
   // Audio: the tower with random weights, and the layout of a row.
@@ -236,7 +240,8 @@ int main(int argc, char** argv) {
                         {"peak_gib", phases ? std::max({setup_peak, m_fwd, m_loss, m_bwd, m_opt})
                                             : peak_memory_bytes(device_name) / gib},
                         {"loss", loss_value},
-                        {"device", device_name}, {"dtype", std::string(c10::toString(dtype))}};
+                        {"device", device_name}, {"dtype", std::string(c10::toString(dtype))},
+                        {"lora_precision", lora_precision == models::LoraPrecision::Model ? "model" : "float32"}};
   // MFU (bench/model_flops.h): the decoder's model FLOPs of a LoRA step over the GPU's dense bf16 peak.
   const bench::StepFlops flops = bench::lora_step_flops(cfg, *model, batch, row_len);
   std::string gpu;

@@ -72,6 +72,10 @@ const std::vector<ConfigField>& train_config_fields() {
       {"lora_r", "LoRA rank (higher: more capacity and memory)", &C::lora_r, "lora"},
       {"lora_alpha", "LoRA alpha; the update is scaled by alpha / r", &C::lora_alpha, "lora"},
       {"lora_dropout", "Dropout on the LoRA input", &C::lora_dropout, "lora"},
+      {"lora_precision",
+       "Arithmetic of the LoRA path: model (the activations' dtype, e.g. bf16 matmuls with float32 accumulation; "
+       "faster) | float32 (PEFT's numerics). The adapter's weights, gradients and optimizer state are float32 either way",
+       &C::lora_precision, "lora"},
       {"lora_targets", "Comma-separated module names, or re:<regex> over full module names", &C::lora_targets, "lora"},
       {"lr", "Peak learning rate", &C::lr, "optim"},
       {"lr_scheduler", "constant | linear | cosine (after warmup)", &C::lr_scheduler, "optim"},
@@ -299,6 +303,7 @@ void validate(const TrainConfig& c) {
   positive("lora_r", static_cast<double>(c.lora_r));
   positive("max_duration", c.max_duration);
   positive("lora_alpha", c.lora_alpha);
+  choice("lora_precision", c.lora_precision, {"model", "float32"});
   if (c.lora_dropout < 0 || c.lora_dropout >= 1) fail_input("--lora-dropout is ", c.lora_dropout, ", expected [0, 1)");
   positive("lr", c.lr);
   non_negative("warmup_steps", static_cast<double>(c.warmup_steps));

@@ -51,6 +51,7 @@ struct TrainConfig {
   int64_t lora_r = 16;
   double lora_alpha = 32.0;
   double lora_dropout = 0.05;
+  std::string lora_precision = "model";  // model (the activations' dtype) | float32 (PEFT's numerics)
   std::string lora_targets = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
   // Optimisation
   double lr = 2e-4;

@@ -279,7 +279,8 @@ int run_train(const TrainConfig& config) {
     if (setup.images && mcfg.family == io::Family::Gemma4)
       acfg.image_token_budget = setup.images->token_rule().budget;  // eval and inference must use it too
     const auto adapted = models::apply_lora(model.module(), mcfg.text_prefix, acfg.target_modules,
-                                            {acfg.r, acfg.lora_alpha, acfg.lora_dropout});
+                                            {acfg.r, acfg.lora_alpha, acfg.lora_dropout,
+                                             models::parse_lora_precision(cfg.lora_precision)});
     auto named = models::lora_parameters(model.module(), mcfg.text_prefix);
     int64_t trainable = 0, total = 0;
     for (auto& [n, t] : named) trainable += t.numel();

@@ -14,7 +14,8 @@ struct Grads {
   at::Tensor y, x, a, b;
 };
 
-LoraLinear make_layer(at::ScalarType dtype, double dropout) {
+LoraLinear make_layer(at::ScalarType dtype, double dropout,
+                      gt::models::LoraPrecision precision = gt::models::LoraPrecision::Float32) {
   torch::manual_seed(11);
   LoraLinear l(24, 40, /*bias=*/true, at::TensorOptions().dtype(dtype));
   {
@@ -22,20 +23,22 @@ LoraLinear make_layer(at::ScalarType dtype, double dropout) {
     l->weight.copy_(torch::randn({40, 24}) * 0.2);
     l->bias.copy_(torch::randn({40}));
   }
-  l->enable_lora({4, 8.0, dropout});
+  l->enable_lora({4, 8.0, dropout, precision});
   torch::NoGradGuard ng;
   l->lora_B->weight.copy_(torch::randn({40, 4}));  // B starts at zero: give it values so every gradient is non-zero
   return l;
 }
 
-// The adapter formula written out with autograd, with the mask the layer draws from the same seed.
-Grads reference(LoraLinear& l, const at::Tensor& x0, const at::Tensor& gy, double dropout, uint64_t seed) {
+// The adapter formula written out with autograd in float32 (PEFT's numerics), with the mask the layer draws from the
+// same seed (in `mask_dtype`, as the layer draws it).
+Grads reference(LoraLinear& l, const at::Tensor& x0, const at::Tensor& gy, double dropout, uint64_t seed,
+                at::ScalarType mask_dtype = at::kFloat) {
   at::Tensor x = x0.detach().clone().requires_grad_(true);
   at::Tensor a = l->lora_A->weight.detach().clone().requires_grad_(true);
   at::Tensor b = l->lora_B->weight.detach().clone().requires_grad_(true);
   torch::manual_seed(seed);
   at::Tensor h = x.to(at::kFloat);
-  if (dropout > 0) h = h * torch::rand(x.sizes()).lt(1.0 - dropout) * (1.0 / (1.0 - dropout));
+  if (dropout > 0) h = h * torch::rand(x.sizes(), mask_dtype).lt(1.0 - dropout) * (1.0 / (1.0 - dropout));
   at::Tensor y = at::linear(x, l->weight, l->bias);
   y = (y.to(at::kFloat) + at::linear(at::linear(h, a), b) * l->lora_scaling()).to(y.scalar_type());
   y.backward(gy);
@@ -79,6 +82,42 @@ TEST(LoraLinear, AdapterGradientsMatchPlainAutograd) {
       EXPECT_GT(got.a.abs().sum().item<double>(), 0.0);
     }
   }
+}
+
+// The default path computes the adapter in the activations' dtype (float32 factors, gradients and state): in bf16 it
+// agrees with the float32 formula to bf16 rounding, never worse than a few roundings of the output's scale, and its
+// factor gradients stay float32; with float32 activations it is the float32 path, bit for bit.
+TEST(LoraLinear, ModelPrecisionAgreesWithFloat32ToRounding) {
+  using gt::models::LoraPrecision;
+  for (double dropout : {0.0, 0.3}) {
+    SCOPED_TRACE("dropout " + std::to_string(dropout));
+    LoraLinear l = make_layer(at::kBFloat16, dropout, LoraPrecision::Model);
+    l->train();
+    const at::Tensor x = torch::randn({3, 7, 24}).to(at::kBFloat16);
+    const at::Tensor gy = torch::randn({3, 7, 40}).to(at::kBFloat16);
+    const Grads want = reference(l, x, gy, dropout, 9, at::kBFloat16);
+    const Grads got = layer_grads(l, x, gy, 9);
+    EXPECT_EQ(got.y.scalar_type(), at::kBFloat16);
+    EXPECT_EQ(got.x.scalar_type(), at::kBFloat16);
+    EXPECT_EQ(got.a.scalar_type(), at::kFloat);
+    EXPECT_EQ(got.b.scalar_type(), at::kFloat);
+    EXPECT_LT(rel(got.y, want.y), 2e-2);
+    EXPECT_LT(rel(got.x, want.x), 2e-2);
+    EXPECT_LT(rel(got.a, want.a), 2e-2);
+    EXPECT_LT(rel(got.b, want.b), 2e-2);
+    EXPECT_FALSE(at::equal(got.y, at::linear(x, l->weight, l->bias)));  // the adapter did add something
+    // Without autograd (evaluation, generation) the same numbers.
+    torch::NoGradGuard ng;
+    torch::manual_seed(9);
+    EXPECT_TRUE(at::equal(l->forward(x), got.y));
+  }
+  LoraLinear f32 = make_layer(at::kFloat, 0.0, LoraPrecision::Model);
+  LoraLinear ref = make_layer(at::kFloat, 0.0, LoraPrecision::Float32);
+  const at::Tensor x = torch::randn({5, 24}), gy = torch::randn({5, 40});
+  const Grads a = layer_grads(f32, x, gy, 1), b = layer_grads(ref, x, gy, 1);
+  EXPECT_TRUE(at::equal(a.y, b.y) && at::equal(a.x, b.x) && at::equal(a.a, b.a) && at::equal(a.b, b.b));
+  EXPECT_THROW(gt::models::parse_lora_precision("bf16"), std::invalid_argument);
+  EXPECT_EQ(gt::models::parse_lora_precision("float32"), LoraPrecision::Float32);
 }
 
 TEST(LoraLinear, OneDropoutMaskPerSeedWithOrWithoutAutograd) {

@@ -1,10 +1,13 @@
 // A linear layer whose frozen base weight keeps its checkpoint name, with an optional LoRA adapter beside it
-// (as torchtune's LoRALinear, with PEFT's names and numerics):
+// (as torchtune's LoRALinear, with PEFT's names):
 //   y = x W^T (+ b) + scaling * B(A(dropout(x))),  scaling = lora_alpha / r
 // `weight` (and `bias`) never get gradients; `lora_A.weight` [r, in] and `lora_B.weight` [out, r] are kept in
-// float32 whatever the base dtype, and the adapter path runs in float32 before the sum is cast back to the input
-// dtype (PEFT's autocast_adapter_dtype behaviour). A starts Kaiming-uniform (a = sqrt(5)) and B at zero, so an
-// untrained adapter leaves the model unchanged.
+// float32 whatever the base dtype (so are their gradients and the optimizer's state). The adapter's arithmetic runs
+// either in the activations' dtype (LoraPrecision::Model: bf16 matmuls with float32 accumulation, the sum with the
+// base output in the matmul's epilogue, no float32 copies of activations) or in float32 before the sum is cast back
+// (LoraPrecision::Float32: PEFT's autocast_adapter_dtype numerics). The two agree to bf16 rounding; with float32
+// activations they are the same path. A starts Kaiming-uniform (a = sqrt(5)) and B at zero, so an untrained adapter
+// leaves the model unchanged.
 // The base weight may be held quantized (models/common/quantized_weight.h, --quantize): `weight` is then an empty
 // tensor on the device and each matmul dequantizes it.
 #pragma once
@@ -12,6 +15,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <string>
 
 #include "models/common/quantized_weight.h"
 
@@ -25,10 +29,16 @@ class LoraFactorImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LoraFactor);
 
+// Where the adapter's arithmetic happens (see above); config key lora_precision.
+enum class LoraPrecision { Model, Float32 };
+// "model" | "float32"; throws std::invalid_argument naming the value otherwise.
+LoraPrecision parse_lora_precision(const std::string& s);
+
 struct LoraOptions {
   int64_t r = 16;
   double alpha = 32.0;
   double dropout = 0.05;
+  LoraPrecision precision = LoraPrecision::Model;
 };
 
 class LoraLinearImpl : public torch::nn::Module {
@@ -52,6 +62,7 @@ class LoraLinearImpl : public torch::nn::Module {
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   double lora_scaling() const { return scaling_; }
+  LoraPrecision lora_precision() const { return precision_; }
 
   at::Tensor weight;
   at::Tensor bias;  // undefined when the layer has none
@@ -62,6 +73,7 @@ class LoraLinearImpl : public torch::nn::Module {
   int64_t in_, out_;
   double scaling_ = 0.0;
   double dropout_ = 0.0;
+  LoraPrecision precision_ = LoraPrecision::Model;
   std::optional<QuantizedWeight> quantized_;
 };
 TORCH_MODULE(LoraLinear);

@@ -2,11 +2,57 @@
 
 namespace gt::models {
 
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The float32 inverse RMS over the last dimension, [.., 1] (transformers' Gemma3nRMSNorm._norm order).
+at::Tensor inverse_rms(const at::Tensor& xf, double eps) { return (xf.pow(2).mean(-1, /*keepdim=*/true) + eps).pow(-0.5); }
+
+at::Tensor normalised(const at::Tensor& xf, const at::Tensor& rstd, const at::Tensor& weight) {
+  at::Tensor y = xf * rstd;
+  if (weight.defined() && weight.numel() > 0) y.mul_(weight.to(at::kFloat));
+  return y;
+}
+
+// y = x_hat * w with x_hat = x * rstd: dL/dx = rstd * (gw - x_hat * mean(gw * x_hat)), gw = dL/dy * w;
+// dL/dw = sum over rows of dL/dy * x_hat.
+struct RmsNorm : public torch::autograd::Function<RmsNorm> {
+  // weight: empty for a norm without scale (libtorch's Function::apply takes no undefined tensors).
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, double eps) {
+    const at::Tensor xf = x.to(at::kFloat);
+    const at::Tensor rstd = inverse_rms(xf, eps);
+    ctx->save_for_backward({x, weight, rstd});
+    return normalised(xf, rstd, weight).to(x.scalar_type());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &weight = saved[1], &rstd = saved[2];
+    const bool scaled = weight.numel() > 0;
+    const at::Tensor g = grad_out[0].to(at::kFloat);
+    const at::Tensor x_hat = x.to(at::kFloat) * rstd;  // a new tensor also when x is float32
+    const at::Tensor gw = scaled ? g * weight.to(at::kFloat) : g;
+    at::Tensor grad_x;
+    if (x.requires_grad()) {
+      const at::Tensor dot = (gw * x_hat).mean(-1, /*keepdim=*/true);
+      grad_x = (gw - x_hat * dot).mul_(rstd).to(x.scalar_type());
+    }
+    at::Tensor grad_w;
+    if (scaled && weight.requires_grad())
+      grad_w = (g * x_hat).reshape({-1, weight.numel()}).sum(0).view(weight.sizes()).to(weight.scalar_type());
+    return {grad_x, grad_w, at::Tensor()};
+  }
+};
+
+}  // namespace
+
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor y = xf * (xf.pow(2).mean(-1, /*keepdim=*/true) + eps).pow(-0.5);
-  if (weight.defined()) y = y * weight.to(at::kFloat);
-  return y.to(x.scalar_type());
+  if (torch::GradMode::is_enabled() && (x.requires_grad() || (weight.defined() && weight.requires_grad())))
+    return RmsNorm::apply(x, weight.defined() ? weight : at::empty({0}, x.options()), eps);
+  const at::Tensor xf = x.to(at::kFloat);
+  return normalised(xf, inverse_rms(xf, eps), weight).to(x.scalar_type());
 }
 
 at::Tensor soft_cap(const at::Tensor& x, double cap) {

@@ -10,6 +10,10 @@ namespace gt::models {
 
 // RMSNorm of both families: float32 x * pow(mean(x^2) + eps, -0.5) (* float32 weight), cast back to
 // the input dtype. No "+1" on the weight. `weight` may be undefined (with_scale = false).
+// Under autograd it is one function that keeps only x (as it came, usually the residual stream the layer holds anyway)
+// and the float32 [.., 1] scale, and writes the gradient in one formula: plain autograd would keep float32 copies of
+// x and of the normalised x for every norm (two float32 [tokens, hidden] tensors each, most of a Gemma step's
+// activation memory without checkpointing) and run about twice the kernels.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
 // gelu with the tanh approximation, as PyTorch's fused gelu(approximate="tanh").

@@ -1,0 +1,63 @@
+// models::rms_norm under autograd (one function keeping x and the float32 scale) against the same formula through
+// plain autograd: the same output bit for bit, and the same gradients for x and for a trainable weight, in float32
+// and bf16, with and without a weight, on rows of any rank.
+#include <torch/torch.h>
+#include <gtest/gtest.h>
+
+#include "models/common/ops.h"
+
+namespace {
+
+at::Tensor plain(const at::Tensor& x, const at::Tensor& w, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = xf * (xf.pow(2).mean(-1, true) + eps).pow(-0.5);
+  if (w.defined()) y = y * w.to(at::kFloat);
+  return y.to(x.scalar_type());
+}
+
+double rel(const at::Tensor& got, const at::Tensor& want) {
+  return (got.to(at::kDouble) - want.to(at::kDouble)).abs().max().item<double>() /
+         std::max(1e-12, want.to(at::kDouble).abs().max().item<double>());
+}
+
+}  // namespace
+
+TEST(RmsNorm, AutogradFunctionMatchesPlainAutograd) {
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    for (bool with_weight : {true, false}) {
+      for (bool train_weight : {false, true}) {
+        if (train_weight && !with_weight) continue;
+        SCOPED_TRACE(std::string(c10::toString(dtype)) + (with_weight ? " weight" : " no weight") +
+                     (train_weight ? " trained" : ""));
+        torch::manual_seed(3);
+        const at::Tensor x0 = (torch::randn({2, 3, 5, 16}) * 3 + 0.5).to(dtype);
+        const at::Tensor w0 = with_weight ? (torch::randn({16}) + 1).to(dtype) : at::Tensor();
+        const at::Tensor gy = torch::randn({2, 3, 5, 16}).to(dtype);
+        at::Tensor xa = x0.clone().requires_grad_(true), xb = x0.clone().requires_grad_(true);
+        at::Tensor wa = with_weight ? w0.clone().requires_grad_(train_weight) : at::Tensor();
+        at::Tensor wb = with_weight ? w0.clone().requires_grad_(train_weight) : at::Tensor();
+        const at::Tensor ya = gt::models::rms_norm(xa, wa, 1e-6), yb = plain(xb, wb, 1e-6);
+        EXPECT_TRUE(at::equal(ya, yb));
+        ya.backward(gy);
+        yb.backward(gy);
+        const double tol = dtype == at::kFloat ? 1e-5 : 1e-2;  // bf16: one rounding of the gradient either way
+        EXPECT_LT(rel(xa.grad(), xb.grad()), tol);
+        EXPECT_EQ(xa.grad().scalar_type(), dtype);
+        EXPECT_TRUE(at::equal(xa, x0));  // the input is never written
+        if (train_weight) EXPECT_LT(rel(wa.grad(), wb.grad()), tol);
+      }
+    }
+  }
+}
+
+TEST(RmsNorm, FrozenInputWithTrainedWeightAndNoGradMode) {
+  const at::Tensor x = torch::randn({4, 8});
+  at::Tensor w = torch::ones({8}).requires_grad_(true);
+  gt::models::rms_norm(x, w, 1e-6).sum().backward();
+  ASSERT_TRUE(w.grad().defined());
+  at::Tensor w2 = torch::ones({8}).requires_grad_(true);
+  plain(x, w2, 1e-6).sum().backward();
+  EXPECT_LT(rel(w.grad(), w2.grad()), 1e-5);
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(at::equal(gt::models::rms_norm(x, w, 1e-6), plain(x, w, 1e-6)));
+}
