@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -53,8 +54,44 @@ namespace {
 std::atomic<int> g_interrupts{0};
 
 void on_signal(int) {
-  // First Ctrl-C: stop after this step with a checkpoint. Second: leave now.
+  // First Ctrl-C: stop after this step with a checkpoint (during set-up: at the next set-up stage, the run marked
+  // cancelled). Second: leave now. write(2) is safe in a signal handler; iostreams are not.
   if (g_interrupts.fetch_add(1) >= 1) std::_Exit(130);
+  static const char msg[] = "\ninterrupted: stopping at the next safe point (Ctrl-C again to leave at once)\n";
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+}
+
+// Thrown at a set-up stage after a Ctrl-C: the run ends `cancelled` before any training (exit 130).
+struct CancelledDuringSetUp {
+  std::string stage;
+};
+void stop_if_interrupted(const char* stage) {
+  if (g_interrupts.load() > 0) throw CancelledDuringSetUp{stage};
+}
+
+// The last training loss metrics.jsonl holds (rows up to the resume point), so a resumed run that trains no further
+// step (it had finished its schedule) still reports it.
+double last_logged_loss(const RunFolder& run) {
+  double last = NAN;
+  std::ifstream in(run.file("metrics.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("loss") && j["loss"].is_number()) last = j["loss"].get<double>();
+  }
+  return last;
+}
+
+// Whether metrics.jsonl already has an evaluation row at `step` (one made just before a kill: the resumed run does
+// not make it again, so no row is doubled).
+bool has_eval_row_at(const RunFolder& run, int64_t step) {
+  std::ifstream in(run.file("metrics.jsonl"));
+  std::string line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("step", int64_t{-1}) == step && j.contains("eval_loss")) return true;
+  }
+  return false;
 }
 
 struct SignalGuard {
@@ -84,6 +121,17 @@ void require_finite_adapter(const std::vector<std::pair<std::string, at::Tensor>
 int64_t stop_after_step() {
   const char* s = std::getenv("GT_TEST_STOP_AFTER_STEP");
   return s ? std::atoll(s) : -1;
+}
+
+// The test hook GT_TEST_SIGNAL_AT=POINT:SIGNAL raises SIGNAL (a number) when the run reaches POINT: "set-up" (right
+// after the run is marked running) or "eval-N" (right after the evaluation row of step N is written). The reliability
+// tests use it for a Ctrl-C during set-up and a kill -9 at an exact moment.
+void test_signal_at(const std::string& point) {
+  const char* s = std::getenv("GT_TEST_SIGNAL_AT");
+  if (!s) return;
+  const std::string spec = s;
+  const size_t colon = spec.rfind(':');
+  if (colon != std::string::npos && spec.substr(0, colon) == point) std::raise(std::atoi(spec.c_str() + colon + 1));
 }
 
 // The test hook GT_TEST_STEP_DELAY_MS=N sleeps N ms after each step, so a test can watch a tiny run live.
@@ -196,6 +244,8 @@ int run_train(const TrainConfig& config) {
   RunFolder run = resuming ? RunFolder::open(cfg.resume)
                            : RunFolder::create(cfg.out, cfg.name.empty() ? fs::path(cfg.model).filename().string() : cfg.name);
   if (!resuming) run.write_text("config.yaml", to_yaml(cfg));
+  // From here a Ctrl-C marks the run cancelled: during set-up at the next stage, while training after the step.
+  SignalGuard signals;
   run.update_metadata({{"status", "running"},
                        {resuming ? "resumed_at" : "started_at", utc_timestamp()},
                        {"gemma_tune_version", GT_VERSION},
@@ -211,6 +261,7 @@ int run_train(const TrainConfig& config) {
   if (setup.images && mcfg.family == io::Family::Gemma4)
     run.update_metadata({{"image_token_budget", setup.images->token_rule().budget}});
   std::cerr << "run folder  " << run.path() << (resuming ? " (resuming)" : "") << "\n";
+  test_signal_at("set-up");
   std::unique_ptr<LiveRun> live;
 
   try {
@@ -254,6 +305,7 @@ int run_train(const TrainConfig& config) {
       val = setup.load_dataset(files.validation);
       std::cerr << "validation  " << val.summary.describe() << "\n";
     }
+    stop_if_interrupted("after reading the data");
     {
       // Rows, examples and skips by reason of each split, for `runs show --live` and the page.
       json data_info = json::object();
@@ -265,6 +317,7 @@ int run_train(const TrainConfig& config) {
     }
 
     models::LoadedModel lm = setup.load_model();
+    stop_if_interrupted("after loading the model");
     models::Model& whole = *lm.model;
     models::TextModel& model = whole.text();
     torch::manual_seed(static_cast<uint64_t>(cfg.seed));
@@ -335,6 +388,7 @@ int run_train(const TrainConfig& config) {
       run.truncate_jsonl_after("probes.jsonl", state.step);
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
+    const bool eval_done_at_resume = resuming && has_eval_row_at(run, state.step);
     const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1,
                                    cfg.group_by_length, cfg.pack ? cfg.max_seq_len : 0};
     TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream), setup.cache())
@@ -351,7 +405,7 @@ int run_train(const TrainConfig& config) {
               << "), lr " << cfg.lr << " " << cfg.lr_scheduler << "\n";
     int64_t micro_done = state.step * cfg.grad_accum;  // exact except after a short last step, which ends the run
 
-    SignalGuard signals;
+    stop_if_interrupted("before the first step");
     const int64_t stop_at = stop_after_step();
     Progress bar("train", total_steps);
     // The GPU's busy share (NVML) on CUDA runs: whether it waits for the host (data, towers, logging).
@@ -363,6 +417,7 @@ int run_train(const TrainConfig& config) {
     }
     const auto gpu_percent = [&]() -> std::optional<int> { return gpu ? gpu->percent() : std::nullopt; };
     bar.start_at(state.step);
+    const int64_t resumed_from = state.step;
     reset_peak_memory(device_name);
     auto checkpoint_now = [&] {
       require_finite_adapter(named, cat("checkpoint at step ", state.step));
@@ -374,12 +429,13 @@ int run_train(const TrainConfig& config) {
       EvalResult r = evaluate(whole, val.examples, cfg.batch_size, pad_id, device, "eval", setup.media_readers());
       const json row = {{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}};
       run.append_metric(row);
+      test_signal_at(cat("eval-", state.step));
       if (live) live->metric(row);
       bar.message(cat("step ", state.step, ": eval loss ", r.loss, " over ", r.tokens, " tokens"));
       run.update_metadata({{"eval_loss", r.loss}});
     };
     int64_t bad_steps = 0;
-    double last_loss = NAN;
+    double last_loss = resuming ? last_logged_loss(run) : NAN;
     // --tower-cache: the training batches' soft tokens from disk where present (eval computes its own).
     const std::unique_ptr<CachedTowers> towers =
         open_tower_cache(cfg.tower_cache, cfg.model, setup.media_readers(), whole, device);
@@ -394,9 +450,11 @@ int run_train(const TrainConfig& config) {
     // Training
     if (live) live->maybe_probe(whole, state.step, /*force=*/true);  // where the run starts from
     while (state.step < total_steps && micro_done < total_micro) {
-      // Periodic work before the step (a resumed run starts right after a step, so it repeats none of it).
-      if (state.step > 0 && cfg.eval_every > 0 && state.step % cfg.eval_every == 0) run_eval("periodic");
-      if (state.step > 0 && cfg.eval_every == 0 && micro_per_epoch && micro_done % *micro_per_epoch == 0)
+      // Periodic work before the step. A run resumed here repeats an evaluation only if the kill came before its row
+      // was written.
+      const bool eval_due = !(eval_done_at_resume && state.step == resumed_from);
+      if (eval_due && state.step > 0 && cfg.eval_every > 0 && state.step % cfg.eval_every == 0) run_eval("periodic");
+      if (eval_due && state.step > 0 && cfg.eval_every == 0 && micro_per_epoch && micro_done % *micro_per_epoch == 0)
         run_eval("epoch");
 
       synchronize_device(device_name);
@@ -496,7 +554,7 @@ int run_train(const TrainConfig& config) {
       fail_input("training diverged: the loss or gradient norm was not finite for the last ", bad_steps,
                  " step(s) (see skipped_update in metrics.jsonl); the adapter was not saved; try a lower --lr or "
                  "--dtype float32, and resume from the last checkpoint");
-    run_eval("final");
+    if (!(eval_done_at_resume && state.step == resumed_from)) run_eval("final");
     checkpoint_now();
     models::save_adapter(run.file("adapter"), model, acfg);
     run.update_metadata({{"status", "completed"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
@@ -506,6 +564,12 @@ int run_train(const TrainConfig& config) {
     if (live) live->status("completed", state.step);
     std::cerr << "adapter     " << run.file("adapter") << " (PEFT format)\n";
     return 0;
+  } catch (const CancelledDuringSetUp& c) {
+    run.update_metadata({{"status", "cancelled"}, {"finished_at", utc_timestamp()}, {"error", nullptr}});
+    if (live) live->status("cancelled", 0);
+    std::cerr << "interrupted " << c.stage << "; nothing was trained in this session"
+              << (resuming ? "; the run's checkpoints are as they were" : "") << "\n";
+    return 130;
   } catch (const std::exception& e) {
     run.update_metadata({{"status", "failed"}, {"finished_at", utc_timestamp()}, {"error", e.what()}});
     if (live) live->status("failed", -1, e.what());

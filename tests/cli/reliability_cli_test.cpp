@@ -191,3 +191,65 @@ TEST(ReliabilityCli, ResumeRefusesSettingsThatDifferFromTheRunsOwn) {
 }
 
 }  // namespace
+
+namespace {
+
+int eval_rows_at(const fs::path& run, int64_t step) {
+  int n = 0;
+  for (const json& row : gt::test::read_jsonl(run / "metrics.jsonl"))
+    n += row.value("step", int64_t{-1}) == step && row.contains("eval_loss");
+  return n;
+}
+
+// Issue #13 item 6: a kill -9 right after an evaluation's row is written (before the next checkpoint) doubles no row
+// once resumed, and the resumed run's evaluations and losses are the uninterrupted run's.
+TEST(ReliabilityCli, KillRightAfterAnEvaluationDoublesNoRowOnResume) {
+  TinySetup whole;
+  ASSERT_EQ(gt::test::run_cli(whole.train_args("--max-steps 4 --save-every 2 --eval-every 2")).exit_code, 0);
+  const fs::path reference = whole.only_run();
+
+  TinySetup s;
+  auto killed = gt::test::run_shell("GT_TEST_SIGNAL_AT=eval-2:9 '" + gt::test::cli_path() + "' " +
+                                    s.train_args("--max-steps 4 --save-every 2 --eval-every 2"));
+  EXPECT_EQ(killed.exit_code, 128 + 9) << killed.err;
+  const fs::path run = s.only_run();
+  ASSERT_EQ(eval_rows_at(run, 2), 1);
+  auto resumed = gt::test::run_cli("train --resume " + quote(run));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_EQ(eval_rows_at(run, 2), 1) << gt::test::read_file(run / "metrics.jsonl");
+  EXPECT_EQ(eval_rows_at(run, 4), 1) << gt::test::read_file(run / "metrics.jsonl");
+  EXPECT_EQ(gt::test::step_losses(run), gt::test::step_losses(reference));
+  EXPECT_EQ(gt::test::read_json(run / "metadata.json")["eval_loss"],
+            gt::test::read_json(reference / "metadata.json")["eval_loss"]);
+}
+
+// Resuming a run that had completed trains nothing, doubles no evaluation row and keeps its last loss.
+TEST(ReliabilityCli, ResumingACompletedRunKeepsItsLastLossAndRows) {
+  TinySetup s;
+  ASSERT_EQ(gt::test::run_cli(s.train_args("--max-steps 2 --save-every 2 --eval-every 2")).exit_code, 0);
+  const fs::path run = s.only_run();
+  const json before = gt::test::read_json(run / "metadata.json");
+  ASSERT_TRUE(before["last_loss"].is_number()) << before.dump();
+  auto again = gt::test::run_cli("train --resume " + quote(run));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const json after = gt::test::read_json(run / "metadata.json");
+  EXPECT_EQ(after["status"], "completed");
+  EXPECT_EQ(after["last_loss"], before["last_loss"]) << after.dump();
+  EXPECT_EQ(eval_rows_at(run, 2), 1) << gt::test::read_file(run / "metrics.jsonl");
+  EXPECT_EQ(gt::test::step_losses(run).size(), 2u);
+}
+
+// A Ctrl-C during set-up (data, model load) ends the run `cancelled` with exit 130, never leaves it `running`.
+TEST(ReliabilityCli, CtrlCDuringSetUpMarksTheRunCancelled) {
+  TinySetup s;
+  auto r = gt::test::run_shell("GT_TEST_SIGNAL_AT=set-up:2 '" + gt::test::cli_path() + "' " +
+                               s.train_args("--max-steps 3"));
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_TRUE(has(r.err, "interrupted after reading the data; nothing was trained")) << r.err;
+  const fs::path run = s.only_run();
+  const json meta = gt::test::read_json(run / "metadata.json");
+  EXPECT_EQ(meta["status"], "cancelled") << meta.dump();
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "step-1"));
+}
+
+}  // namespace
