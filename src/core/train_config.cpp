@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -168,7 +169,7 @@ void set_from_text(TrainConfig& cfg, const ConfigField& f, const std::string& va
           cfg.*member = value;
         } else if constexpr (std::is_same_v<T, bool>) {
           std::string v = value;
-          std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+          std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return char(std::tolower(c)); });
           if (v == "true" || v == "1" || v == "yes" || v == "on")
             cfg.*member = true;
           else if (v == "false" || v == "0" || v == "no" || v == "off")
@@ -219,6 +220,10 @@ std::vector<std::string> apply_yaml(TrainConfig& cfg, const std::string& path) {
   if (root.IsNull()) return keys;
   if (!root.IsMap()) fail_input(path, ": a run config is a map of option: value");
   for (const auto& kv : root) {
+    // A key that is a list or a map (YAML's "? [a, b]" form) names no option; as<std::string>() would throw
+    // yaml-cpp's own exception.
+    if (!kv.first.IsScalar())
+      fail_input(path, ": line ", kv.first.Mark().line + 1, ": an option name must be a single word, not a list or map");
     const std::string key = kv.first.as<std::string>();
     const ConfigField& f = find_field(key, path);
     if (!kv.second.IsScalar() && !kv.second.IsNull())

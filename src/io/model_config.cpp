@@ -314,7 +314,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     fail_input(path, ": not valid JSON (", e.what(), ")");
   }
   if (!root.is_object()) fail_input(path, ": expected a JSON object, found ", root.type_name());

@@ -99,7 +99,7 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
   json header;
   try {
     header = json::parse(hdr, hdr + header_len);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     fail_input(path, ": header is not valid JSON (", e.what(), ")");
   }
   if (!header.is_object()) fail_input(path, ": header is ", header.type_name(), ", expected a JSON object");
@@ -185,7 +185,7 @@ Checkpoint Checkpoint::open(const std::string& path) {
       json j;
       try {
         j = json::parse(in);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
         fail_input(index.string(), ": not valid JSON (", e.what(), ")");
       }
       if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())

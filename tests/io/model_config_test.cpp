@@ -311,6 +311,19 @@ TEST(ModelConfig, Refusals) {
   }
 }
 
+// Found by fuzzing (fuzz/model_config_fuzz.cpp): nlohmann's parser throws out_of_range, not parse_error, for a number
+// past double's range, and it escaped as a non-InputError.
+TEST(ModelConfig, NumberPastDoubleRangeIsNotValidJson) {
+  try {
+    parse_model_config(R"({"model_type": "gemma3n_text", "rms_norm_eps": 1e999})", "/models/x/config.json");
+    FAIL() << "expected an InputError";
+  } catch (const gt::InputError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("/models/x/config.json: not valid JSON"), std::string::npos) << m;
+    EXPECT_NE(m.find("number overflow"), std::string::npos) << m;
+  }
+}
+
 TEST(ModelConfig, LoadFromFolder) {
   gt::test::TempDir tmp("cfg");
   EXPECT_THROW(gt::io::load_model_config(tmp.path().string()), gt::InputError);

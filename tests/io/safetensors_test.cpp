@@ -132,6 +132,17 @@ TEST(Safetensors, HeaderNotJson) {
   expect_open_error(tmp / "meta.safetensors", {"__metadata__", "not a string"});
 }
 
+// Found by fuzzing (fuzz/safetensors_fuzz.cpp): a number past double's range makes nlohmann's parser throw
+// out_of_range, which escaped as a non-InputError, from a shard's header and from the index alike.
+TEST(Safetensors, NumberPastDoubleRangeIsNotValidJson) {
+  gt::test::TempDir tmp("st");
+  write_raw(tmp / "n.safetensors", R"({"__metadata__": {"a": "b"}, "x": 1e999})", "");
+  expect_open_error(tmp / "n.safetensors", {"header is not valid JSON", "number overflow"});
+  gt::test::write_file(tmp / "model.safetensors.index.json", R"({"metadata": {"total_size": 1e999}, "weight_map": {}})");
+  const std::string m = gt::test::error_of([&] { Checkpoint::open(tmp.path().string()); });
+  EXPECT_NE(m.find("model.safetensors.index.json: not valid JSON"), std::string::npos) << m;
+}
+
 TEST(Safetensors, OverlappingData) {
   gt::test::TempDir tmp("st");
   write_raw(tmp / "o.safetensors",

@@ -1,0 +1,33 @@
+// YAML run configs (core/train_config.h): refusals of malformed files that fuzzing found (fuzz/train_config_fuzz.cpp).
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "core/train_config.h"
+#include "test_util.h"
+
+// A key that is a list ("? [a, b]") made yaml-cpp's as<std::string>() throw its own exception, which is no InputError.
+TEST(TrainConfigYaml, ListOrMapAsKeyIsRefusedNamingTheLine) {
+  gt::test::TempDir tmp("yaml");
+  for (const std::string text : {"lr: 1e-4\n? [a, b]\n: 1\n", "lr: 1e-4\n{x: 1}: 2\n"}) {
+    const auto path = tmp / "run.yaml";
+    gt::test::write_file(path, text);
+    gt::TrainConfig cfg;
+    const std::string m = gt::test::error_of([&] { gt::apply_yaml(cfg, path.string()); });
+    EXPECT_NE(m.find(path.string() + ": line 2: an option name must be a single word"), std::string::npos) << m;
+  }
+}
+
+// The options' text reads the same from YAML after the key check: words, numbers and booleans.
+TEST(TrainConfigYaml, ScalarKeysStillApply) {
+  gt::test::TempDir tmp("yaml");
+  const auto path = tmp / "run.yaml";
+  gt::test::write_file(path, "lr: 1e-4\ngradient_checkpointing: YES\nlora_r: 8\n");
+  gt::TrainConfig cfg;
+  EXPECT_EQ(gt::apply_yaml(cfg, path.string()), (std::vector<std::string>{"lr", "gradient_checkpointing", "lora_r"}));
+  EXPECT_DOUBLE_EQ(cfg.lr, 1e-4);
+  EXPECT_TRUE(cfg.gradient_checkpointing);
+  EXPECT_EQ(cfg.lora_r, 8);
+  gt::test::write_file(path, "gradient_checkpointing: \xc3\xa9\n");
+  EXPECT_NE(gt::test::error_of([&] { gt::apply_yaml(cfg, path.string()); }).find("expected true or false"),
+            std::string::npos);
+}
