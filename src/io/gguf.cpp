@@ -346,7 +346,11 @@ void encode_floats(GgmlType t, const float* x, int64_t n, std::byte* out) {
         uint16_t dh = float_to_f16(d);
         std::memcpy(ob, &dh, 2);
         for (int j = 0; j < 32; ++j) {
-          auto q = static_cast<int8_t>(std::roundf(xb[j] * id));
+          // NaN (a NaN in the block, or inf * 0 when it holds an infinity) and +-inf (1 / d overflows when d is
+          // subnormal) have no int8 value, and converting them is undefined; 0 is what ggml's reference code gives
+          // for them on x86 (cvttss2si yields 0x80000000, whose low byte is 0). Finite values round into [-127, 127].
+          const float r = std::roundf(xb[j] * id);
+          auto q = static_cast<int8_t>(std::isfinite(r) ? r : 0.0f);
           std::memcpy(ob + 2 + j, &q, 1);
         }
       }
@@ -644,7 +648,7 @@ std::span<const std::byte> GgufFile::tensor_bytes(const GgufTensorInfo& t) const
 std::vector<float> GgufFile::tensor_floats(std::string_view name) const {
   const GgufTensorInfo& t = tensor(name);
   std::vector<float> out(size_t(t.numel()));
-  decode_floats(t.type, tensor_bytes(t).data(), t.numel(), out.data());
+  if (!out.empty()) decode_floats(t.type, tensor_bytes(t).data(), t.numel(), out.data());  // no memcpy from/to null
   return out;
 }
 

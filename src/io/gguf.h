@@ -23,7 +23,8 @@
 //   F16   round to nearest even (GGML_FP32_TO_FP16; overflow gives +-inf)
 //   BF16  round to nearest even on the upper 16 bits, NaN kept quiet (ggml_compute_fp32_to_bf16)
 //   Q8_0  per block amax = max |x|, d = amax / 127 (float32), id = d ? 1/d : 0, q = roundf(x * id) (half away
-//         from zero), d stored as F16 (quantize_row_q8_0_ref)
+//         from zero), d stored as F16 (quantize_row_q8_0_ref); where x * id is NaN or infinite (NaN or inf in
+//         the block, or a subnormal d) q = 0, as the reference gives on x86
 //
 // The writer keeps only metadata and tensor descriptions in memory: each tensor's values come from a callback
 // that produces a few rows at a time, so a model is converted and written without a second copy in memory.

@@ -1,6 +1,7 @@
 #include "io/json_section.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 
@@ -15,9 +16,14 @@ const json& empty_object() {
   return e;
 }
 
+// An integer that fits int64_t: a JSON integer (an unsigned one up to INT64_MAX), or a float with no fraction inside
+// [-2^63, 2^63) (2.0, 1e3). Anything wider, such as 1e51, would not survive the conversion (undefined for a double).
 bool is_integer(const json& v) {
-  return v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) &&
-                                   std::floor(v.get<double>()) == v.get<double>());
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max());
+  if (v.is_number_integer()) return true;
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return std::isfinite(d) && std::floor(d) == d && d >= -0x1p63 && d < 0x1p63;
 }
 
 int64_t as_integer(const json& v) {

@@ -157,6 +157,25 @@ TEST(Gguf, TensorTypesRoundTripWithShapesReversedInTheFile) {
   }
 }
 
+// Tensors with a dimension of 0 hold no bytes and read back as no values. Found by fuzzing (fuzz/gguf_read_fuzz.cpp):
+// tensor_floats passed decode_floats a null buffer (memcpy from and to null, undefined even for 0 bytes).
+TEST(Gguf, EmptyTensorsRoundTrip) {
+  gt::test::TempDir tmp("gguf");
+  GgufWriter w;
+  w.add_tensor("rows0", {0, 4}, GgmlType::F32, std::vector<float>{});
+  w.add_tensor("cols0", {2, 0}, GgmlType::F16, std::vector<float>{});
+  w.add_tensor("after", {2}, GgmlType::F32, std::vector<float>{1.5f, -2.0f});
+  const fs::path p = tmp / "e.gguf";
+  w.write(p.string());
+  GgufFile g = GgufFile::open(p.string());
+  EXPECT_EQ(g.tensor("rows0").shape, (std::vector<int64_t>{0, 4}));
+  EXPECT_EQ(g.tensor("cols0").shape, (std::vector<int64_t>{2, 0}));
+  EXPECT_EQ(g.tensor("rows0").nbytes, 0u);
+  EXPECT_TRUE(g.tensor_floats("rows0").empty());
+  EXPECT_TRUE(g.tensor_floats("cols0").empty());
+  EXPECT_EQ(g.tensor_floats("after"), (std::vector<float>{1.5f, -2.0f}));
+}
+
 TEST(Gguf, Q8_0MatchesHandComputedBlocks) {
   // Block 1: x = j - 16, amax 16: d = float(16/127) = 0.12598425, stored as f16 0x3008 (0.1259765625);
   // q = roundf(x * float(1/d)) with 1/d = 7.9375: ties -63.5 and 63.5 go away from zero.
@@ -189,6 +208,29 @@ TEST(Gguf, Q8_0MatchesHandComputedBlocks) {
   gt::io::decode_floats(GgmlType::Q8_0, out.data(), 96, back.data());
   EXPECT_FLOAT_EQ(back[8], -64 * 0.1259765625f);
   EXPECT_FLOAT_EQ(back[33], 3.0f);
+}
+
+// Found by fuzzing (fuzz/gguf_roundtrip_fuzz.cpp): a NaN or infinity in a Q8_0 block, or a subnormal scale (1 / d
+// overflows), made the int8 conversion undefined (UBSan: "-nan is outside the range of signed char"). Such values are
+// stored as 0 (what ggml's reference gives on x86); the finite values of a block holding a NaN keep their quantisation.
+TEST(Gguf, Q8_0NonFiniteValuesAreStoredAsZero) {
+  std::vector<float> x(96, 0.0f);
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16);
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  x[32] = std::numeric_limits<float>::infinity();
+  x[33] = 1.0f;
+  x[64] = 1e-38f;  // amax 1e-38: d = amax / 127 is subnormal and 1 / d is +inf
+  x[65] = -1e-38f;
+  std::vector<std::byte> out(3 * 34);
+  gt::io::encode_floats(GgmlType::Q8_0, x.data(), 96, out.data());
+  auto q_of = [&](int b, int j) { return static_cast<int>(static_cast<int8_t>(out[b * 34 + 2 + j])); };
+  EXPECT_EQ(q_of(0, 5), 0);
+  EXPECT_EQ(q_of(0, 0), -127);  // -16 with amax 16 (the NaN is not the block's maximum)
+  EXPECT_EQ(q_of(0, 31), 119);  // 15 * 7.9375 = 119.06
+  EXPECT_EQ(q_of(1, 0), 0);     // inf * (1 / inf) is NaN
+  EXPECT_EQ(q_of(1, 1), 0);     // 1 * 0
+  EXPECT_EQ(q_of(2, 0), 0);
+  EXPECT_EQ(q_of(2, 1), 0);
 }
 
 TEST(Gguf, HalfAndBfloatConversionsRoundToNearestEven) {

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 #include "core/error.h"
 #include "io/json_section.h"
 #include "test_util.h"
@@ -43,6 +45,19 @@ TEST(JsonSection, IntegersMayBeWrittenAsWholeFloats) {
   std::array<int64_t, 2> pair{};
   EXPECT_NE(error_of([&] { s.read("l", pair); }).find("f.json: l is [1,2.0,3], expected a list of 2 integers"),
             std::string::npos);
+}
+
+// Found by fuzzing (fuzz/model_config_fuzz.cpp): a whole float past int64's range (1e51) was converted to int64_t
+// (undefined behaviour), and an unsigned integer past INT64_MAX came back negative. Both are refused now.
+TEST(JsonSection, IntegersOutsideInt64AreRefused) {
+  const json j = json::parse(R"({"big": 2.24e51, "u": 18446744073709551615, "edge": 9223372036854775807,
+                                 "low": -9223372036854775808, "f": -9.2e18})");
+  const JsonSection s(j, "f.json");
+  EXPECT_EQ(error_of([&] { s.integer("big"); }), "f.json: big is 2.24e+51, expected an integer");
+  EXPECT_EQ(error_of([&] { s.integer("u"); }), "f.json: u is 18446744073709551615, expected an integer");
+  EXPECT_EQ(s.integer("edge"), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(s.integer("low"), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(s.integer("f"), int64_t(-9200000000000000000));
 }
 
 TEST(JsonSection, WrongTypesNameFileSectionAndKey) {
