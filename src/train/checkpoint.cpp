@@ -17,6 +17,7 @@
 #include "core/strings.h"
 #include "io/safetensors.h"
 #include "io/safetensors_torch.h"
+#include "train/test_hooks.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -159,6 +160,7 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
     fs::create_directories(tmp);
     models::save_adapter(tmp.string(), model, adapter_cfg);
     io::save_tensors((tmp / "optimizer.safetensors").string(), opt.state());
+    test_signal_at(cat("checkpoint-", state.step));
     std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", generator_state(at::detail::getDefaultCPUGenerator())}};
     if (!device.is_cpu()) rng.emplace_back(device.str(), generator_state(generator_for(device)));
     io::save_tensors((tmp / "rng.safetensors").string(), rng);
@@ -170,6 +172,7 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
     remove_tree(final_dir.string());
     fs::rename(tmp, final_dir);
     renamed = true;
+    test_signal_at(cat("checkpoint-", state.step, "-renamed"));
     sync_path(root);
     write_synced(final_dir / "DONE", cat("step ", state.step, "\n"));
     sync_path(final_dir);

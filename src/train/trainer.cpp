@@ -39,6 +39,7 @@
 #include "train/checkpoint.h"
 #include "train/commands.h"
 #include "train/run_setup.h"
+#include "train/test_hooks.h"
 #include "train/optimizer.h"
 #include "train/run_folder.h"
 #include "train/live_run.h"
@@ -121,17 +122,6 @@ void require_finite_adapter(const std::vector<std::pair<std::string, at::Tensor>
 int64_t stop_after_step() {
   const char* s = std::getenv("GT_TEST_STOP_AFTER_STEP");
   return s ? std::atoll(s) : -1;
-}
-
-// The test hook GT_TEST_SIGNAL_AT=POINT:SIGNAL raises SIGNAL (a number) when the run reaches POINT: "set-up" (right
-// after the run is marked running) or "eval-N" (right after the evaluation row of step N is written). The reliability
-// tests use it for a Ctrl-C during set-up and a kill -9 at an exact moment.
-void test_signal_at(const std::string& point) {
-  const char* s = std::getenv("GT_TEST_SIGNAL_AT");
-  if (!s) return;
-  const std::string spec = s;
-  const size_t colon = spec.rfind(':');
-  if (colon != std::string::npos && spec.substr(0, colon) == point) std::raise(std::atoi(spec.c_str() + colon + 1));
 }
 
 // The test hook GT_TEST_STEP_DELAY_MS=N sleeps N ms after each step, so a test can watch a tiny run live.
