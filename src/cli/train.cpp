@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"  // defines: fail_input, cat
+#include "core/strings.h"  // defines: redact_url_secrets
 #include "core/train_config.h"
 #include "train/commands.h"
 
@@ -41,6 +42,11 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
     if (std::find(keys.begin(), keys.end(), f.key) == keys.end() || !seen.insert(f.key).second) continue;
     const std::string want = config_value_text(given, f), had = config_value_text(cfg, f);
     if (want == had || f.key == "resume") continue;
+    // A URL's credentials are never stored (config.yaml holds it redacted): the same URL given again with them.
+    if (had.find("REDACTED") != std::string::npos && redact_url_secrets(want) == had) {
+      apply_text(cfg, f.key, want);
+      continue;
+    }
     if (may_change_on_resume(f.key)) {
       apply_text(cfg, f.key, want);
       std::cerr << "note: " << flag_name(f.key) << " " << want << " (the run had " << had << ")\n";
@@ -48,6 +54,13 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
       conflicts += cat("\n  ", f.key, ": the run has ", had.empty() ? "\"\"" : had, ", given ",
                        want.empty() ? "\"\"" : want);
     }
+  }
+  // A URL whose credentials were redacted and not given again cannot be read.
+  for (const ConfigField& f : train_config_fields()) {
+    const std::string had = config_value_text(cfg, f);
+    if (had.find("REDACTED") != std::string::npos && std::find(keys.begin(), keys.end(), f.key) == keys.end())
+      conflicts += cat("\n  ", f.key, ": the run's URL ", had, " had credentials, which are never stored; give ",
+                       flag_name(f.key), " again with them");
   }
   if (!conflicts.empty())
     fail_input("--resume ", dir, ": a resumed run keeps the settings it started with (", saved,

@@ -46,7 +46,8 @@ StreamingBatches::StreamingBatches(std::vector<io::ObjectRef> shards, const Exam
                  shards_.size(), " now; resume with the same data, or start a new run");
     for (size_t i = 0; i < shards_.size(); ++i) {
       const std::string url = saved[i].at("url").get<std::string>(), version = saved[i].at("version").get<std::string>();
-      if (url != shards_[i].url || version != shards_[i].version)
+      // Checkpoints hold URLs without their credentials (state()).
+      if (url != redact_url_secrets(shards_[i].url) || version != shards_[i].version)
         fail_input("the streamed dataset changed since the checkpoint: shard ", i, " was ", url, " (version ", version,
                    "), it is ", shards_[i].url, " (version ", shards_[i].version, ") now; resume with the same data, "
                    "or start a new run");
@@ -231,7 +232,7 @@ Batch StreamingBatches::next() {
 nlohmann::json StreamingBatches::state() const {
   nlohmann::json shards = nlohmann::json::array();
   for (const io::ObjectRef& o : shards_) {
-    nlohmann::json j = {{"url", o.url}, {"version", o.version}};
+    nlohmann::json j = {{"url", redact_url_secrets(o.url)}, {"version", o.version}};
     if (!o.bq_position.empty()) j["bq_position"] = o.bq_position;
     shards.push_back(std::move(j));
   }

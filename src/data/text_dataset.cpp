@@ -122,7 +122,7 @@ void TextDatasetSummary::count(const Example& ex) {
 }
 
 std::string TextDatasetSummary::describe() const {
-  std::string out = cat(std::filesystem::path(file).filename().string(), ": ", rows_read, " rows, ", examples,
+  std::string out = cat(redact_url_secrets(std::filesystem::path(file).filename().string()), ": ", rows_read, " rows, ", examples,
                         " examples");
   if (truncated > 0) out += cat(" (", truncated, " truncated)");
   out += cat(", ", skipped, " skipped");

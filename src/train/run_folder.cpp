@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -73,7 +74,8 @@ json RunFolder::metadata() const {
 void RunFolder::update_metadata(const json& fields) {
   json j = metadata();
   j.merge_patch(fields);
-  write_text("metadata.json", j.dump(2) + "\n");
+  // A URL's credentials (a streamed dataset's, an error that names one) are never written (gt::redact_url_secrets).
+  write_text("metadata.json", redact_url_secrets(j.dump(2)) + "\n");
 }
 
 void RunFolder::append_metric(const json& row) {

@@ -128,7 +128,7 @@ std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec, const 
   shards = reader_factory(spec)()->expand(spec);
   uint64_t bytes = 0;
   for (const io::ObjectRef& o : shards) bytes += o.size.value_or(0);
-  std::cerr << "shards      " << spec << ": " << shards.size() << " object(s), " << format_bytes(static_cast<double>(bytes))
+  std::cerr << "shards      " << redact_url_secrets(spec) << ": " << shards.size() << " object(s), " << format_bytes(static_cast<double>(bytes))
             << "\n";
   return shards;
 }

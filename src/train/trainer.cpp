@@ -233,7 +233,8 @@ int run_train(const TrainConfig& config) {
   const bool resuming = !cfg.resume.empty();
   RunFolder run = resuming ? RunFolder::open(cfg.resume)
                            : RunFolder::create(cfg.out, cfg.name.empty() ? fs::path(cfg.model).filename().string() : cfg.name);
-  if (!resuming) run.write_text("config.yaml", to_yaml(cfg));
+  // URLs' credentials are never stored; a resume asks for them again (cli/train.cpp).
+  if (!resuming) run.write_text("config.yaml", redact_url_secrets(to_yaml(cfg)));
   // From here a Ctrl-C marks the run cancelled: during set-up at the next stage, while training after the step.
   SignalGuard signals;
   run.update_metadata({{"status", "running"},

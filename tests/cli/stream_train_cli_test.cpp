@@ -291,3 +291,54 @@ TEST(StreamTrainCli, ADiskCacheServesLaterEpochsAndRunsWithTheSameLosses) {
   EXPECT_NE(bad_size.exit_code, 0);
   EXPECT_NE(bad_size.err.find("--cache-size"), std::string::npos) << bad_size.err;
 }
+
+namespace {
+
+// Every file under `dir` whose bytes contain `needle`, as a list for the failure message.
+std::string files_containing(const fs::path& dir, const std::string& needle) {
+  std::string found;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file() && gt::test::read_file(e.path()).find(needle) != std::string::npos)
+      found += e.path().string() + "\n";
+  return found;
+}
+
+}  // namespace
+
+// Issue #13, secrets: a run whose data and validation URLs carry credentials (user:password@, token=, a signed URL's
+// signature) trains from them, and no output of the run holds them: neither stdout and stderr, nor any file of the
+// run folder (config.yaml, metadata.json, metrics, checkpoints, adapter), nor `runs show`. A resume needs the URLs
+// again (their credentials were never stored) and is refused without them, naming each key.
+TEST(StreamTrainCli, CredentialsInUrlsReachNoOutputOfTheRun) {
+  StreamSetup s;
+  const std::string secrets[] = {"fakeuser", "s3cr3tpass", "T0KEN-SECRET", "SIGN4TURE-SECRET"};
+  const std::string object = s.gcs.base() + "/download/storage/v1/b/bkt/o/";
+  const std::string train = "http://fakeuser:s3cr3tpass@" + object.substr(7) + "set%2Ftrain-0.jsonl?alt=media&token=T0KEN-SECRET";
+  const std::string val = object + "val%2Fvalidation.jsonl?alt=media&X-Goog-Signature=SIGN4TURE-SECRET";
+  const std::string args = "train --model " + quote(s.tiny.model) + " --data '" + train + "' --val-data '" + val +
+                           "' --out " + quote(s.tiny.runs) + " --batch-size 2 --max-seq-len 64 --max-steps 3 "
+                           "--eval-every 2 --name secret";
+  const auto r = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=1 '" + gt::test::cli_path() + "' " + args + " --live 0");
+  ASSERT_EQ(r.exit_code, 130) << r.err;
+  const fs::path run = s.tiny.only_run();
+  EXPECT_NE(gt::test::read_file(run / "config.yaml").find("REDACTED"), std::string::npos);
+
+  // Resuming needs the URLs with their credentials again; without them it is refused, naming each key.
+  const auto refused = run_cli("train --resume " + quote(run));
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("data: the run's URL"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("give --data again"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("give --val-data again"), std::string::npos) << refused.err;
+  const auto resumed = run_cli("train --resume " + quote(run) + " --data '" + train + "' --val-data '" + val + "'");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("at step 1"), std::string::npos) << resumed.err;
+  for (const std::string& secret : secrets) {
+    SCOPED_TRACE(secret);
+    for (const auto* out : {&r.out, &r.err, &refused.err, &resumed.out, &resumed.err})
+      EXPECT_EQ(out->find(secret), std::string::npos) << *out;
+    EXPECT_EQ(files_containing(run, secret), "");
+  }
+  // The history a page would load, from the run folder.
+  auto shown = run_cli("runs show " + quote(run) + " --json");
+  for (const std::string& secret : secrets) EXPECT_EQ(shown.out.find(secret), std::string::npos) << shown.out;
+}
