@@ -4,9 +4,11 @@
 #   make test    install what is missing, build, run the whole test suite
 #   make build   configure and build build/gemma-tune (no installs)
 #   make deps    install system packages (apt-get on Debian, brew on macOS) and the npm assets
+#   make fuzz    build the libFuzzer targets (fuzz/, clang) and run each over its corpus for FUZZ_SECONDS
 #
 # Variables: BUILD_DIR (build), BUILD_TYPE (RelWithDebInfo), JOBS (number of cores), CMAKE_ARGS (extra flags,
-# e.g. -DCMAKE_PREFIX_PATH=... to use the libtorch inside a pip-installed PyTorch).
+# e.g. -DCMAKE_PREFIX_PATH=... to use the libtorch inside a pip-installed PyTorch); for `make fuzz`: FUZZ_DIR
+# (build-fuzz), FUZZ_SECONDS (20 per target), FUZZ_CXX (clang++).
 
 BUILD_DIR  ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -16,8 +18,9 @@ UNAME      := $(shell uname -s)
 
 # Debian packages the build, the tests and the demo need (the ffmpeg and espeak-ng programs make the audio test
 # inputs and data/sample-audio; ImageMagick draws the image test inputs and data/sample-image; headless chromium
-# shows the live training page to its browser test, which is skipped on macOS, where Homebrew has no chromium).
-APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git \
+# shows the live training page to its browser test, which is skipped on macOS, where Homebrew has no chromium; clang
+# and its runtime libraries, which hold libFuzzer and are only recommended by clang, build `make fuzz`).
+APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git clang libclang-rt-dev \
   libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev \
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libopencv-imgcodecs-dev libicu-dev zlib1g-dev libzstd-dev \
   libcurl4-openssl-dev libcpp-httplib-dev ffmpeg espeak-ng \
@@ -34,7 +37,7 @@ export CCACHE_NOHASHDIR := true
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: all demo test build deps system-deps npm-deps configure clean
+.PHONY: all demo test build deps system-deps npm-deps configure clean fuzz
 
 all: build
 
@@ -81,6 +84,22 @@ tools/npm/node_modules/.package-lock.json: tools/npm/package.json tools/npm/pack
 
 $(TOKENIZER_DIR)/tokenizer.json: tools/npm/node_modules/.package-lock.json tools/npm/extract-tokenizer.js
 	node tools/npm/extract-tokenizer.js $(TOKENIZER_DIR)
+
+# The fuzz targets (fuzz/CMakeLists.txt: the torch-free parsers, built with clang, libFuzzer, ASan and UBSan) in a
+# build folder of their own, each run over fuzz/corpus/<target> for FUZZ_SECONDS; fails on any crash, sanitizer
+# report, leak or hang. Skipped with a note where the compiler cannot link libFuzzer (Apple's clang lacks it).
+FUZZ_DIR     ?= build-fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_CXX     ?= clang++
+fuzz:
+	@if ! printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' | \
+	    $(FUZZ_CXX) -x c++ -fsanitize=fuzzer,address,undefined - -o /dev/null >/dev/null 2>&1; then \
+	  echo "fuzz: skipped: $(FUZZ_CXX) cannot link libFuzzer (Debian: apt-get install clang libclang-rt-dev)"; \
+	else \
+	  cmake -S fuzz -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DCMAKE_BUILD_TYPE=RelWithDebInfo && \
+	  cmake --build $(FUZZ_DIR) -j $(JOBS) && \
+	  fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS); \
+	fi
 
 clean:
 	rm -rf $(BUILD_DIR)
