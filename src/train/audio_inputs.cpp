@@ -1,6 +1,7 @@
 #include "train/audio_inputs.h"
 
 #include <cstdio>
+#include <iostream>
 
 #include "core/error.h"
 #include "core/strings.h"
@@ -25,6 +26,17 @@ AudioInputs::AudioInputs(const std::string& model_dir, const io::ModelConfig& cf
     fail_input(cfg.path, ": the model config has no audio_token_id, which audio inputs need");
   features_ = std::make_unique<media::AudioFeatureConfig>(
       media::audio_feature_config(std::string(io::family_name(cfg.family)), model_dir));
+  // The feature extractor keeps the first max_length samples (rounded up to pad_to_multiple_of) of a clip and drops
+  // the rest: decoding more only costs memory (a 2-hour clip is 460 MB of samples) and counts audio never trained on.
+  int64_t kept = features_->max_length;
+  if (const int64_t m = features_->pad_to_multiple_of; m > 0 && kept % m != 0) kept = (kept / m + 1) * m;
+  const double usable = static_cast<double>(kept) / features_->sampling_rate;
+  if (max_duration_ > usable) {
+    std::cerr << "note        --max-duration " << max_duration_ << " s is more than the model's audio feature extractor "
+              << "takes (" << usable << " s, " << kept << " samples at " << features_->sampling_rate
+              << " Hz): clips are cut to " << usable << " s\n";
+    max_duration_ = usable;
+  }
 }
 
 AudioInputs::~AudioInputs() = default;

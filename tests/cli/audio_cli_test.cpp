@@ -2,6 +2,7 @@
 // `train --modality audio` on clips of the bundled sample set (the loss falls, eval with the adapter is lower than
 // without it), bad and long clips (skipped.jsonl, the cut count), and `prepare` (decode, resample, rewrite, report)
 // followed by training on the prepared folder.
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -137,4 +138,36 @@ TEST(AudioCli, PrepareDecodesReportsAndTrainsFromTheResult) {
   r = run_cli("train --model " + quote(model) + " --data " + quote(out) + " --out " + quote(tmp / "runs") +
               " --modality audio --max-steps 1 --batch-size 1 --max-seq-len 256");
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+namespace {
+
+// A 16-bit PCM mono wav of `seconds` of a 440 Hz tone at 16 kHz.
+void write_tone_wav(const fs::path& path, double seconds) {
+  const uint32_t rate = 16000, n = static_cast<uint32_t>(seconds * rate), bytes = n * 2;
+  std::string w;
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) w += static_cast<char>((v >> (8 * i)) & 0xff); };
+  auto u16 = [&](uint16_t v) { w += static_cast<char>(v & 0xff); w += static_cast<char>(v >> 8); };
+  w += "RIFF"; u32(36 + bytes); w += "WAVEfmt "; u32(16); u16(1); u16(1); u32(rate); u32(rate * 2); u16(2); u16(16);
+  w += "data"; u32(bytes);
+  for (uint32_t i = 0; i < n; ++i) u16(static_cast<uint16_t>(static_cast<int16_t>(8000 * std::sin(6.2831853 * 440 * i / rate))));
+  gt::test::write_file(path, w);
+}
+
+}  // namespace
+
+// Issue #13: a --max-duration beyond what the audio feature extractor keeps (30 s) decodes no more than that: a
+// 40-second clip is cut to 30 s and counted as cut, with a note that names the limit.
+TEST(AudioCli, MaxDurationBeyondTheExtractorsLimitIsCutToIt) {
+  AudioSetup s("gemma4");
+  write_tone_wav(s.tmp / "long.wav", 40.0);
+  gt::test::write_file(s.data / "train.csv", "audio_path,text\n" + (s.tmp / "long.wav").string() + ",a long tone\n" +
+                                                 gt::test::source_path("data/sample-audio/clips/001.wav").string() +
+                                                 ",one two three\n");
+  auto r = run_cli("train --model " + quote(s.model) + " --data " + quote(s.data) + " --out " + quote(s.runs) +
+                   " --modality audio --max-steps 1 --batch-size 2 --max-seq-len 1024 --max-duration 8000 --save-every 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--max-duration 8000 s is more than the model's audio feature extractor takes (30 s"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 cut to max_duration"), std::string::npos) << r.err;
 }
