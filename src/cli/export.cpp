@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "export/commands.h"
 
 namespace gt::cli {
@@ -23,7 +24,10 @@ void add_export(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--gguf-type", o->gguf_type, "gguf: f32 | f16 | bf16 | q8_0 (norms and 1-D tensors stay f32)")
       ->capture_default_str();
-  sub->add_option("--max-shard-size", o->max_shard_bytes, "merged: bytes per safetensors shard")->capture_default_str();
+  sub->add_option("--max-shard-size", o->max_shard_bytes,
+                  "merged: bytes per safetensors shard (a tensor larger than this gets a shard of its own)")
+      ->check(number_at_least(1))
+      ->capture_default_str();
   sub->callback([o] { exporting::run_export(*o); });
 }
 

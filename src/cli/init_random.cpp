@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/option_ranges.h"
 #include "train/commands.h"
 
 namespace gt::cli {
@@ -21,7 +22,8 @@ void add_init_random(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Seed of the random weights")->capture_default_str();
   sub->add_option("--dtype", o->dtype, "bfloat16 (as published) | float32")->capture_default_str();
   sub->add_option("--vocab-size", o->vocab_size,
-                  "Vocabulary rows (default: the family's 262,144 / 262,400); for small test tokenizers");
+                  "Vocabulary rows (default: the family's 262,144 / 262,400); for small test tokenizers")
+      ->check(number_at_least(1));
   sub->add_flag("--config-only", o->config_only, "Write config.json only (to inspect a preset or build it elsewhere)");
   sub->callback([o] { train::run_init_random(*o); });
 }

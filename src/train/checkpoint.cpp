@@ -192,6 +192,19 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) remove_tree(all[i].second.string());
 }
 
+void save_final_adapter(const std::string& run_dir, models::TextModel& model, const models::AdapterConfig& adapter_cfg) {
+  const fs::path root(run_dir), tmp = root / "adapter.tmp", final_dir = root / "adapter";
+  remove_tree(tmp.string());
+  models::save_adapter(tmp.string(), model, adapter_cfg);
+  for (const auto& e : fs::directory_iterator(tmp)) sync_path(e.path());
+  sync_path(tmp);
+  remove_tree(final_dir.string());
+  std::error_code ec;
+  fs::rename(tmp, final_dir, ec);
+  if (ec) fail_input(tmp.string(), ": cannot move it to ", final_dir.string(), " (", ec.message(), ")");
+  sync_path(root);
+}
+
 std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   auto all = complete_checkpoints(run_dir);
   if (all.empty()) return std::nullopt;

@@ -34,6 +34,10 @@ void save_checkpoint(const std::string& run_dir, int64_t keep, models::TextModel
                      const models::AdapterConfig& adapter_cfg, const AdamW& opt, const TrainerState& state,
                      const at::Device& device);
 
+// The run's final adapter/ folder (PEFT format), written as a checkpoint is: into adapter.tmp, every file fsynced,
+// then renamed over any older adapter/ and the run folder fsynced, so a crash never leaves a half-written adapter/.
+void save_final_adapter(const std::string& run_dir, models::TextModel& model, const models::AdapterConfig& adapter_cfg);
+
 // The newest complete checkpoint folder of a run, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 

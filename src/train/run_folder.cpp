@@ -1,6 +1,8 @@
 #include "train/run_folder.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -116,6 +118,11 @@ void RunFolder::write_text(const std::string& rel, const std::string& content) c
   if (!ok) {
     fs::remove(p + ".tmp", ec);
     fail_input(p, ": write failed; the disk may be full (the previous version is kept)");
+  }
+  // On the disk before it replaces the previous version: a power cut leaves one or the other, whole.
+  if (const int fd = ::open((p + ".tmp").c_str(), O_RDONLY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
   }
   fs::rename(p + ".tmp", p, ec);
   if (ec) fail_input(p, ": cannot move ", p, ".tmp into place (", ec.message(), ")");

@@ -547,7 +547,7 @@ int run_train(const TrainConfig& config) {
                  "--dtype float32, and resume from the last checkpoint");
     if (!(eval_done_at_resume && state.step == resumed_from)) run_eval("final");
     checkpoint_now();
-    models::save_adapter(run.file("adapter"), model, acfg);
+    save_final_adapter(run.path(), model, acfg);
     run.update_metadata({{"status", "completed"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
                          {"last_loss", last_loss}, {"peak_memory_bytes", peak_memory_bytes(device_name)},
                          {"train_summary", streamed ? batches.describe() : train.summary.describe()}});

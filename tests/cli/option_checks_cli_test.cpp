@@ -35,6 +35,12 @@ TEST(OptionChecksCli, NumericOptionsOutOfRangeAreClearErrors) {
       {"prepare --data /nonexistent-data --out /nonexistent-out --min-duration -1", 2, "--min-duration",
        "expected a number >= 0"},
       {"blacklist --model /m --data /d --max-new-tokens -5", 2, "--max-new-tokens", "expected a number > 0"},
+      {"init-random --family gemma4 --size tiny --out /nonexistent-out --vocab-size -5", 2, "--vocab-size",
+       "expected a number >= 1"},
+      {"init-random --family gemma4 --size tiny --out /nonexistent-out --vocab-size 0", 2, "--vocab-size",
+       "expected a number >= 1"},
+      {"export --adapter /a --model /m --out /o --max-shard-size -3", 2, "--max-shard-size", "expected a number >= 1"},
+      {"export --adapter /a --model /m --out /o --max-shard-size 0", 2, "--max-shard-size", "expected a number >= 1"},
   };
   for (const BadOption& c : cases) {
     const auto r = gt::test::run_cli(c.args);
