@@ -20,7 +20,7 @@ fi
 
 dict_of() {
   case "$1" in
-    safetensors|model_config|tokenizer) echo "$here/dict/json.dict" ;;
+    safetensors|model_config|tokenizer|tokenizer_encode) echo "$here/dict/json.dict" ;;
     gguf_read|gguf_roundtrip) echo "$here/dict/gguf.dict" ;;
     train_config) echo "$here/dict/yaml.dict" ;;
     csv|jsonl|record_splitter) echo "$here/dict/csv.dict" ;;
