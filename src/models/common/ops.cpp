@@ -46,7 +46,29 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
   }
 };
 
+// d/d up = g * gelu(gate); d/d gate = gelu'(gate) * (g * up), in the order autograd takes for gelu(gate) * up.
+struct GeluTanhMul : public torch::autograd::Function<GeluTanhMul> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    ctx->save_for_backward({gate, up});
+    return at::gelu(gate, "tanh") * up;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &gate = saved[0], &up = saved[1], &g = grad_out[0];
+    at::Tensor grad_gate, grad_up;
+    if (gate.requires_grad()) grad_gate = at::gelu_backward(g * up, gate, "tanh");
+    if (up.requires_grad()) grad_up = g * at::gelu(gate, "tanh");
+    return {grad_gate, grad_up};
+  }
+};
+
 }  // namespace
+
+at::Tensor gelu_tanh_mul(const at::Tensor& gate, const at::Tensor& up) {
+  if (torch::GradMode::is_enabled() && (gate.requires_grad() || up.requires_grad()) && gate.sizes() == up.sizes())
+    return GeluTanhMul::apply(gate, up);
+  return at::gelu(gate, "tanh") * up;
+}
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (torch::GradMode::is_enabled() && (x.requires_grad() || (weight.defined() && weight.requires_grad())))

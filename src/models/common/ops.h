@@ -19,6 +19,11 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 // gelu with the tanh approximation, as PyTorch's fused gelu(approximate="tanh").
 inline at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 
+// gelu_tanh(gate) * up, the gated MLP's product. Under autograd one function that keeps gate and up only and
+// recomputes the gelu in the backward pass (plain autograd would also keep gelu(gate): one more [tokens, intermediate]
+// tensor a layer); the same numbers either way.
+at::Tensor gelu_tanh_mul(const at::Tensor& gate, const at::Tensor& up);
+
 // cap * tanh(x / cap), three ops in the tensor dtype as HF does; cap <= 0 means no cap.
 at::Tensor soft_cap(const at::Tensor& x, double cap);
 

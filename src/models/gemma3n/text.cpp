@@ -54,7 +54,7 @@ at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
     at::Tensor stddev = gate.std(-1, /*unbiased=*/false, /*keepdim=*/true);
     gate = at::relu(gate - (mean + stddev * multiplier));
   }
-  return down_proj->forward(gelu_tanh(gate) * up_proj->forward(x));
+  return down_proj->forward(gelu_tanh_mul(gate, up_proj->forward(x)));
 }
 
 TextAltUpImpl::TextAltUpImpl(const io::TextConfig& c, const at::TensorOptions& opts)

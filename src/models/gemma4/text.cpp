@@ -41,7 +41,7 @@ TextMLPImpl::TextMLPImpl(int64_t hidden, int64_t intermediate, const at::TensorO
 }
 
 at::Tensor TextMLPImpl::forward(const at::Tensor& x) {
-  return down_proj->forward(gelu_tanh(gate_proj->forward(x)) * up_proj->forward(x));
+  return down_proj->forward(gelu_tanh_mul(gate_proj->forward(x), up_proj->forward(x)));
 }
 
 TextDecoderLayerImpl::TextDecoderLayerImpl(const io::TextConfig& c, int64_t l, const at::TensorOptions& opts) {

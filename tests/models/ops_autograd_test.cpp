@@ -1,6 +1,7 @@
-// models::rms_norm under autograd (one function keeping x and the float32 scale) against the same formula through
-// plain autograd: the same output bit for bit, and the same gradients for x and for a trainable weight, in float32
-// and bf16, with and without a weight, on rows of any rank.
+// The autograd functions of models/common/ops against the same formulas through plain autograd:
+// rms_norm (keeping x and the float32 scale): the same output bit for bit, and the same gradients for x and for a
+// trainable weight, in float32 and bf16, with and without a weight, on rows of any rank;
+// gelu_tanh_mul (keeping gate and up): the same output and gradients bit for bit.
 #include <torch/torch.h>
 #include <gtest/gtest.h>
 
@@ -60,4 +61,27 @@ TEST(RmsNorm, FrozenInputWithTrainedWeightAndNoGradMode) {
   EXPECT_LT(rel(w.grad(), w2.grad()), 1e-5);
   torch::NoGradGuard ng;
   EXPECT_TRUE(at::equal(gt::models::rms_norm(x, w, 1e-6), plain(x, w, 1e-6)));
+}
+
+TEST(GeluTanhMul, SameOutputAndGradientsAsPlainAutograd) {
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    torch::manual_seed(4);
+    const at::Tensor gate0 = (torch::randn({2, 5, 32}) * 3).to(dtype), up0 = torch::randn({2, 5, 32}).to(dtype);
+    const at::Tensor gy = torch::randn({2, 5, 32}).to(dtype);
+    at::Tensor ga = gate0.clone().requires_grad_(true), ua = up0.clone().requires_grad_(true);
+    at::Tensor gb = gate0.clone().requires_grad_(true), ub = up0.clone().requires_grad_(true);
+    const at::Tensor ya = gt::models::gelu_tanh_mul(ga, ua), yb = at::gelu(gb, "tanh") * ub;
+    EXPECT_TRUE(at::equal(ya, yb));
+    ya.backward(gy);
+    yb.backward(gy);
+    EXPECT_TRUE(at::equal(ga.grad(), gb.grad()));
+    EXPECT_TRUE(at::equal(ua.grad(), ub.grad()));
+  }
+  // Only one side trained (a frozen up input): its gradient alone, the same.
+  const at::Tensor up = torch::randn({3, 8});
+  at::Tensor gate = torch::randn({3, 8}).requires_grad_(true), gate2 = gate.detach().clone().requires_grad_(true);
+  gt::models::gelu_tanh_mul(gate, up).sum().backward();
+  (at::gelu(gate2, "tanh") * up).sum().backward();
+  EXPECT_TRUE(at::equal(gate.grad(), gate2.grad()));
 }
