@@ -37,7 +37,7 @@ std::string process_line(const tok::Tokenizer& tk, const TokenizeOptions& o, con
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number past double's range
     fail_input("not valid JSON (", e.what(), ")");
   }
   if (o.decode) {

@@ -286,11 +286,15 @@ void validate(const TrainConfig& c) {
     for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
     fail_input(flag_name(key), " is \"", v, "\", expected one of ", list);
   };
+  // Written so that NaN (YAML's .nan) fails every check; infinity is no setting either.
   auto positive = [](const std::string& key, double v) {
-    if (!(v > 0)) fail_input(flag_name(key), " is ", v, ", expected a positive value");
+    if (!(v > 0) || std::isinf(v)) fail_input(flag_name(key), " is ", v, ", expected a positive value");
   };
   auto non_negative = [](const std::string& key, double v) {
-    if (!(v >= 0)) fail_input(flag_name(key), " is ", v, ", expected a value >= 0");
+    if (!(v >= 0) || std::isinf(v)) fail_input(flag_name(key), " is ", v, ", expected a value >= 0");
+  };
+  auto unit_interval = [](const std::string& key, double v) {  // [0, 1)
+    if (!(v >= 0 && v < 1)) fail_input(flag_name(key), " is ", v, ", expected [0, 1)");
   };
   choice("modality", c.modality, {"text", "audio", "image", "audiovisual"});
   choice("mode", c.mode, {"instruction", "completion", "caption", "vqa"});
@@ -309,12 +313,12 @@ void validate(const TrainConfig& c) {
   positive("max_duration", c.max_duration);
   positive("lora_alpha", c.lora_alpha);
   choice("lora_precision", c.lora_precision, {"model", "float32"});
-  if (c.lora_dropout < 0 || c.lora_dropout >= 1) fail_input("--lora-dropout is ", c.lora_dropout, ", expected [0, 1)");
+  unit_interval("lora_dropout", c.lora_dropout);
   positive("lr", c.lr);
   non_negative("warmup_steps", static_cast<double>(c.warmup_steps));
   non_negative("weight_decay", c.weight_decay);
-  if (c.adam_beta1 < 0 || c.adam_beta1 >= 1) fail_input("--adam-beta1 is ", c.adam_beta1, ", expected [0, 1)");
-  if (c.adam_beta2 < 0 || c.adam_beta2 >= 1) fail_input("--adam-beta2 is ", c.adam_beta2, ", expected [0, 1)");
+  unit_interval("adam_beta1", c.adam_beta1);
+  unit_interval("adam_beta2", c.adam_beta2);
   positive("adam_eps", c.adam_eps);
   non_negative("max_grad_norm", c.max_grad_norm);
   positive("epochs", static_cast<double>(c.epochs));

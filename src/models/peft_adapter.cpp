@@ -32,7 +32,7 @@ AdapterConfig read_adapter_config(const std::string& dir) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number past double's range
     fail_input(p.string(), ": not valid JSON (", e.what(), ")");
   }
   auto where = [&](const char* k) { return cat(p.string(), ": ", k); };

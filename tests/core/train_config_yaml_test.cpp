@@ -31,3 +31,27 @@ TEST(TrainConfigYaml, ScalarKeysStillApply) {
   EXPECT_NE(gt::test::error_of([&] { gt::apply_yaml(cfg, path.string()); }).find("expected true or false"),
             std::string::npos);
 }
+
+// "nan" and "inf" read as numbers (strtod) and reach the numeric options as doubles: each is refused by name, never
+// trained with (YAML's own .nan / .inf are not numbers to the reader and are refused before).
+TEST(TrainConfigYaml, NanAndInfinityAreRefusedForEveryCheckedNumber) {
+  gt::test::TempDir tmp("yaml");
+  const auto path = tmp / "run.yaml";
+  const std::pair<const char*, const char*> cases[] = {
+      {"max_grad_norm: nan\n", "--max-grad-norm is nan"}, {"lora_dropout: nan\n", "--lora-dropout is nan"},
+      {"adam_beta1: nan\n", "--adam-beta1 is nan"},       {"adam_beta2: NaN\n", "--adam-beta2 is nan"},
+      {"lr: inf\n", "--lr is inf"},                        {"weight_decay: inf\n", "--weight-decay is inf"},
+      {"max_grad_norm: .nan\n", "max_grad_norm is \".nan\", expected a number"},
+  };
+  for (const auto& [text, expected] : cases) {
+    gt::test::write_file(path, text);
+    gt::TrainConfig cfg;
+    cfg.model = "m";
+    cfg.data = "d";
+    const std::string m = gt::test::error_of([&] {
+      gt::apply_yaml(cfg, path.string());
+      gt::validate(cfg);
+    });
+    EXPECT_NE(m.find(expected), std::string::npos) << text << m;
+  }
+}
