@@ -39,11 +39,19 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   std::string conflicts;
   std::set<std::string> seen;
   for (const ConfigField& f : train_config_fields()) {
-    if (std::find(keys.begin(), keys.end(), f.key) == keys.end() || !seen.insert(f.key).second) continue;
-    const std::string want = config_value_text(given, f), had = config_value_text(cfg, f);
-    if (want == had || f.key == "resume") continue;
-    // A URL's credentials are never stored (config.yaml holds it redacted): the same URL given again with them.
-    if (had.find("REDACTED") != std::string::npos && redact_url_secrets(want) == had) {
+    if (f.key == "resume" || !seen.insert(f.key).second) continue;
+    const std::string had = config_value_text(cfg, f);
+    // A URL's credentials are never stored (config.yaml holds it redacted): it must be given again, with them.
+    const bool redacted = had.find("REDACTED") != std::string::npos;
+    if (std::find(keys.begin(), keys.end(), f.key) == keys.end()) {
+      if (redacted)
+        conflicts += cat("\n  ", f.key, ": the run's URL ", had, " had credentials, which are never stored; give ",
+                         flag_name(f.key), " again with them");
+      continue;
+    }
+    const std::string want = config_value_text(given, f);
+    if (want == had) continue;
+    if (redacted && redact_url_secrets(want) == had) {
       apply_text(cfg, f.key, want);
       continue;
     }
@@ -54,13 +62,6 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
       conflicts += cat("\n  ", f.key, ": the run has ", had.empty() ? "\"\"" : had, ", given ",
                        want.empty() ? "\"\"" : want);
     }
-  }
-  // A URL whose credentials were redacted and not given again cannot be read.
-  for (const ConfigField& f : train_config_fields()) {
-    const std::string had = config_value_text(cfg, f);
-    if (had.find("REDACTED") != std::string::npos && std::find(keys.begin(), keys.end(), f.key) == keys.end())
-      conflicts += cat("\n  ", f.key, ": the run's URL ", had, " had credentials, which are never stored; give ",
-                       flag_name(f.key), " again with them");
   }
   if (!conflicts.empty())
     fail_input("--resume ", dir, ": a resumed run keeps the settings it started with (", saved,

@@ -87,22 +87,24 @@ void RunFolder::append_metric(const json& row) {
   if (!out) fail_input(file("metrics.jsonl"), ": cannot append a row; the disk may be full");
 }
 
-void RunFolder::truncate_metrics_after(int64_t step) { truncate_jsonl_after("metrics.jsonl", step); }
+std::vector<json> RunFolder::truncate_metrics_after(int64_t step) { return truncate_jsonl_after("metrics.jsonl", step); }
 
-void RunFolder::truncate_jsonl_after(const std::string& rel, int64_t step) {
+std::vector<json> RunFolder::truncate_jsonl_after(const std::string& rel, int64_t step) {
   std::ifstream in(file(rel));
-  if (!in) return;
-  std::vector<std::string> keep;
-  std::string line;
+  if (!in) return {};
+  std::vector<json> kept;
+  std::string text, line;
   while (std::getline(in, line)) {
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded()) continue;
-    if (j.value("step", int64_t{0}) <= step) keep.push_back(line);
+    if (j.value("step", int64_t{0}) <= step) {
+      text += line + "\n";
+      kept.push_back(std::move(j));
+    }
   }
   in.close();
-  std::string text;
-  for (const auto& l : keep) text += l + "\n";
   write_text(rel, text);
+  return kept;
 }
 
 void RunFolder::write_text(const std::string& rel, const std::string& content) const {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace gt::train {
 
@@ -34,10 +35,11 @@ class RunFolder {
 
   // Appends one JSON object to metrics.jsonl (flushed).
   void append_metric(const nlohmann::json& row);
-  // Drops metrics rows with "step" > step (used when resuming from a checkpoint before the last logged step).
-  void truncate_metrics_after(int64_t step);
+  // Drops metrics rows with "step" > step (used when resuming from a checkpoint before the last logged step);
+  // returns the rows kept, in order.
+  std::vector<nlohmann::json> truncate_metrics_after(int64_t step);
   // The same for any JSON-lines file of the folder (the live page's probes.jsonl).
-  void truncate_jsonl_after(const std::string& rel, int64_t step);
+  std::vector<nlohmann::json> truncate_jsonl_after(const std::string& rel, int64_t step);
 
   void write_text(const std::string& rel, const std::string& content) const;
 

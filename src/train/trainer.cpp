@@ -15,7 +15,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -68,31 +67,6 @@ struct CancelledDuringSetUp {
 };
 void stop_if_interrupted(const char* stage) {
   if (g_interrupts.load() > 0) throw CancelledDuringSetUp{stage};
-}
-
-// The last training loss metrics.jsonl holds (rows up to the resume point), so a resumed run that trains no further
-// step (it had finished its schedule) still reports it.
-double last_logged_loss(const RunFolder& run) {
-  double last = NAN;
-  std::ifstream in(run.file("metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    const json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("loss") && j["loss"].is_number()) last = j["loss"].get<double>();
-  }
-  return last;
-}
-
-// Whether metrics.jsonl already has an evaluation row at `step` (one made just before a kill: the resumed run does
-// not make it again, so no row is doubled).
-bool has_eval_row_at(const RunFolder& run, int64_t step) {
-  std::ifstream in(run.file("metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    const json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("step", int64_t{-1}) == step && j.contains("eval_loss")) return true;
-  }
-  return false;
 }
 
 struct SignalGuard {
@@ -371,15 +345,23 @@ int run_train(const TrainConfig& config) {
     }
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
     TrainerState state;
+    double last_loss = NAN;
+    // An evaluation metrics.jsonl already holds at the resume step (made just before a kill) is not made again, so
+    // no row is doubled.
+    int64_t eval_recorded_step = -1;
     if (resuming) {
       auto ckpt = latest_checkpoint(run.path());
       if (!ckpt) fail_input(run.path(), ": no complete checkpoint to resume from (checkpoints/step-N/DONE)");
       state = load_checkpoint(*ckpt, model, opt, device);
-      run.truncate_metrics_after(state.step);
+      // The rows up to the checkpoint: the last training loss (reported even if no further step is trained, as when
+      // the run had finished its schedule) and the evaluation recorded at this step, if any.
+      for (const json& row : run.truncate_metrics_after(state.step)) {
+        if (row.contains("loss") && row["loss"].is_number()) last_loss = row["loss"].get<double>();
+        if (row.value("step", int64_t{-1}) == state.step && row.contains("eval_loss")) eval_recorded_step = state.step;
+      }
       run.truncate_jsonl_after("probes.jsonl", state.step);
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
-    const bool eval_done_at_resume = resuming && has_eval_row_at(run, state.step);
     const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1,
                                    cfg.group_by_length, cfg.pack ? cfg.max_seq_len : 0};
     TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream), setup.cache())
@@ -408,7 +390,6 @@ int run_train(const TrainConfig& config) {
     }
     const auto gpu_percent = [&]() -> std::optional<int> { return gpu ? gpu->percent() : std::nullopt; };
     bar.start_at(state.step);
-    const int64_t resumed_from = state.step;
     reset_peak_memory(device_name);
     auto checkpoint_now = [&] {
       require_finite_adapter(named, cat("checkpoint at step ", state.step));
@@ -426,7 +407,6 @@ int run_train(const TrainConfig& config) {
       run.update_metadata({{"eval_loss", r.loss}});
     };
     int64_t bad_steps = 0;
-    double last_loss = resuming ? last_logged_loss(run) : NAN;
     // --tower-cache: the training batches' soft tokens from disk where present (eval computes its own).
     const std::unique_ptr<CachedTowers> towers =
         open_tower_cache(cfg.tower_cache, cfg.model, setup.media_readers(), whole, device);
@@ -443,7 +423,7 @@ int run_train(const TrainConfig& config) {
     while (state.step < total_steps && micro_done < total_micro) {
       // Periodic work before the step. A run resumed here repeats an evaluation only if the kill came before its row
       // was written.
-      const bool eval_due = !(eval_done_at_resume && state.step == resumed_from);
+      const bool eval_due = state.step != eval_recorded_step;
       if (eval_due && state.step > 0 && cfg.eval_every > 0 && state.step % cfg.eval_every == 0) run_eval("periodic");
       if (eval_due && state.step > 0 && cfg.eval_every == 0 && micro_per_epoch && micro_done % *micro_per_epoch == 0)
         run_eval("epoch");
@@ -545,7 +525,7 @@ int run_train(const TrainConfig& config) {
       fail_input("training diverged: the loss or gradient norm was not finite for the last ", bad_steps,
                  " step(s) (see skipped_update in metrics.jsonl); the adapter was not saved; try a lower --lr or "
                  "--dtype float32, and resume from the last checkpoint");
-    if (!(eval_done_at_resume && state.step == resumed_from)) run_eval("final");
+    if (state.step != eval_recorded_step) run_eval("final");
     checkpoint_now();
     save_final_adapter(run.path(), model, acfg);
     run.update_metadata({{"status", "completed"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
