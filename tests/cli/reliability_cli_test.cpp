@@ -96,8 +96,7 @@ TEST(ReliabilityCli, LoraRankAboveALayersSizeIsRefusedNamingTheLayer) {
 
 // A trainer stopped like Ctrl-C after step 2 of 4 with a checkpoint every 2 steps: checkpoints/step-2 is complete.
 fs::path run_stopped_at_step_2(const TinySetup& s, const std::string& extra = "") {
-  auto r = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=2 '" + gt::test::cli_path() + "' " +
-                               s.train_args("--max-steps 4 --save-every 2 " + extra));
+  auto r = gt::test::run_stopped_after(2, s.train_args("--max-steps 4 --save-every 2 " + extra));
   EXPECT_EQ(r.exit_code, 130) << r.err;
   return s.only_run();
 }
@@ -131,8 +130,7 @@ TEST(ReliabilityCli, DiskFullDuringACheckpointFailsTheRunAndResumeUsesTheLastGoo
 TEST(ReliabilityCli, ResumeSkipsADamagedNewestCheckpoint) {
   TinySetup s;
   // Checkpoints at steps 2 and 4 of 6, stopped after 4.
-  auto r = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=4 '" + gt::test::cli_path() + "' " +
-                               s.train_args("--max-steps 6 --save-every 2 --keep-checkpoints 3"));
+  auto r = gt::test::run_stopped_after(4, s.train_args("--max-steps 6 --save-every 2 --keep-checkpoints 3"));
   ASSERT_EQ(r.exit_code, 130) << r.err;
   const fs::path run = s.only_run();
   const fs::path newest = run / "checkpoints" / "step-4";
@@ -163,8 +161,7 @@ namespace {
 // flags, never silently changes them. Options that change no numbers (cadence, live page, device) may be given anew.
 TEST(ReliabilityCli, ResumeRefusesSettingsThatDifferFromTheRunsOwn) {
   TinySetup s;
-  auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=1 '" + gt::test::cli_path() + "' " +
-                                     s.train_args("--max-steps 3 --name parts"));
+  auto stopped = gt::test::run_stopped_after(1, s.train_args("--max-steps 3 --name parts"));
   ASSERT_EQ(stopped.exit_code, 130) << stopped.err;
   const fs::path run = s.only_run();
   const std::string before = gt::test::read_file(run / "config.yaml");
@@ -290,7 +287,7 @@ TEST(ReliabilityCli, RandomKillsLoseNoCheckpointAndResumeReproducesTheLossCurve)
   ASSERT_EQ(reference.size(), 10u);
 
   TinySetup s;
-  auto first = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=1 '" + gt::test::cli_path() + "' " + s.train_args(schedule));
+  auto first = gt::test::run_stopped_after(1, s.train_args(schedule));
   ASSERT_EQ(first.exit_code, 130) << first.err;
   const fs::path run = s.only_run();
 

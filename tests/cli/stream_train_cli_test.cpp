@@ -92,7 +92,7 @@ TEST(StreamTrainCli, FaultsAndAResumeLeaveTheLossesUnchanged) {
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6) << "step " << i + 1;
 
-  const auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=3 '" + gt::test::cli_path() + "' " + s.args("parts"));
+  const auto stopped = gt::test::run_stopped_after(3, s.args("parts"));
   ASSERT_EQ(stopped.exit_code, 130) << stopped.err;
   const fs::path parts = run_named(s.tiny.runs, "parts");
   const json state = json::parse(gt::test::read_file(parts / "checkpoints/step-3/trainer_state.json"));
@@ -171,8 +171,7 @@ TEST(StreamTrainCli, BigQueryTablesAndQueriesTrainAndAQueryIsNotRunAgainOnResume
   ASSERT_EQ(from_query.size(), from_table.size());
   for (size_t i = 0; i < from_query.size(); ++i) EXPECT_NEAR(from_query[i], from_table[i], 1e-6) << i;
 
-  const auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=2 '" + gt::test::cli_path() + "' " +
-                                           args("bq://proj", "parts", query));
+  const auto stopped = gt::test::run_stopped_after(2, args("bq://proj", "parts", query));
   ASSERT_EQ(stopped.exit_code, 130) << stopped.err;
   EXPECT_EQ(bq.jobs_created(), 2);
   const fs::path parts = run_named(tiny.runs, "parts");
@@ -318,7 +317,7 @@ TEST(StreamTrainCli, CredentialsInUrlsReachNoOutputOfTheRun) {
   const std::string args = "train --model " + quote(s.tiny.model) + " --data '" + train + "' --val-data '" + val +
                            "' --out " + quote(s.tiny.runs) + " --batch-size 2 --max-seq-len 64 --max-steps 3 "
                            "--eval-every 2 --name secret";
-  const auto r = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=1 '" + gt::test::cli_path() + "' " + args + " --live 0");
+  const auto r = gt::test::run_stopped_after(1, args + " --live 0");
   ASSERT_EQ(r.exit_code, 130) << r.err;
   const fs::path run = s.tiny.only_run();
   EXPECT_NE(gt::test::read_file(run / "config.yaml").find("REDACTED"), std::string::npos);

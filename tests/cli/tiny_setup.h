@@ -61,6 +61,12 @@ struct TinySetup {
   }
 };
 
+// `gemma-tune ARGS` stopped as a Ctrl-C would stop it after `step` (test hook GT_TEST_STOP_AFTER_STEP): a checkpoint
+// written, the run cancelled, exit 130.
+inline CommandResult run_stopped_after(int64_t step, const std::string& args) {
+  return run_shell("GT_TEST_STOP_AFTER_STEP=" + std::to_string(step) + " '" + cli_path() + "' " + args);
+}
+
 inline std::vector<json> read_jsonl(const fs::path& p) {
   std::vector<json> rows;
   std::ifstream in(p);

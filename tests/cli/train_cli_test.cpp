@@ -80,8 +80,7 @@ TEST(TrainCli, ResumeGivesTheSameLossesAsAnUninterruptedRun) {
   std::vector<double> expected = step_losses(whole);
   ASSERT_EQ(expected.size(), 6u);
 
-  auto stopped = gt::test::run_shell("GT_TEST_STOP_AFTER_STEP=3 '" + gt::test::cli_path() + "' " +
-                                     s.train_args("--max-steps 6 --name parts"));
+  auto stopped = gt::test::run_stopped_after(3, s.train_args("--max-steps 6 --name parts"));
   EXPECT_EQ(stopped.exit_code, 130) << stopped.err;
   fs::path parts;
   for (const auto& e : fs::directory_iterator(s.runs))
