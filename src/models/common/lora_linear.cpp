@@ -74,8 +74,13 @@ struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
     ctx->save_for_backward({x, a_low, b_low, mask, a});
     ctx->saved_data["keep_scale"] = keep_scale;
     ctx->saved_data["scaling"] = scaling;
-    const int64_t out = b_weight.size(0);
-    return at::addmm(y.reshape({-1, out}), a.reshape({-1, a.size(-1)}), b_low.t(), /*beta=*/1, /*alpha=*/scaling)
+    return add_update(y, a, b_low, scaling);
+  }
+
+  // y + scaling * a B^T in one addmm (the add in its epilogue, in float32, one rounding to y's dtype).
+  static at::Tensor add_update(const at::Tensor& y, const at::Tensor& a, const at::Tensor& b_low, double scaling) {
+    return at::addmm(y.reshape({-1, b_low.size(0)}), a.reshape({-1, a.size(-1)}), b_low.t(), /*beta=*/1,
+                     /*alpha=*/scaling)
         .view(y.sizes());
   }
 
@@ -195,9 +200,7 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   if (in_dtype) {
     const at::Tensor a = at::linear(LoraAddInDtype::dropped_in_dtype(x, mask, keep_scale),
                                     lora_A->weight.to(x.scalar_type()));
-    return at::addmm(y.reshape({-1, out_}), a.reshape({-1, a.size(-1)}), lora_B->weight.to(x.scalar_type()).t(),
-                     /*beta=*/1, /*alpha=*/scaling_)
-        .view(y.sizes());
+    return LoraAddInDtype::add_update(y, a, lora_B->weight.to(x.scalar_type()), scaling_);
   }
   const at::Tensor delta =
       at::linear(at::linear(LoraAdd::dropped(x, mask, keep_scale), lora_A->weight), lora_B->weight) * scaling_;
