@@ -33,6 +33,8 @@ std::string host_of(const std::string& header) {
 // Waits for new events at most this long before sending a comment line, which also tells a stream that its page has
 // gone (the write fails).
 constexpr std::chrono::milliseconds kKeepAlive{10000};
+// How long a stopping server waits for its open streams to send their last events and end.
+constexpr std::chrono::milliseconds kStopGrace{2000};
 
 }  // namespace
 
@@ -120,10 +122,8 @@ LiveServer::LiveServer(EventHub& hub, const LiveOptions& options) : impl_(std::m
           if (out.empty()) out = ": keep-alive\n\n";
           *last = slice.last_seq;
           if (!sink.write(out.data(), out.size())) return false;
-          if (slice.closed) {
-            sink.done();
-            return false;
-          }
+          // done() writes the response's last chunk; the stream then ends by itself (the loop sees no more data).
+          if (slice.closed) sink.done();
           return true;
         },
         [&s](bool) { --s.streams; });
@@ -169,6 +169,12 @@ LiveServer::LiveServer(EventHub& hub, const LiveOptions& options) : impl_(std::m
 
 LiveServer::~LiveServer() {
   impl_->hub.close();  // ends the streams' waits, so the workers can finish
+  // cpp-httplib's stop() makes a stream's writer leave its loop without the chunked response's last chunk, which a
+  // browser reports as a broken stream (net::ERR_INCOMPLETE_CHUNKED_ENCODING). Let the open streams send what is
+  // left and end first; a page that stopped reading is not waited for past kStopGrace.
+  const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+  while (impl_->streams.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   impl_->server.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }

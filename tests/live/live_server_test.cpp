@@ -132,14 +132,15 @@ TEST(LiveEvents, TextWithNewlinesStaysOneLine) {
   EXPECT_EQ(json::parse(text)["note"].get<std::string>().substr(0, 9), "two\nlines");
 }
 
-// Reads /events?after=N until `count` events arrived; returns them parsed.
+// Reads /events?after=N until `count` events arrived or the stream ended; returns them parsed. `error` (when given)
+// says how the request ended: Success only for a complete response.
 std::vector<json> read_stream(int port, const std::string& query, size_t count,
-                              const httplib::Headers& headers = {}) {
+                              const httplib::Headers& headers = {}, httplib::Error* error = nullptr) {
   httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(10, 0);
   std::vector<json> got;
   std::string buffer;
-  cli.Get(("/events" + query).c_str(), headers, [&](const char* data, size_t n) {
+  auto result = cli.Get(("/events" + query).c_str(), headers, [&](const char* data, size_t n) {
     buffer.append(data, n);
     size_t end;
     while ((end = buffer.find("\n\n")) != std::string::npos) {
@@ -149,6 +150,7 @@ std::vector<json> read_stream(int port, const std::string& query, size_t count,
     }
     return got.size() < count;  // false ends the request
   });
+  if (error) *error = result.error();
   return got;
 }
 
@@ -212,6 +214,26 @@ TEST(LiveServer, StreamEndsWhenTheServerStops) {
   server.reset();  // must not wait for the keep-alive interval or for the reader
   reader.join();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3000ms);
+}
+
+TEST(LiveServer, StoppingSendsEveryEventAndEndsTheStreamCleanly) {
+  // A run that ends publishes its last events and stops the server at once: an open page still gets all of them and
+  // a complete response (a stream cut mid-response is an error in the browser's console).
+  for (int round = 0; round < 5; ++round) {
+    EventHub hub;
+    auto server = std::make_unique<LiveServer>(hub, LiveOptions{"127.0.0.1", 0});
+    httplib::Error error = httplib::Error::Unknown;
+    std::vector<json> got;
+    std::thread reader([&] { got = read_stream(server->port(), "", SIZE_MAX, {}, &error); });
+    for (int i = 0; i < 200 && server->streams() == 0; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(server->streams(), 1);
+    for (int i = 1; i <= 3000; ++i) hub.publish(train_row(i));  // more than one write's worth (256 events)
+    server.reset();
+    reader.join();
+    ASSERT_EQ(got.size(), 3000u) << "round " << round;
+    EXPECT_EQ(got.back()["step"], 3000);
+    EXPECT_EQ(error, httplib::Error::Success) << "round " << round << ": " << httplib::to_string(error);
+  }
 }
 
 TEST(LiveServer, PublishingNeverWaitsForAStalledPage) {
