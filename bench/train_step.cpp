@@ -194,8 +194,10 @@ int main(int argc, char** argv) {
       namespace prof = torch::profiler::impl;
       std::set<prof::ActivityType> activities{prof::ActivityType::CPU};
       if (device.is_cuda()) activities.insert(prof::ActivityType::CUDA);
-      torch::autograd::profiler::prepareProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), activities);
-      torch::autograd::profiler::enableProfiler(prof::ProfilerConfig(prof::ProfilerState::KINETO), activities);
+      // Input shapes and dtypes let tools/trace_summary.py say which tensors the copies and casts move.
+      const prof::ProfilerConfig config(prof::ProfilerState::KINETO, /*report_input_shapes=*/true);
+      torch::autograd::profiler::prepareProfiler(config, activities);
+      torch::autograd::profiler::enableProfiler(config, activities);
     }
     auto t0 = now();
     if (phases) reset_peak_memory(device_name);

@@ -5,7 +5,9 @@
 
 Prints the step's wall time (first to last GPU kernel), the GPU's busy time (union of kernel intervals) and idle
 share, the kernel count, time by kind (matmul, attention, elementwise/cast, reduction/norm, copy, other) and the
-kernels that took the most time in total."""
+kernels that took the most time in total, then the ops that launched them: GPU time by the autograd function (or
+outermost op) and the innermost ATen op with its input dtypes, so a cast can be traced to the layer that makes it
+(traces written with input shapes carry the dtypes and sizes)."""
 import argparse
 import json
 import re
@@ -25,6 +27,58 @@ def kind(name):
         if rx.search(name):
             return k
     return "other"
+
+
+def op_chains(events):
+    """Maps each CPU op's External id to its chain of enclosing ops on the same thread, innermost first."""
+    by_thread = defaultdict(list)
+    for e in events:
+        if e.get("ph") == "X" and e.get("cat") == "cpu_op":
+            by_thread[(e.get("pid"), e.get("tid"))].append(e)
+    chains = {}
+    for ops in by_thread.values():
+        ops.sort(key=lambda e: (float(e["ts"]), -float(e.get("dur", 0))))
+        stack = []
+        for e in ops:
+            start = float(e["ts"])
+            while stack and float(stack[-1][0]["ts"]) + float(stack[-1][0].get("dur", 0)) <= start:
+                stack.pop()
+            chain = [e] + (stack[-1][1] if stack else [])
+            stack.append((e, chain))
+            ext = e.get("args", {}).get("External id")
+            if ext is not None:
+                chains[ext] = chain
+    return chains
+
+
+def describe(op):
+    """aten::copy_ (BFloat16 [4, 1024, 2048] -> Float [...]) style label of an op and its inputs."""
+    args = op.get("args", {})
+    types = [t for t in args.get("Input type", []) if t]
+    dims = [d for d in args.get("Input Dims", []) if d]
+    inputs = ", ".join(f"{t} {d}" if d else t for t, d in zip(types, dims + [[]] * len(types)))
+    return f"{op['name']}({inputs})" if inputs else op["name"]
+
+
+def attribution(events, kernels, top):
+    """GPU time by (autograd function or outermost op) and innermost op with its inputs."""
+    chains = op_chains(events)
+    if not chains:
+        return
+    by_site = defaultdict(lambda: [0.0, 0])
+    for e in kernels:
+        chain = chains.get(e.get("args", {}).get("External id"))
+        if not chain:
+            site = ("(no op)", e["name"][:60])
+        else:
+            outer = next((op["name"].split(": ", 1)[-1] for op in chain
+                          if op["name"].startswith("autograd::engine::evaluate_function")), chain[-1]["name"])
+            site = (outer, describe(chain[0]))
+        by_site[site][0] += float(e.get("dur", 0))
+        by_site[site][1] += 1
+    print(f"top {top} launch sites by GPU time (autograd function or outermost op | innermost op and inputs):")
+    for (outer, inner), (d, n) in sorted(by_site.items(), key=lambda kv: -kv[1][0])[:top]:
+        print(f"  {d / 1e3:8.2f} ms {n:5}x  {outer[:40]:40} | {inner[:150]}")
 
 
 def main():
@@ -63,6 +117,7 @@ def main():
     print(f"top {a.top} kernels by total time:")
     for name, (d, n) in sorted(by_name.items(), key=lambda kv: -kv[1][0])[:a.top]:
         print(f"  {d / 1e3:8.2f} ms {n:5}x  {name[:150]}")
+    attribution(events, kernels, a.top)
 
 
 if __name__ == "__main__":

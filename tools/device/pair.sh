@@ -2,9 +2,9 @@
 # On the GPU machine: build bench_train_step and run tools/bench_pair.py on the named configs (gemma-tune and
 # transformers + PEFT side by side), results to $OUT/results.jsonl (copy the lines into bench/results.jsonl).
 #   COMMIT=$(git rev-parse --short HEAD) bash tools/device/pair.sh gemma4-E2B-text-4x1024 ...   (carry .device)
-# PHASES="config ..." first runs those gemma-tune configs with --phases (time and peak memory per phase) into
-# $OUT/phases.jsonl. PROFILE="config" writes a Kineto trace of one step of that config and its summary
-# (tools/trace_summary.py) to $OUT/profile.txt. The whole call stops cleanly before the device's 600 s limit
+# With no config named, only PROFILE and PHASES run. PHASES="config ..." first runs those gemma-tune configs with
+# --phases (time and peak memory per phase) into $OUT/phases.jsonl. PROFILE="config ..." writes a Kineto trace of one step of each config and its summary
+# (tools/trace_summary.py) to $OUT/profile-CONFIG.txt. The whole call stops cleanly before the device's 600 s limit
 # (LIMIT_S, default 585).
 # A fresh machine needs minutes to build: the built binary is saved, stripped and xz-packed, as
 # $OUT/bench_train_step.xz; put it in .device/ and the next call (also on a fresh machine of the same image) runs
@@ -29,17 +29,17 @@ echo "== built at $(( $(date +%s) - t0 )) s"
 args_of() {
   python3 -c "import sys; sys.path.insert(0, 'tools'); import bench_pair; a, o = bench_pair.parse(sys.argv[1]); print(' '.join(a + o))" "$1"
 }
-if [ -n "${PROFILE:-}" ]; then
-  timeout "$(left)" $BENCH $(args_of "$PROFILE") --device cuda --steps 2 --warmup 2 --profile /tmp/trace.json &&
-    python3 tools/trace_summary.py /tmp/trace.json > "$OUT/profile.txt"; head -60 "$OUT/profile.txt"
-  echo "== profile at $(( $(date +%s) - t0 )) s"
-fi
+for name in ${PROFILE:-}; do
+  timeout "$(left)" $BENCH $(args_of "$name") --device cuda --steps 2 --warmup 2 --profile /tmp/trace.json &&
+    python3 tools/trace_summary.py /tmp/trace.json > "$OUT/profile-$name.txt"; head -${PROFILE_LINES:-40} "$OUT/profile-$name.txt"
+  echo "== profile of $name at $(( $(date +%s) - t0 )) s"
+done
 if [ -n "${PHASES:-}" ]; then
   for name in $PHASES; do
     timeout "$(left)" $BENCH $(args_of "$name") --device cuda --phases | tee -a "$OUT/phases.jsonl"
   done
   echo "== phases at $(( $(date +%s) - t0 )) s"
 fi
-timeout "$(left)" python3 tools/bench_pair.py "$@" --baseline .device/hf_peft_baseline.py \
+[ $# -gt 0 ] && timeout "$(left)" python3 tools/bench_pair.py "$@" --baseline .device/hf_peft_baseline.py \
   --bench $BENCH --results "$OUT/results.jsonl" --commit "${COMMIT:-unknown}"
 echo "== done at $(( $(date +%s) - t0 )) s"
