@@ -19,9 +19,10 @@ UNAME      := $(shell uname -s)
 # Debian packages the build, the tests and the demo need (the ffmpeg and espeak-ng programs make the audio test
 # inputs and data/sample-audio; ImageMagick draws the image test inputs and data/sample-image; headless chromium
 # shows the live training page to its browser test, which is skipped on macOS, where Homebrew has no chromium; clang
-# and its runtime libraries, which hold libFuzzer and are only recommended by clang, build `make fuzz`).
+# and its runtime libraries, which hold libFuzzer and are only recommended by clang, build `make fuzz`; libgloo-dev
+# has the headers of libtorch's Gloo process groups, for data-parallel training).
 APT_PACKAGES := build-essential cmake ninja-build ccache pkg-config git clang libclang-rt-dev \
-  libtorch-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev \
+  libtorch-dev libgloo-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libssl-dev \
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libopencv-imgcodecs-dev libicu-dev zlib1g-dev libzstd-dev \
   libcurl4-openssl-dev libcpp-httplib-dev ffmpeg espeak-ng \
   imagemagick chromium

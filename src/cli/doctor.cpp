@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/model_check.h"  // defines: check_model_folder
 #include "core/device.h"      // defines: torch_info
+#include "train/launcher.h"   // defines: data_parallel_backends
 #include "core/error.h"
 #include "core/strings.h"
 #include "core/system_info.h"  // defines: system_info, disk_free_bytes
@@ -77,6 +78,7 @@ nlohmann::json report(const std::string& model_dir) {
   j["ffmpeg"] = media::ffmpeg_version();  // own line: the audio path depends on which codecs this build has
 #endif
   if (media::image_decoding_available()) j["image_decoder"] = media::image_decoder_version();
+  j["data_parallel"] = train::data_parallel_backends();  // "" without c10d
   nlohmann::json mods = nlohmann::json::object();
   for (const Modality& m : modalities()) {
     nlohmann::json missing = nlohmann::json::array();
@@ -110,6 +112,9 @@ void print_human(const nlohmann::json& j) {
   std::cout << "\n";
   if (j.contains("ffmpeg")) std::cout << "ffmpeg      " << j["ffmpeg"].get<std::string>() << "\n";
   if (j.contains("image_decoder")) std::cout << "images      " << j["image_decoder"].get<std::string>() << "\n";
+  const std::string dp = j.value("data_parallel", "");
+  std::cout << "processes   " << (dp.empty() ? "one (this libtorch has no distributed package)"
+                                             : cat("train --nproc N with ", dp)) << "\n";
   std::cout << "modalities\n";
   for (const auto& [name, m] : j["modalities"].items()) {
     std::cout << "  " << name << std::string(12 - std::min<size_t>(name.size(), 11), ' ');

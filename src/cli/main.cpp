@@ -14,6 +14,7 @@
 #include "cli/commands.h"  // defines: add_doctor, add_train, add_eval, ...
 #include "core/error.h"    // defines: gt::InputError
 #include "core/strings.h"  // defines: gt::redact_url_secrets
+#include "core/system_info.h"  // defines: gt::set_command_line
 
 namespace {
 // A crash is a bug: print where it happened so that it can be reported, then die with the same signal.
@@ -30,6 +31,7 @@ void on_crash(int sig) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gt::set_command_line(argc, argv);  // `train --nproc` starts copies of it
   void* warm[1];
   ::backtrace(warm, 1);  // loads the unwinder now, not inside the signal handler
   std::signal(SIGSEGV, on_crash);

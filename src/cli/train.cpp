@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -11,8 +12,10 @@
 #include "cli/config_flags.h"
 #include "core/error.h"  // defines: fail_input, cat
 #include "core/strings.h"  // defines: redact_url_secrets
+#include "core/system_info.h"  // defines: command_line
 #include "core/train_config.h"
 #include "train/commands.h"
+#include "train/launcher.h"
 
 namespace gt::cli {
 
@@ -21,7 +24,7 @@ namespace {
 // Options a resumed run may take anew: where it runs, how it is watched, logged, saved and cached; none changes its
 // numbers. Every other option must match the run's own config.yaml.
 bool may_change_on_resume(const std::string& key) {
-  static const std::set<std::string> keys = {"resume",     "device",     "live",        "live_host",
+  static const std::set<std::string> keys = {"resume",     "device",     "nproc",       "live",        "live_host",
                                              "live_every", "live_layer", "log_every",   "save_every",
                                              "keep_checkpoints", "eval_every", "cache_dir", "cache_size",
                                              "gcs_endpoint", "bq_endpoint", "tower_cache"};
@@ -36,6 +39,7 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
   if (!std::filesystem::exists(saved)) fail_input(dir, ": not a run folder (no config.yaml)");
   TrainConfig cfg;
   apply_yaml(cfg, saved);
+  const TrainConfig run_had = cfg;
   std::string conflicts;
   std::set<std::string> seen;
   for (const ConfigField& f : train_config_fields()) {
@@ -68,6 +72,17 @@ TrainConfig resumed_config(const TrainConfig& given, const std::vector<std::stri
                "), so that it goes on exactly as it would have; these differ:", conflicts,
                "\nLeave them out to resume, or start a new run with them.");
   cfg.resume = dir;
+  // Another number of processes trains on the same global batches: each takes its share of them.
+  if (cfg.nproc != run_had.nproc) {
+    const int64_t global = run_had.batch_size * run_had.nproc;
+    if (global % cfg.nproc != 0)
+      fail_input("--resume ", dir, " --nproc ", cfg.nproc, ": the run's global batch of ", global, " examples (",
+                 run_had.nproc, " x --batch-size ", run_had.batch_size, ") does not split evenly into ", cfg.nproc,
+                 " processes; give a --nproc that divides ", global);
+    cfg.batch_size = global / cfg.nproc;
+    std::cerr << "note: " << cfg.nproc << " process(es) of " << cfg.batch_size << " examples each keep the run's global "
+              << "batch of " << global << "\n";
+  }
   return cfg;
 }
 
@@ -104,7 +119,10 @@ void add_train(CLI::App& app) {
       if (cfg.data.empty()) fail_input("train: --data DIR_OR_FILE is required");
     }
     cfg.access_token = *access_token;  // given again on every command line, --resume included
-    const int code = train::run_train(cfg);
+    // --nproc N: this process starts the N processes of the run (each runs this same command line, with RANK set).
+    const bool launcher = cfg.nproc > 1 && !std::getenv("WORLD_SIZE");
+    if (launcher) validate(cfg);  // refused here once, not by every process
+    const int code = launcher ? train::launch_ranks(static_cast<int>(cfg.nproc), command_line()) : train::run_train(cfg);
     if (code != 0) throw CLI::RuntimeError(code);
   });
 }

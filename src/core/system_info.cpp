@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 #if defined(__APPLE__)
+#include <mach-o/dyld.h>
 #include <mach/mach.h>
 #include <sys/sysctl.h>
 #endif
@@ -45,6 +46,29 @@ uint64_t disk_free_bytes(const std::string& path) {
   std::error_code ec;
   auto info = std::filesystem::space(path, ec);
   return ec ? 0 : info.available;
+}
+
+namespace {
+std::vector<std::string>& command_line_store() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+void set_command_line(int argc, char** argv) { command_line_store().assign(argv, argv + argc); }
+const std::vector<std::string>& command_line() { return command_line_store(); }
+
+std::string this_executable() {
+#if defined(__APPLE__)
+  char path[4096];
+  uint32_t size = sizeof path;
+  if (_NSGetExecutablePath(path, &size) == 0) return std::filesystem::weakly_canonical(path).string();
+#else
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) return p.string();
+#endif
+  return command_line().empty() ? std::string() : command_line()[0];
 }
 
 }  // namespace gt

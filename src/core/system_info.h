@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace gt {
 
@@ -16,5 +17,11 @@ struct SystemInfo {
 SystemInfo system_info();
 // Free bytes on the file system holding `path` (0 when unknown).
 uint64_t disk_free_bytes(const std::string& path);
+
+// This process's command line, as main() received it (set there), and the path of this program's file, for
+// starting copies of the same command (`train --nproc`).
+void set_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
+std::string this_executable();
 
 }  // namespace gt

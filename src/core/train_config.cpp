@@ -103,6 +103,12 @@ const std::vector<ConfigField>& train_config_fields() {
        "tokens, each seeing only itself (per-document attention and positions): no padding compute with short rows",
        &C::pack, "optim"},
       {"device", "auto | cpu | cuda | cuda:N | mps", &C::device, "run"},
+      {"nproc",
+       "Data-parallel processes on this host, one per GPU (cuda:0..N-1) or N CPU processes: each trains on its "
+       "--batch-size rows of every global batch of N x --batch-size, and their gradients are summed (NCCL between "
+       "GPUs, Gloo on CPU). Several hosts: start one process per GPU with torchrun's variables (RANK, WORLD_SIZE, "
+       "LOCAL_RANK, MASTER_ADDR, MASTER_PORT) instead",
+       &C::nproc, "run"},
       {"dtype", "auto (bfloat16 on cuda/mps, float32 on cpu) | float32 | bfloat16", &C::dtype, "run"},
       {"quantize",
        "none | int8 | nf4: hold the frozen decoder linears in 8 or 4 bits (QLoRA-style; dequantized for each matmul), "
@@ -327,6 +333,7 @@ void validate(const TrainConfig& c) {
   positive("stream_workers", static_cast<double>(c.stream_workers));
   positive("prefetch_mb", static_cast<double>(c.prefetch_mb));
   positive("grad_accum", static_cast<double>(c.grad_accum));
+  if (c.nproc < 1 || c.nproc > 1024) fail_input("--nproc is ", c.nproc, ", expected 1 to 1024 processes");
   if (c.max_seq_len < 8) fail_input("--max-seq-len is ", c.max_seq_len, ", expected at least 8");
   positive("log_every", static_cast<double>(c.log_every));
   non_negative("eval_every", static_cast<double>(c.eval_every));

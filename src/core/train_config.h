@@ -73,6 +73,7 @@ struct TrainConfig {
   bool pack = false;  // text runs, local datasets: examples packed into rows of max_seq_len (data::pack_examples)
   // Where and how
   std::string device = "auto";  // auto | cpu | cuda | cuda:N | mps
+  int64_t nproc = 1;            // data-parallel processes on this host (train/launcher.h)
   std::string dtype = "auto";   // auto (bf16 on cuda/mps, float32 on cpu) | float32 | bfloat16
   std::string quantize = "none";  // none | int8 | nf4: the frozen decoder linears (models/common/quantized_weight.h)
   std::string tower_cache;  // folder of the frozen towers' soft tokens per clip / image (train/tower_cache.h); "" = off

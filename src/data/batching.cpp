@@ -102,6 +102,9 @@ Batch collate(const std::vector<Example>& examples, std::span<const int64_t> ind
     b.supervised_tokens += ex.supervised_tokens();
     b.audio.insert(b.audio.end(), ex.audio.begin(), ex.audio.end());
     b.images.insert(b.images.end(), ex.images.begin(), ex.images.end());
+    b.row_examples.push_back(1);
+    b.row_audio.push_back(static_cast<int64_t>(ex.audio.size()));
+    b.row_images.push_back(static_cast<int64_t>(ex.images.size()));
     b.real_tokens += static_cast<int64_t>(ex.input_ids.size());
   }
   return b;
@@ -142,9 +145,13 @@ Batch pack_examples(const std::vector<Example>& examples, std::span<const int64_
   b.attention_mask.assign(cells, 0);
   b.segment_ids.assign(cells, 0);
   b.position_ids.assign(cells, 0);
+  b.row_examples.assign(static_cast<size_t>(b.batch_size), 0);
+  b.row_audio.assign(static_cast<size_t>(b.batch_size), 0);
+  b.row_images.assign(static_cast<size_t>(b.batch_size), 0);
   for (int64_t row = 0; row < b.batch_size; ++row) {
     size_t at = static_cast<size_t>(row * b.seq_len);
     int64_t segment = 0;
+    b.row_examples[row] = static_cast<int64_t>(placed[row].size());
     for (int64_t i : placed[row]) {
       const Example& ex = examples[i];
       GT_CHECK(ex.labels.size() == ex.input_ids.size(), ex.source, ": labels and input_ids differ in length");
@@ -159,11 +166,67 @@ Batch pack_examples(const std::vector<Example>& examples, std::span<const int64_
       b.supervised_tokens += ex.supervised_tokens();
       b.audio.insert(b.audio.end(), ex.audio.begin(), ex.audio.end());
       b.images.insert(b.images.end(), ex.images.begin(), ex.images.end());
+      b.row_audio[row] += static_cast<int64_t>(ex.audio.size());
+      b.row_images[row] += static_cast<int64_t>(ex.images.size());
       b.real_tokens += static_cast<int64_t>(n);
       at += n;
     }
   }
   return b;
+}
+
+Batch rows_of(const Batch& b, int64_t begin, int64_t end, int64_t pad_to_multiple_of) {
+  GT_CHECK(0 <= begin && begin <= end && end <= b.batch_size, "rows_of: rows ", begin, "..", end, " of ", b.batch_size);
+  GT_CHECK(b.row_examples.size() == static_cast<size_t>(b.batch_size) &&
+               b.row_audio.size() == b.row_examples.size() && b.row_images.size() == b.row_examples.size(),
+           "rows_of: a batch without per-row counts");
+  auto before = [&](const std::vector<int64_t>& counts, int64_t row) {
+    int64_t n = 0;
+    for (int64_t r = 0; r < row; ++r) n += counts[r];
+    return n;
+  };
+  Batch out;
+  out.batch_size = end - begin;
+  if (out.batch_size == 0) return out;
+  const auto T = static_cast<size_t>(b.seq_len);
+  // The slice's longest row: its last real position, the rest being padding.
+  int64_t longest = 0;
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t t = b.seq_len; t > longest; --t)
+      if (b.attention_mask[static_cast<size_t>(r) * T + static_cast<size_t>(t - 1)] != 0) {
+        longest = t;
+        break;
+      }
+  out.seq_len = std::max<int64_t>(longest, 1);
+  if (pad_to_multiple_of > 1)
+    out.seq_len = std::min(b.seq_len, (out.seq_len + pad_to_multiple_of - 1) / pad_to_multiple_of * pad_to_multiple_of);
+  const bool packed = !b.segment_ids.empty();
+  for (int64_t r = begin; r < end; ++r) {
+    const auto from = b.input_ids.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(r) * T);
+    const auto take = static_cast<std::ptrdiff_t>(out.seq_len);
+    const auto at = static_cast<std::ptrdiff_t>(static_cast<size_t>(r) * T);
+    out.input_ids.insert(out.input_ids.end(), from, from + take);
+    out.labels.insert(out.labels.end(), b.labels.begin() + at, b.labels.begin() + at + take);
+    out.attention_mask.insert(out.attention_mask.end(), b.attention_mask.begin() + at, b.attention_mask.begin() + at + take);
+    if (packed) {
+      out.segment_ids.insert(out.segment_ids.end(), b.segment_ids.begin() + at, b.segment_ids.begin() + at + take);
+      out.position_ids.insert(out.position_ids.end(), b.position_ids.begin() + at, b.position_ids.begin() + at + take);
+    }
+    // Targets of the shifted loss: a row's labels after its first position.
+    for (int64_t t = 1; t < out.seq_len; ++t) out.supervised_tokens += b.labels[static_cast<size_t>(at + t)] != kIgnoreIndex;
+    for (int64_t t = 0; t < out.seq_len; ++t) out.real_tokens += b.attention_mask[static_cast<size_t>(at + t)] != 0;
+  }
+  auto cut = [&](const auto& all, const std::vector<int64_t>& counts, auto& into) {
+    const int64_t first = before(counts, begin), last = before(counts, end);
+    into.assign(all.begin() + first, all.begin() + last);
+  };
+  cut(b.example_indices, b.row_examples, out.example_indices);
+  cut(b.audio, b.row_audio, out.audio);
+  cut(b.images, b.row_images, out.images);
+  out.row_examples.assign(b.row_examples.begin() + begin, b.row_examples.begin() + end);
+  out.row_audio.assign(b.row_audio.begin() + begin, b.row_audio.begin() + end);
+  out.row_images.assign(b.row_images.begin() + begin, b.row_images.begin() + end);
+  return out;
 }
 
 BatchIterator::BatchIterator(const std::vector<Example>& examples, BatchOptions options, DataPosition start)

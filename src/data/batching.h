@@ -68,7 +68,14 @@ struct Batch {
   int64_t real_tokens = 0;               // non-padding positions
   std::vector<AudioRef> audio;           // clips of the rows, row 0's first, each row's in text order
   std::vector<ImageRef> images;          // images of the rows, likewise
+  // Per row ([B]): how many of example_indices, audio and images belong to it (rows_of cuts by them).
+  std::vector<int64_t> row_examples, row_audio, row_images;
 };
+
+// Rows [begin, end) of `b` as a batch of their own (a data-parallel rank's share of a global batch), cut to their
+// longest row (rounded up to pad_to_multiple_of), with their examples, media and token counts. begin == end gives
+// an empty batch (batch_size 0).
+Batch rows_of(const Batch& b, int64_t begin, int64_t end, int64_t pad_to_multiple_of = 1);
 
 // Packs `order`'s examples, from its start, into at most `rows` rows of `row_len` tokens: each example goes whole into
 // the current row if it fits, else starts the next row; packing stops at the first example that fits in no row left.

@@ -33,6 +33,11 @@ class AdamW {
   // max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping.
   double clip_grad_norm(double max_norm);
   int64_t steps_taken() const { return step_; }
+  // The parameters, the flat gradient buffer their .grad tensors are views of, and each one's span in it
+  // (train::GradientSync sums ranges of it across processes).
+  const std::vector<std::pair<std::string, at::Tensor>>& parameters() const { return params_; }
+  const at::Tensor& flat_grad() const { return flat_grad_; }
+  const std::vector<std::pair<int64_t, int64_t>>& spans() const { return spans_; }
 
   // "<name>.exp_avg", "<name>.exp_avg_sq" tensors plus "__step__" (int64).
   std::vector<std::pair<std::string, at::Tensor>> state() const;

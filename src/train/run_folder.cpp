@@ -64,6 +64,12 @@ RunFolder RunFolder::open(const std::string& dir) {
   return r;
 }
 
+RunFolder RunFolder::follow(const std::string& dir) {
+  RunFolder r = open(dir);
+  r.read_only_ = true;
+  return r;
+}
+
 std::string RunFolder::file(const std::string& rel) const { return (fs::path(path_) / rel).string(); }
 
 json RunFolder::metadata() const {
@@ -81,6 +87,7 @@ void RunFolder::update_metadata(const json& fields) {
 }
 
 void RunFolder::append_metric(const json& row) {
+  if (read_only_) return;
   std::ofstream out(file("metrics.jsonl"), std::ios::app);
   out << row.dump() << "\n";
   out.flush();
@@ -108,6 +115,7 @@ std::vector<json> RunFolder::truncate_jsonl_after(const std::string& rel, int64_
 }
 
 void RunFolder::write_text(const std::string& rel, const std::string& content) const {
+  if (read_only_) return;
   const std::string p = file(rel);
   bool ok = false;
   {

@@ -25,6 +25,9 @@ class RunFolder {
   static RunFolder create(const std::string& out, const std::string& name);
   // Opens an existing run folder (for --resume); throws gt::InputError when it is not one.
   static RunFolder open(const std::string& dir);
+  // The run folder as another process of a data-parallel run sees it (rank 0 owns it): read, never written; every
+  // write below does nothing.
+  static RunFolder follow(const std::string& dir);
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& rel) const;
@@ -45,6 +48,7 @@ class RunFolder {
 
  private:
   std::string path_;
+  bool read_only_ = false;
 };
 
 // "2026-11-25T21:04:05Z"

@@ -133,12 +133,13 @@ std::vector<io::ObjectRef> RunSetup::list_shards(const std::string& spec, const 
   return shards;
 }
 
-std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string& spec, const nlohmann::json& state) const {
+std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string& spec, const nlohmann::json& state,
+                                                              int64_t batch_size) const {
   std::vector<io::ObjectRef> shards = list_shards(spec, state);
   const std::string base = media_base_of(spec);
   makers_.push_back(std::make_unique<data::ExampleMaker>(dataset_options, tokenizer, model_config.family, base, spec));
   data::StreamingOptions so;
-  so.batch_size = cfg_.batch_size;
+  so.batch_size = batch_size;
   so.seed = static_cast<uint64_t>(cfg_.seed);
   so.shuffle_buffer = static_cast<size_t>(std::max<int64_t>(cfg_.shuffle_buffer, 0));
   so.pad_id = pad_id;
@@ -146,7 +147,7 @@ std::unique_ptr<data::StreamingBatches> RunSetup::open_stream(const std::string&
   so.stream.prefetch_bytes = static_cast<size_t>(cfg_.prefetch_mb) << 20;
   so.skipped_log = dataset_options.skipped_log;
   so.exclude = excluded_ids;
-  so.media_ahead = std::max<int64_t>(so.media_ahead, 2 * cfg_.batch_size);  // the next two batches' media
+  so.media_ahead = std::max<int64_t>(so.media_ahead, 2 * batch_size);  // the next two batches' media
   return std::make_unique<data::StreamingBatches>(std::move(shards), *makers_.back(), so, reader_factory(spec), state);
 }
 

@@ -37,8 +37,9 @@ class RunSetup {
   // read as a stream, in order, into memory (validation and eval sets).
   data::TextDataset load_dataset(const std::string& file) const;
   // Training batches streamed from the remote dataset `spec` (gs://bucket/prefix-*.jsonl, https://...), continuing
-  // from `state` (a checkpoint's TrainerState::stream; null: the start).
-  std::unique_ptr<data::StreamingBatches> open_stream(const std::string& spec, const nlohmann::json& state) const;
+  // from `state` (a checkpoint's TrainerState::stream; null: the start), in batches of `batch_size` rows.
+  std::unique_ptr<data::StreamingBatches> open_stream(const std::string& spec, const nlohmann::json& state,
+                                                      int64_t batch_size) const;
   // The model (decoder and the modality's towers), base weights frozen.
   models::LoadedModel load_model() const;
 

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -37,6 +38,8 @@
 #include "train/batches_torch.h"
 #include "train/checkpoint.h"
 #include "train/commands.h"
+#include "train/distributed.h"
+#include "train/launcher.h"
 #include "train/run_setup.h"
 #include "train/test_hooks.h"
 #include "train/optimizer.h"
@@ -193,10 +196,30 @@ class TrainBatches {
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// A data-parallel process's device: GPU LOCAL_RANK, or the CPU.
+std::string rank_device(const std::string& requested, const World& world) {
+  const std::string resolved = resolve_device(requested);
+  if (resolved.rfind("cuda", 0) == 0) return cat("cuda:", world.local_rank);
+  if (resolved != "cpu")
+    fail_input("--device ", requested, " (", resolved, "): a data-parallel run of ", world.size,
+               " processes needs one CUDA GPU per process, or --device cpu");
+  return resolved;
+}
+
+// How long a process waits for the others at the rendezvous and in each collective (rank 0's evaluations run while
+// the others wait at the next step).
+constexpr std::chrono::minutes kGroupTimeout{60};
+
 }  // namespace
 
 int run_train(const TrainConfig& config) {
-  const TrainConfig& cfg = config;
+  // A data-parallel run (--nproc, or torchrun's variables): this process's place in it.
+  const World world = world_from_env();
+  TrainConfig rank_config = config;
+  if (world.distributed()) rank_config.device = rank_device(config.device, world);
+  const TrainConfig& cfg = rank_config;
+  // Every process reads the same global batches and trains on its rows of them.
+  const int64_t global_batch = cfg.batch_size * world.size;
   // ---------------------------------------------------------------------------------------------------------
   // Set-up (what can be refused is refused before the run folder exists)
   RunSetup setup(cfg);
@@ -205,8 +228,12 @@ int run_train(const TrainConfig& config) {
   const io::ModelConfig& mcfg = setup.model_config;
   const int64_t pad_id = setup.pad_id;
   const bool resuming = !cfg.resume.empty();
-  RunFolder run = resuming ? RunFolder::open(cfg.resume)
-                           : RunFolder::create(cfg.out, cfg.name.empty() ? fs::path(cfg.model).filename().string() : cfg.name);
+  std::unique_ptr<ProcessGroup> group;
+  if (world.distributed()) group = std::make_unique<ProcessGroup>(world, device, kGroupTimeout);
+  // Rank 0 owns the run folder; the others read it (RunFolder::follow) and write nothing; they wait here for its path.
+  RunFolder run = !world.main()   ? RunFolder::follow(group->share_from_main("run", ""))
+                  : resuming      ? RunFolder::open(cfg.resume)
+                                  : RunFolder::create(cfg.out, cfg.name.empty() ? fs::path(cfg.model).filename().string() : cfg.name);
   // URLs' credentials are never stored; a resume asks for them again (cli/train.cpp).
   if (!resuming) run.write_text("config.yaml", redact_url_secrets(to_yaml(cfg)));
   // From here a Ctrl-C marks the run cancelled: during set-up at the next stage, while training after the step.
@@ -222,7 +249,17 @@ int run_train(const TrainConfig& config) {
                        // `runs list` tells a live run from one whose process died by these.
                        {"pid", static_cast<int64_t>(::getpid())},
                        {"host", io::this_host()},
+                       {"processes", world.size},
                        {"error", nullptr}});
+  // The others open the folder once it holds config.yaml and metadata.json; the launcher marks it failed if one dies.
+  if (group && world.main()) {
+    group->share_from_main("run", run.path());
+    if (const std::string note = run_folder_note_file(); !note.empty()) std::ofstream(note) << run.path() << "\n";
+  }
+  if (group)
+    std::cerr << "processes   " << world.size << " (" << group->backend() << "), this one rank " << world.rank << " on "
+              << device_name << "; global batch " << global_batch << " = " << world.size << " x " << cfg.batch_size
+              << "\n";
   if (setup.images && mcfg.family == io::Family::Gemma4)
     run.update_metadata({{"image_token_budget", setup.images->token_rule().budget}});
   std::cerr << "run folder  " << run.path() << (resuming ? " (resuming)" : "") << "\n";
@@ -231,7 +268,7 @@ int run_train(const TrainConfig& config) {
 
   try {
     // --live: the page is served from here on; it shows the set-up as it happens.
-    if (!cfg.live.empty()) {
+    if (!cfg.live.empty() && world.main()) {
       live = std::make_unique<LiveRun>(cfg, run);
       json run_info = run.metadata();
       run_info["path"] = fs::absolute(run.path()).string();
@@ -242,8 +279,8 @@ int run_train(const TrainConfig& config) {
     // A remote dataset is streamed: its rows are read as training goes, never all at once.
     const bool streamed = io::is_remote_url(cfg.data);
     // A local dataset is read again on resume, so its skipped rows are recorded again; a stream's are not.
-    if (resuming && !streamed) remove_tree(run.file("skipped.jsonl"));
-    setup.dataset_options.skipped_log = run.file("skipped.jsonl");
+    if (resuming && !streamed && world.main()) remove_tree(run.file("skipped.jsonl"));
+    if (world.main()) setup.dataset_options.skipped_log = run.file("skipped.jsonl");
 
     data::DatasetFiles files;
     if (streamed && cfg.group_by_length)
@@ -344,6 +381,13 @@ int run_train(const TrainConfig& config) {
         std::cerr << "live        no probe row: a streamed dataset needs --val-data for the attention and predictions\n";
     }
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
+    // Data parallel: the processes' gradients summed while backward runs. Each process draws its own dropout masks
+    // (the adapter's initial weights above are the same everywhere: same seed).
+    std::unique_ptr<GradientSync> sync;
+    if (group) {
+      sync = std::make_unique<GradientSync>(*group, opt);
+      torch::manual_seed(static_cast<uint64_t>(cfg.seed) + 7919 * static_cast<uint64_t>(world.rank));
+    }
     TrainerState state;
     double last_loss = NAN;
     // An evaluation metrics.jsonl already holds at the resume step (made just before a kill) is not made again, so
@@ -362,9 +406,9 @@ int run_train(const TrainConfig& config) {
       run.truncate_jsonl_after("probes.jsonl", state.step);
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
-    const data::BatchOptions bopts{cfg.batch_size, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1,
+    const data::BatchOptions bopts{global_batch, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1,
                                    cfg.group_by_length, cfg.pack ? cfg.max_seq_len : 0};
-    TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream), setup.cache())
+    TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream, global_batch), setup.cache())
                                     : TrainBatches(train.examples, bopts, state);
     const std::optional<int64_t> micro_per_epoch = batches.per_epoch();
     const int64_t total_micro = cfg.max_steps > 0 ? cfg.max_steps * cfg.grad_accum : cfg.epochs * *micro_per_epoch;
@@ -372,7 +416,7 @@ int run_train(const TrainConfig& config) {
     run.update_metadata({{"total_steps", total_steps}});
     if (live) live->publish({{"type", "meta"}, {"run", {{"total_steps", total_steps}}}});
     if (streamed) run.update_metadata({{"data_source", cfg.data}, {"streamed", true}});
-    std::cerr << "schedule    " << total_steps << " steps of " << cfg.grad_accum << " x " << cfg.batch_size
+    std::cerr << "schedule    " << total_steps << " steps of " << cfg.grad_accum << " x " << global_batch
               << " examples ("
               << (micro_per_epoch ? cat(*micro_per_epoch, " micro-batches per epoch") : std::string("streamed"))
               << "), lr " << cfg.lr << " " << cfg.lr_scheduler << "\n";
@@ -391,13 +435,14 @@ int run_train(const TrainConfig& config) {
     const auto gpu_percent = [&]() -> std::optional<int> { return gpu ? gpu->percent() : std::nullopt; };
     bar.start_at(state.step);
     reset_peak_memory(device_name);
+    // Only rank 0 writes checkpoints and evaluates (the others wait for it at the next step's sum).
     auto checkpoint_now = [&] {
       require_finite_adapter(named, cat("checkpoint at step ", state.step));
       batches.save(state);
-      save_checkpoint(run.path(), cfg.keep_checkpoints, model, acfg, opt, state, device);
+      if (world.main()) save_checkpoint(run.path(), cfg.keep_checkpoints, model, acfg, opt, state, device);
     };
     auto run_eval = [&](const char* when) {
-      if (val.examples.empty()) return;
+      if (val.examples.empty() || !world.main()) return;
       EvalResult r = evaluate(whole, val.examples, cfg.batch_size, pad_id, device, "eval", setup.media_readers());
       const json row = {{"step", state.step}, {"eval_loss", r.loss}, {"eval_tokens", r.tokens}, {"when", when}};
       run.append_metric(row);
@@ -438,13 +483,35 @@ int run_train(const TrainConfig& config) {
         real_tokens += b.real_tokens;
       }
       double loss_sum = 0;
-      for (const auto& b : micro) {
+      for (size_t m = 0; m < micro.size(); ++m) {
+        if (sync && m + 1 == micro.size()) sync->arm();  // the step's last backward pass sends the gradients
+        // This process's rows of the global batch (all of it in a run of one process).
+        const int64_t rows = micro[m].batch_size;
+        const data::Batch mine = world.distributed()
+                                     ? data::rows_of(micro[m], rows * world.rank / world.size,
+                                                     rows * (world.rank + 1) / world.size)
+                                     : data::Batch();
+        const data::Batch& b = world.distributed() ? mine : micro[m];
+        if (b.batch_size == 0) continue;  // a short last batch with fewer rows than processes
         BatchTensors t = towers ? to_tensors(b, device, setup.media_readers(), *towers)
                                 : to_tensors(b, device, setup.media_readers());
         at::Tensor h = whole.forward(t.inputs, t.media);
         models::LossSum ls = models::causal_lm_loss(h, t.labels, model.lm_head_weight(), model.final_logit_softcapping());
+        // Divided by the supervised tokens of the whole step, every process's rows included: the sum over
+        // processes and micro-batches is the mean over the global batch.
         if (step_tokens > 0) (ls.sum / static_cast<double>(step_tokens)).backward();
         loss_sum += ls.sum.item<double>();
+      }
+      // The processes agree on the loss and on stopping (a Ctrl-C reaches them at different moments).
+      bool stop_requested = g_interrupts.load() > 0;
+      if (sync) {
+        sync->finish();
+        std::vector<at::Tensor> agreed{
+            torch::tensor({loss_sum, stop_requested ? 1.0 : 0.0}, torch::dtype(torch::kFloat64)).to(device)};
+        group->all_reduce_sum(agreed);
+        const at::Tensor totals = agreed[0].cpu();
+        loss_sum = totals[0].item<double>();
+        stop_requested = totals[1].item<double>() > 0;
       }
       const double grad_norm = opt.clip_grad_norm(cfg.max_grad_norm);
       const double lr = scheduled_lr(cfg.lr_scheduler, cfg.lr, state.step, total_steps, cfg.warmup_steps);
@@ -499,7 +566,8 @@ int run_train(const TrainConfig& config) {
                                  " tok/s  mem ", describe_memory(device_name),
                                  busy ? cat("  gpu ", *busy, "%") : std::string(), batches.progress()));
 
-      const bool interrupted = g_interrupts.load() > 0 || state.step == stop_at;
+      test_signal_at(cat("step-", state.step));
+      const bool interrupted = stop_requested || state.step == stop_at;
       if ((cfg.save_every > 0 && state.step % cfg.save_every == 0) || interrupted) checkpoint_now();
       if (interrupted) {
         bar.finish();
@@ -527,11 +595,11 @@ int run_train(const TrainConfig& config) {
                  "--dtype float32, and resume from the last checkpoint");
     if (state.step != eval_recorded_step) run_eval("final");
     checkpoint_now();
-    save_final_adapter(run.path(), model, acfg);
+    if (world.main()) save_final_adapter(run.path(), model, acfg);
     run.update_metadata({{"status", "completed"}, {"finished_at", utc_timestamp()}, {"steps", state.step},
                          {"last_loss", last_loss}, {"peak_memory_bytes", peak_memory_bytes(device_name)},
                          {"train_summary", streamed ? batches.describe() : train.summary.describe()}});
-    io::write_integrity_manifest(run.path());
+    if (world.main()) io::write_integrity_manifest(run.path());
     if (live) live->status("completed", state.step);
     std::cerr << "adapter     " << run.file("adapter") << " (PEFT format)\n";
     return 0;

@@ -128,3 +128,58 @@ TEST(Batching, EndOfEpochPositionMovesOnAndBadPositionsAreRefused) {
   const std::vector<Example> none;
   gt::test::expect_input_error_with([&] { BatchIterator it(none, BatchOptions{}); }, {"no examples"});
 }
+
+// A data-parallel rank trains on its rows of the global batch: the same tokens, labels, examples, media and counts as
+// those rows would have in a batch of their own, cut to their own longest row.
+TEST(Batching, RowsOfAGlobalBatchAreABatchOfTheirOwn) {
+  std::vector<Example> ex = examples(6);
+  ex[1].audio = {{"a1.wav", 16000, 1.0, false, 4}};
+  ex[4].images = {{"i4.png", 8, 8, 3}, {"i4b.png", 8, 8, 3}};
+  ex[5].audio = {{"a5.wav", 16000, 1.0, false, 4}};
+  const std::vector<int64_t> order = {5, 1, 0, 4};
+  const Batch global = gt::data::collate(ex, order, /*pad_id=*/0, /*pad_to_multiple_of=*/1);
+  ASSERT_EQ(global.seq_len, 6);
+  for (const auto& [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{0, 2}, {2, 4}, {1, 3}, {3, 4}}) {
+    const Batch part = gt::data::rows_of(global, begin, end);
+    const Batch own = gt::data::collate(ex, std::span<const int64_t>(order).subspan(begin, end - begin), 0);
+    SCOPED_TRACE("rows " + std::to_string(begin) + ".." + std::to_string(end));
+    EXPECT_EQ(part.batch_size, own.batch_size);
+    EXPECT_EQ(part.seq_len, own.seq_len);
+    EXPECT_EQ(part.input_ids, own.input_ids);
+    EXPECT_EQ(part.labels, own.labels);
+    EXPECT_EQ(part.attention_mask, own.attention_mask);
+    EXPECT_EQ(part.example_indices, own.example_indices);
+    EXPECT_EQ(part.supervised_tokens, own.supervised_tokens);
+    EXPECT_EQ(part.real_tokens, own.real_tokens);
+    ASSERT_EQ(part.audio.size(), own.audio.size());
+    for (size_t i = 0; i < own.audio.size(); ++i) EXPECT_EQ(part.audio[i].source, own.audio[i].source);
+    ASSERT_EQ(part.images.size(), own.images.size());
+    for (size_t i = 0; i < own.images.size(); ++i) EXPECT_EQ(part.images[i].source, own.images[i].source);
+  }
+  // Rounded up like the global batch, never past it; no rows is an empty batch.
+  EXPECT_EQ(gt::data::rows_of(global, 2, 3, 4).seq_len, 4);  // example 0: 1 token
+  EXPECT_EQ(gt::data::rows_of(global, 0, 1, 4).seq_len, 6);  // example 5: 6 tokens; 8 would pass the batch's 6
+  EXPECT_EQ(gt::data::rows_of(global, 2, 2).batch_size, 0);
+  EXPECT_THROW(gt::data::rows_of(global, 3, 5), std::exception);
+}
+
+TEST(Batching, RowsOfAPackedBatchKeepTheirDocuments) {
+  std::vector<Example> ex = examples(5);  // 1..5 tokens
+  ex[2].audio = {{"a2.wav", 16000, 1.0, false, 4}};
+  const std::vector<int64_t> order = {0, 1, 2, 3, 4};
+  int64_t used = 0;
+  // Rows of 6: [0 1 2] (1+2+3), [3] (4), [4] (5).
+  const Batch packed = gt::data::pack_examples(ex, order, 3, 6, 0, 1, &used);
+  ASSERT_EQ(packed.batch_size, 3);
+  const Batch first = gt::data::rows_of(packed, 0, 1);
+  EXPECT_EQ(first.example_indices, (std::vector<int64_t>{0, 1, 2}));
+  ASSERT_EQ(first.audio.size(), 1u);
+  EXPECT_EQ(first.segment_ids, (std::vector<int64_t>{1, 2, 2, 3, 3, 3}));
+  EXPECT_EQ(first.position_ids, (std::vector<int64_t>{0, 0, 1, 0, 1, 2}));
+  const Batch rest = gt::data::rows_of(packed, 1, 3);
+  EXPECT_EQ(rest.example_indices, (std::vector<int64_t>{3, 4}));
+  EXPECT_TRUE(rest.audio.empty());
+  EXPECT_EQ(rest.seq_len, 5);
+  EXPECT_EQ(first.supervised_tokens + rest.supervised_tokens, packed.supervised_tokens);
+  EXPECT_EQ(first.real_tokens + rest.real_tokens, packed.real_tokens);
+}
