@@ -89,7 +89,7 @@ ProcessGroup::ProcessGroup(const World& world, const at::Device& device, std::ch
     auto options = c10d::ProcessGroupNCCL::Options::create();
     options->timeout = timeout;
     auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, world.rank, world.size, options);
-    impl_->allreduce = [pg](std::vector<at::Tensor>& t) { return pg->allreduce(t); };
+    impl_->allreduce = [pg](std::vector<at::Tensor>& t) { return pg->allreduce(t, c10d::AllreduceOptions()); };
     impl_->keep = pg;
     impl_->backend = "nccl";
     return;
@@ -104,7 +104,7 @@ ProcessGroup::ProcessGroup(const World& world, const at::Device& device, std::ch
     options->devices.push_back(local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
                                      : c10d::ProcessGroupGloo::createDefaultDevice());
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, world.rank, world.size, options);
-    impl_->allreduce = [pg](std::vector<at::Tensor>& t) { return pg->allreduce(t); };
+    impl_->allreduce = [pg](std::vector<at::Tensor>& t) { return pg->allreduce(t, c10d::AllreduceOptions()); };
     impl_->keep = pg;
     impl_->backend = "gloo";
   } catch (const std::exception& e) {
