@@ -1,8 +1,13 @@
 #include "core/system_info.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +17,8 @@
 #include <mach/mach.h>
 #include <sys/sysctl.h>
 #endif
+
+#include "core/error.h"
 
 namespace gt {
 
@@ -69,6 +76,21 @@ std::string this_executable() {
   if (!ec) return p.string();
 #endif
   return command_line().empty() ? std::string() : command_line()[0];
+}
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) fail_input("cannot open a socket to find a free port: ", std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) fail_input("cannot find a free port on 127.0.0.1: ", std::strerror(err));
+  return ntohs(a.sin_port);
 }
 
 }  // namespace gt

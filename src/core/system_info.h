@@ -24,4 +24,8 @@ void set_command_line(int argc, char** argv);
 const std::vector<std::string>& command_line();
 std::string this_executable();
 
+// A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it; another process may take it before the caller
+// binds it, a race callers accept). Throws gt::InputError when no socket can be had.
+int free_loopback_port();
+
 }  // namespace gt

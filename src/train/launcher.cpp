@@ -1,9 +1,6 @@
 #include "train/launcher.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -41,21 +38,6 @@ void forward_signal(int sig) {
     if (p > 0) ::kill(p, sig);
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fail_input("train --nproc: cannot open a socket to find a free port: ", std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  if (!ok) fail_input("train --nproc: cannot find a free port on 127.0.0.1: ", std::strerror(errno));
-  return ntohs(a.sin_port);
-}
-
 std::string describe_status(int status) {
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
@@ -89,7 +71,7 @@ int launch_ranks(int nproc, const std::vector<std::string>& command) {
                                            std::strerror(errno));
   const std::string logs = dir_template;
   const std::string note = logs + "/run-folder";
-  const int port = free_port();
+  const int port = free_loopback_port();
   std::cerr << "nproc       " << nproc << " processes (ranks 0-" << nproc - 1 << ", rendezvous at 127.0.0.1:" << port
             << "); rank 0 prints here, the others write to " << logs << "/rank-R.log\n";
 

@@ -7,34 +7,18 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <thread>
 
 #include "cli/tiny_setup.h"
+#include "core/system_info.h"
 
 namespace gt::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A port nothing listens on now (the OS picks it; the small race with other processes is acceptable in a test).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // /history.json once the server answers (up to `wait`), else null.
 json fetch_history(int port, std::chrono::seconds wait) {
@@ -121,7 +105,7 @@ void expect_matches_run(const std::vector<json>& events, const fs::path& run) {
 
 TEST(LiveCli, TrainServesItsRunWhileItGoes) {
   TinySetup s;
-  const int port = free_port();
+  const int port = gt::free_loopback_port();
   CommandResult train;
   std::thread trainer([&] {
     train = run_shell("GT_TEST_STEP_DELAY_MS=150 '" + cli_path() + "' " +
@@ -153,7 +137,7 @@ TEST(LiveCli, TrainServesItsRunWhileItGoes) {
   EXPECT_GE(kept, 5);
 
   // Later, the same page from the folder.
-  const int port2 = free_port();
+  const int port2 = gt::free_loopback_port();
   CommandResult shown;
   std::thread server([&] {
     shown = run_shell("timeout -s INT 20 '" + cli_path() + "' runs show " + quote(run) + " --live " +

@@ -4,30 +4,15 @@
 
 #include <torch/torch.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <thread>
 
+#include "core/system_info.h"
 #include "train/distributed.h"
 #include "train/launcher.h"
 #include "train/optimizer.h"
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Parameter i of rank r's micro-batch m is multiplied by (i + 1) * (10 r + m + 1), so its gradient sums to a known
 // number.
@@ -35,7 +20,7 @@ double factor(size_t i, int rank, int micro) { return static_cast<double>(i + 1)
 
 TEST(GradientSync, SumsEveryRanksMicroBatchesAndSendsBucketsDuringBackward) {
   if (gt::train::data_parallel_backends().empty()) GTEST_SKIP() << "this libtorch has no c10d";
-  const int port = free_port();
+  const int port = gt::free_loopback_port();
   const std::vector<int64_t> sizes = {3, 17, 5, 40, 8, 2, 33};
   std::vector<std::vector<at::Tensor>> grads(2);
   std::vector<size_t> buckets(2), early(2);
@@ -88,7 +73,7 @@ TEST(GradientSync, AMissingRankIsReportedAtTheRendezvous) {
   gt::train::World w;
   w.rank = 1;
   w.size = 2;
-  w.master_port = free_port();  // nobody serves it
+  w.master_port = gt::free_loopback_port();  // nobody serves it
   try {
     gt::train::ProcessGroup group(w, at::Device(at::kCPU), std::chrono::seconds(2));
     FAIL() << "joined a group without rank 0";
