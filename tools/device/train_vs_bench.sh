@@ -15,18 +15,7 @@ m=/tmp/tvb-$fam
 [ -d $m ] || ./build-cuda/gemma-tune init-random --family $fam --size E2B --dtype bfloat16 --out $m \
   --tokenizer .cache/gemma3-tokenizer/tokenizer.json > /dev/null
 stamp "init-random"
-mkdir -p /tmp/tvb-data
-python3 - <<'PY'
-import json, random
-random.seed(0)
-words = ("time year people way day man thing woman life child world school state family student group country "
-         "problem hand part place case week company system program question work government number night point "
-         "home water room mother area money story fact month lot right study book eye job word business issue side "
-         "kind head house service friend father power hour game line end member law car city community name").split()
-with open("/tmp/tvb-data/train.jsonl", "w") as f:
-    for _ in range(200):
-        f.write(json.dumps({"text": " ".join(random.choice(words) for _ in range(1400))}) + "\n")
-PY
+python3 tools/device/words_dataset.py /tmp/tvb-data 200 1400
 rm -rf /tmp/tvb-runs
 ./build-cuda/gemma-tune train --model $m --data /tmp/tvb-data --out /tmp/tvb-runs --mode completion --max-seq-len 1024 \
   --batch-size 4 --max-steps ${STEPS:-30} --save-every 0 --log-every 1 --device cuda ${EXTRA:-} 2>&1 |
