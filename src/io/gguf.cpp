@@ -393,7 +393,10 @@ void decode_floats(GgmlType t, const std::byte* in, int64_t n, float* out) {
 
 void GgufWriter::set(const std::string& key, GgufValue value) {
   if (key.empty()) fail_input("GGUF metadata: empty key");
-  if (key == kAlignmentKey) alignment_from(value, "GGUF metadata");
+  // The writer pads with a buffer of one alignment's zeros: a sensible alignment, not any u32 power of two.
+  if (key == kAlignmentKey && alignment_from(value, "GGUF metadata") > kGgufMaxWriteAlignment)
+    fail_input("GGUF metadata: ", kAlignmentKey, " is ", value.get<uint32_t>(), "; gemma-tune writes alignments up to ",
+               kGgufMaxWriteAlignment, " bytes");
   for (auto& [k, v] : kv_)
     if (k == key) {
       v = std::move(value);
@@ -417,6 +420,20 @@ size_t GgufWriter::alignment() const {
   return v ? alignment_from(*v, "GGUF metadata") : kGgufDefaultAlignment;
 }
 
+namespace {
+// Values of a tensor the writer can hold; throws gt::InputError naming the tensor for a negative size or a count
+// whose bytes (at most 4 per value) would not fit 64 bits.
+int64_t writable_numel(const std::string& name, const std::vector<int64_t>& shape) {
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail_input("GGUF tensor '", name, "': shape ", shape_text(shape), " has a negative size");
+    if (__builtin_mul_overflow(numel, d, &numel) || numel > (int64_t{1} << 60))
+      fail_input("GGUF tensor '", name, "': shape ", shape_text(shape), " has more than 2^60 values");
+  }
+  return numel;
+}
+}  // namespace
+
 void GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>& shape, GgmlType type,
                             RowSource source) {
   auto bad = [&](auto&&... parts) { fail_input("GGUF tensor '", name, "': ", parts...); };
@@ -427,8 +444,7 @@ void GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>&
     if (t.name == name) bad("added twice");
   if (shape.empty() || shape.size() > size_t(kMaxDims))
     bad("shape ", shape_text(shape), " has ", shape.size(), " dimensions; GGUF holds 1 to ", kMaxDims);
-  for (int64_t d : shape)
-    if (d < 0) bad("shape ", shape_text(shape), " has a negative size");
+  writable_numel(name, shape);
   if (shape.back() % ggml_block_size(type) != 0)
     bad("rows of ", shape.back(), " values cannot be stored as ", ggml_type_name(type), " (blocks of ",
         ggml_block_size(type), ")");
@@ -438,8 +454,7 @@ void GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>&
 
 void GgufWriter::add_tensor(const std::string& name, const std::vector<int64_t>& shape, GgmlType type,
                             std::vector<float> values) {
-  int64_t numel = 1;
-  for (int64_t d : shape) numel *= d;
+  const int64_t numel = writable_numel(name, shape);
   if (static_cast<int64_t>(values.size()) != numel)
     fail_input("GGUF tensor '", name, "': ", values.size(), " values for shape ", shape_text(shape), " (", numel,
                " elements)");

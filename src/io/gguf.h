@@ -199,6 +199,7 @@ void decode_floats(GgmlType t, const std::byte* in, int64_t n, float* out);
 
 constexpr uint32_t kGgufVersion = 3;
 constexpr size_t kGgufDefaultAlignment = 32;
+constexpr size_t kGgufMaxWriteAlignment = size_t{1} << 16;  // the largest general.alignment the writer takes
 constexpr size_t kGgufMaxNameBytes = 63;
 
 class GgufWriter {

@@ -296,6 +296,11 @@ TEST(Gguf, DataIsAlignedAndPaddedWithZeros) {
             std::string::npos);
   EXPECT_NE(error_of([&] { w.set("general.alignment", GgufValue::scalar<int32_t>(64)); }).find("expected a u32"),
             std::string::npos);
+  // A power of two the reader accepts, but padding with it would take gigabytes.
+  EXPECT_NE(error_of([&] { w.set("general.alignment", GgufValue::scalar<uint32_t>(1u << 31)); }).find("up to 65536"),
+            std::string::npos);
+  w.set("general.alignment", GgufValue::scalar<uint32_t>(1u << 16));
+  EXPECT_EQ(w.alignment(), 65536u);
 }
 
 TEST(Gguf, RowsAreStreamedInOrderInChunks) {
@@ -330,6 +335,11 @@ TEST(Gguf, WriterRefusesBadTensors) {
   EXPECT_NE(msg.find("at most 63"), std::string::npos) << msg;
   msg = error_of([&] { w.add_tensor("five", {1, 1, 1, 1, 1}, GgmlType::F32, std::vector<float>{1}); });
   EXPECT_NE(msg.find("1 to 4"), std::string::npos) << msg;
+  const auto rows = [](int64_t, int64_t, float*) {};
+  msg = error_of([&] { w.add_tensor("huge", {int64_t{1} << 40, int64_t{1} << 40}, GgmlType::F32, rows); });
+  EXPECT_NE(msg.find("more than 2^60 values"), std::string::npos) << msg;
+  msg = error_of([&] { w.add_tensor("wraps", {int64_t{1} << 62, 8, 4}, GgmlType::F32, rows); });
+  EXPECT_NE(msg.find("'wraps'"), std::string::npos) << msg;
   msg = error_of([&] { w.add_tensor("n", {2, 2}, GgmlType::F32, std::vector<float>{1, 2, 3}); });
   EXPECT_NE(msg.find("3 values for shape [2, 2]"), std::string::npos) << msg;
   gt::test::TempDir tmp("gguf");
