@@ -1,5 +1,6 @@
 #include "core/files.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,6 +46,43 @@ void make_output_folder(const std::string& path, const std::string& what) {
     if (pos == std::string::npos) break;
   }
   if (::access(path.c_str(), W_OK | X_OK) != 0) fail(path, errno);
+}
+
+namespace {
+[[noreturn]] void fail_write(const std::string& file, int err) {
+  fail_input(file, ": cannot write (", std::strerror(err), "); the disk may be full");
+}
+}  // namespace
+
+void sync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail_write(path, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) fail_write(path, err);
+}
+
+void write_synced(const std::string& path, const std::string& content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) fail_write(path, errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      fail_write(path, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail_write(path, err);
+  }
+  if (::close(fd) != 0) fail_write(path, errno);
 }
 
 }  // namespace gt

@@ -18,4 +18,11 @@ void remove_tree(const std::string& path);
 // (read-only file system, permission denied, a file in the way), instead of a library exception.
 void make_output_folder(const std::string& path, const std::string& what);
 
+// Flushes a file's or a folder's data to the disk (fsync(2)), so that a rename or a marker written after it never
+// names bytes a power cut could still lose. Throws gt::InputError naming the path (a full or failing disk).
+void sync_path(const std::string& path);
+// Writes `content` to `path` (created 0600, or truncated) with every write(2), fsync(2) and close(2) checked: a full
+// disk (ENOSPC) or a file size limit (EFBIG) is an error naming the file, never a silently short file.
+void write_synced(const std::string& path, const std::string& content);
+
 }  // namespace gt

@@ -45,45 +45,6 @@ std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const std::string
 const char* const kCheckpointFiles[] = {"adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors",
                                         "rng.safetensors", "trainer_state.json"};
 
-[[noreturn]] void fail_write(const fs::path& file, int err) {
-  fail_input(file.string(), ": cannot write (", std::strerror(err), "); the disk may be full");
-}
-
-// Flushes a file's or a folder's data to the disk (fsync(2)), so a rename or DONE after it never names bytes that a
-// power cut could still lose.
-void sync_path(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0) fail_write(p, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) fail_write(p, err);
-}
-
-// Writes `content` with every write(2), fsync(2) and close(2) checked: a full disk (ENOSPC) or a file size limit
-// (EFBIG) is an error naming the file, never a silently short file.
-void write_synced(const fs::path& p, const std::string& content) {
-  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) fail_write(p, errno);
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : ENOSPC;
-      ::close(fd);
-      fail_write(p, err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail_write(p, err);
-  }
-  if (::close(fd) != 0) fail_write(p, errno);
-}
-
 // Why the checkpoint folder `dir` cannot be loaded ("" when it can): a missing or empty file, a safetensors file
 // whose header or size is wrong (SafetensorsFile::open checks the data offsets against the file size), or
 // JSON that does not parse.

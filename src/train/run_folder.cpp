@@ -1,6 +1,5 @@
 #include "train/run_folder.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/strings.h"
 
 namespace fs = std::filesystem;
@@ -117,25 +117,19 @@ std::vector<json> RunFolder::truncate_jsonl_after(const std::string& rel, int64_
 void RunFolder::write_text(const std::string& rel, const std::string& content) const {
   if (read_only_) return;
   const std::string p = file(rel);
-  bool ok = false;
-  {
-    std::ofstream out(p + ".tmp", std::ios::binary | std::ios::trunc);
-    out << content;
-    out.close();  // close flushes; its failure (a full disk) shows in the stream state
-    ok = static_cast<bool>(out);
+  // On the disk before it replaces the previous version, and the rename on the disk after: a power cut leaves one or
+  // the other, whole.
+  try {
+    write_synced(p + ".tmp", content);
+  } catch (const InputError& e) {
+    std::error_code ec;
+    fs::remove(p + ".tmp", ec);
+    fail_input(p, ": write failed; the disk may be full (the previous version is kept): ", e.what());
   }
   std::error_code ec;
-  if (!ok) {
-    fs::remove(p + ".tmp", ec);
-    fail_input(p, ": write failed; the disk may be full (the previous version is kept)");
-  }
-  // On the disk before it replaces the previous version: a power cut leaves one or the other, whole.
-  if (const int fd = ::open((p + ".tmp").c_str(), O_RDONLY); fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
   fs::rename(p + ".tmp", p, ec);
   if (ec) fail_input(p, ": cannot move ", p, ".tmp into place (", ec.message(), ")");
+  sync_path(path_);
 }
 
 }  // namespace gt::train
