@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "live/live_server.h"  // defines: live_options (the --live port parser)
+#include "live/live_options.h"  // defines: live_options (the --live port parser)
 
 namespace gt {
 
