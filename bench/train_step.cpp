@@ -9,6 +9,7 @@
 //   ... [--ple-on-device]   the per-layer embedding table on the GPU (models::TablePlacement; default: the host)
 //   ... [--quantize int8|nf4] the frozen decoder linears in 8 or 4 bits (models/common/quantized_weight.h)
 //   ... [--lora-precision model|float32]  the adapter's arithmetic (models::LoraPrecision; default model)
+//   ... [--composite-attention-above D]  layers with head dim > D use the composite attention, not SDPA
 //   ... [--profile FILE]    a Kineto (Chrome trace) JSON of one timed step, for tools/trace_summary.py
 //   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
@@ -28,6 +29,7 @@
 #include "core/device.h"
 #include "model_flops.h"
 #include "io/model_presets.h"
+#include "models/common/attention.h"
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
 #include "models/random_init.h"
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
   models::TablePlacement per_layer_table = models::TablePlacement::Host;
   models::QuantMode quantize = models::QuantMode::None;
   models::LoraPrecision lora_precision = models::LoraPrecision::Model;
+  int64_t composite_above = -1;  // -1: SDPA for every layer
   std::optional<double> peak_tflops;
   std::string profile_path;
   for (int i = 1; i < argc; ++i) {
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
     else if (a == "--quantize") quantize = models::parse_quant_mode(next());
     else if (a == "--profile") profile_path = next();
     else if (a == "--lora-precision") lora_precision = models::parse_lora_precision(next());
+    else if (a == "--composite-attention-above") composite_above = std::stoll(next());
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
   }
   device_name = resolve_device(device_name);
   const at::Device device(device_name);
+  if (composite_above >= 0) models::set_composite_attention_above(composite_above);
   const at::ScalarType dtype = dtype_name == "float32" ? at::kFloat
                                : dtype_name == "bfloat16" ? at::kBFloat16
                                : (device_name == "cpu" ? at::kFloat : at::kBFloat16);
@@ -243,7 +248,8 @@ int main(int argc, char** argv) {
                                             : peak_memory_bytes(device_name) / gib},
                         {"loss", loss_value},
                         {"device", device_name}, {"dtype", std::string(c10::toString(dtype))},
-                        {"lora_precision", lora_precision == models::LoraPrecision::Model ? "model" : "float32"}};
+                        {"lora_precision", lora_precision == models::LoraPrecision::Model ? "model" : "float32"},
+                        {"composite_attention_above", composite_above}};
   // MFU (bench/model_flops.h): the decoder's model FLOPs of a LoRA step over the GPU's dense bf16 peak.
   const bench::StepFlops flops = bench::lora_step_flops(cfg, *model, batch, row_len);
   std::string gpu;

@@ -1,5 +1,6 @@
 #include "models/common/attention.h"
 
+#include <atomic>
 #include <limits>
 
 #include "core/error.h"
@@ -81,8 +82,15 @@ at::Tensor attention_composite(const at::Tensor& q, const at::Tensor& k, const a
   return at::matmul(probs, vv);
 }
 
+namespace {
+std::atomic<int64_t> g_composite_above{std::numeric_limits<int64_t>::max()};
+}
+
+void set_composite_attention_above(int64_t head_dim) { g_composite_above = head_dim; }
+
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask, double scale) {
 #if GT_HAS_FUSED_SDPA
+  if (q.size(-1) > g_composite_above.load(std::memory_order_relaxed)) return attention_composite(q, k, v, mask, scale);
   const int64_t rep = q.size(1) / k.size(1);
   at::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
   at::Tensor vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;

@@ -50,6 +50,11 @@ at::Tensor attention_composite(const at::Tensor& q, const at::Tensor& k, const a
 // True when this libtorch provides the fused kernel.
 bool fused_attention_available();
 
+// Layers whose head dim exceeds `head_dim` take the composite path even where the fused kernel exists (default: none
+// do). For measuring: SDPA has no flash kernel for Gemma's 512-wide global heads, and its memory-efficient one was
+// the step's slowest attention on an H100 (bench_train_step --composite-attention-above 256).
+void set_composite_attention_above(int64_t head_dim);
+
 // The attention probabilities of one decoder layer, for the live page's probe (train/live_probe.h). While one is
 // alive on this thread, the decoders offer each layer's queries, keys and mask after their attention; the layer
 // named keeps softmax(q k^T * scale + mask) of the batch's first row, averaged over heads: [T, S] float32 on the
