@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -81,6 +82,10 @@ int launch_ranks(int nproc, const std::vector<std::string>& command) {
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  // As torchrun does: N processes share the cores instead of each taking all of them (libtorch's intra-op threads).
+  const std::string threads =
+      std::to_string(std::max(1u, std::thread::hardware_concurrency() / static_cast<unsigned>(nproc)));
+  const bool set_threads = !std::getenv("OMP_NUM_THREADS");
   g_children.assign(static_cast<size_t>(nproc), -1);
   auto old_int = std::signal(SIGINT, forward_signal);
   auto old_term = std::signal(SIGTERM, forward_signal);
@@ -108,6 +113,7 @@ int launch_ranks(int nproc, const std::vector<std::string>& command) {
       ::setenv("MASTER_ADDR", "127.0.0.1", 1);
       ::setenv("MASTER_PORT", p.c_str(), 1);
       ::setenv("GT_RUN_FOLDER_FILE", note.c_str(), 1);
+      if (set_threads) ::setenv("OMP_NUM_THREADS", threads.c_str(), 1);
       if (r > 0) {
         const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
