@@ -38,7 +38,7 @@ export CCACHE_NOHASHDIR := true
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: all demo test build deps system-deps npm-deps configure clean fuzz
+.PHONY: all demo test build deps system-deps npm-deps configure clean fuzz sanitize
 
 all: build
 
@@ -101,6 +101,16 @@ fuzz:
 	  cmake --build $(FUZZ_DIR) -j $(JOBS) && \
 	  fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS); \
 	fi
+
+# The whole suite built with AddressSanitizer and UndefinedBehaviorSanitizer (GT_SANITIZE) in a build folder of its
+# own: any report fails the test that made it. Slow: the build takes over an hour on 2 cores. Leak checking is off
+# (libtorch's one-time allocations at exit would drown real reports; the fuzz targets check leaks in the parsers).
+SANITIZE_DIR ?= build-asan
+sanitize: deps
+	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGT_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR)
