@@ -381,13 +381,9 @@ int run_train(const TrainConfig& config) {
         std::cerr << "live        no probe row: a streamed dataset needs --val-data for the attention and predictions\n";
     }
     AdamW opt(named, {cfg.lr, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_eps, cfg.weight_decay});
-    // Data parallel: the processes' gradients summed while backward runs. Each process draws its own dropout masks
-    // (the adapter's initial weights above are the same everywhere: same seed).
+    // Data parallel: the processes' gradients summed while backward runs.
     std::unique_ptr<GradientSync> sync;
-    if (group) {
-      sync = std::make_unique<GradientSync>(*group, opt);
-      torch::manual_seed(static_cast<uint64_t>(cfg.seed) + 7919 * static_cast<uint64_t>(world.rank));
-    }
+    if (group) sync = std::make_unique<GradientSync>(*group, opt);
     TrainerState state;
     double last_loss = NAN;
     // An evaluation metrics.jsonl already holds at the resume step (made just before a kill) is not made again, so
@@ -406,6 +402,11 @@ int run_train(const TrainConfig& config) {
       run.truncate_jsonl_after("probes.jsonl", state.step);
       std::cerr << "resumed     from " << *ckpt << " at step " << state.step << "\n";
     }
+    // The other processes draw their own dropout masks (the adapter's initial weights are the same everywhere: same
+    // seed); rank 0 goes on with the generator of a one-process run, or the checkpoint's.
+    if (group && !world.main())
+      torch::manual_seed(static_cast<uint64_t>(cfg.seed) + 7919 * static_cast<uint64_t>(world.rank) +
+                         104729 * static_cast<uint64_t>(state.step));
     const data::BatchOptions bopts{global_batch, static_cast<uint64_t>(cfg.seed), true, false, pad_id, 1,
                                    cfg.group_by_length, cfg.pack ? cfg.max_seq_len : 0};
     TrainBatches batches = streamed ? TrainBatches(setup.open_stream(cfg.data, state.stream, global_batch), setup.cache())
