@@ -31,6 +31,12 @@ int env_int(const char* name, int fallback, int lowest, int highest) {
   return static_cast<int>(n);
 }
 
+// c10d's messages carry a C++ backtrace after their first line: the line is what a user needs.
+[[maybe_unused]] std::string first_line(const std::exception& e) {
+  const std::string what = e.what();
+  return what.substr(0, what.find('\n'));
+}
+
 }  // namespace
 
 World world_from_env() {
@@ -80,9 +86,8 @@ ProcessGroup::ProcessGroup(const World& world, const at::Device& device, std::ch
     so.timeout = timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, so);
   } catch (const std::exception& e) {
-    const std::string what = e.what();
     fail_input(where, ": no rendezvous with the other processes at ", world.master_addr, ":", world.master_port,
-               " (MASTER_ADDR, MASTER_PORT) within ", timeout.count() / 1000, " s: ", what.substr(0, what.find('\n')));
+               " (MASTER_ADDR, MASTER_PORT) within ", timeout.count() / 1000, " s: ", first_line(e));
   }
 #if GT_HAVE_NCCL
   if (device.is_cuda()) {
@@ -108,8 +113,7 @@ ProcessGroup::ProcessGroup(const World& world, const at::Device& device, std::ch
     impl_->keep = pg;
     impl_->backend = "gloo";
   } catch (const std::exception& e) {
-    const std::string what = e.what();
-    fail_input(where, ": cannot form the Gloo process group: ", what.substr(0, what.find('\n')));
+    fail_input(where, ": cannot form the Gloo process group: ", first_line(e));
   }
 }
 
@@ -120,9 +124,7 @@ const std::string& ProcessGroup::backend() const { return impl_->backend; }
 std::function<void()> ProcessGroup::start_all_reduce_sum(std::vector<at::Tensor> tensors) {
   const std::string where = cat("rank ", world_.rank, " of ", world_.size);
   auto failed = [where](const std::exception& e) {
-    const std::string what = e.what();
-    fail_input(where, ": summing across the processes failed (did another process stop?): ",
-               what.substr(0, what.find('\n')));
+    fail_input(where, ": summing across the processes failed (did another process stop?): ", first_line(e));
   };
   c10::intrusive_ptr<c10d::Work> work;
   try {

@@ -184,13 +184,15 @@ int launch_ranks(int nproc, const std::vector<std::string>& command) {
     std::getline(in, run_path);
   }
   std::string message = cat(failure, "; the other processes were stopped");
-  if (failed_rank > 0) message += cat(". Its log: ", logs, "/rank-", failed_rank, ".log", log_tail(cat(logs, "/rank-", failed_rank, ".log"), 5));
+  if (failed_rank > 0) {
+    const std::string log = cat(logs, "/rank-", failed_rank, ".log");
+    message += cat(". Its log: ", log, log_tail(log, 5));
+  }
   if (!run_path.empty() && fs::exists(fs::path(run_path) / "metadata.json")) {
     try {
       RunFolder run = RunFolder::open(run_path);
-      const std::string earlier = run.metadata().value("error", nlohmann::json()).is_string()
-                                      ? run.metadata()["error"].get<std::string>()
-                                      : std::string();
+      const nlohmann::json error = run.metadata().value("error", nlohmann::json());
+      const std::string earlier = error.is_string() ? error.get<std::string>() : std::string();
       run.update_metadata({{"status", "failed"},
                            {"finished_at", utc_timestamp()},
                            {"error", earlier.empty() ? failure : cat(failure, "; rank 0: ", earlier)}});
