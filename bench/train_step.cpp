@@ -10,6 +10,8 @@
 //   ... [--quantize int8|nf4] the frozen decoder linears in 8 or 4 bits (models/common/quantized_weight.h)
 //   ... [--lora-precision model|float32]  the adapter's arithmetic (models::LoraPrecision; default model)
 //   ... [--composite-attention-above D]  layers with head dim > D use the composite attention, not SDPA
+//   ... [--composite-norm]  RMSNorm through the composite ops, not ATen's fused kernels (models::set_fused_rms_norm)
+//   ... [--repeat-kv]       grouped-query layers repeat K/V for SDPA instead of enable_gqa (models::set_sdpa_gqa)
 //   ... [--profile FILE]    a Kineto (Chrome trace) JSON of one timed step, for tools/trace_summary.py
 //   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
@@ -30,6 +32,7 @@
 #include "model_flops.h"
 #include "io/model_presets.h"
 #include "models/common/attention.h"
+#include "models/common/ops.h"
 #include "models/common/lora_targets.h"
 #include "models/common/loss.h"
 #include "models/random_init.h"
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   models::QuantMode quantize = models::QuantMode::None;
   models::LoraPrecision lora_precision = models::LoraPrecision::Model;
   int64_t composite_above = -1;  // -1: SDPA for every layer
+  bool composite_norm = false, repeat_kv = false;
   std::optional<double> peak_tflops;
   std::string profile_path;
   for (int i = 1; i < argc; ++i) {
@@ -74,6 +78,8 @@ int main(int argc, char** argv) {
     else if (a == "--profile") profile_path = next();
     else if (a == "--lora-precision") lora_precision = models::parse_lora_precision(next());
     else if (a == "--composite-attention-above") composite_above = std::stoll(next());
+    else if (a == "--composite-norm") composite_norm = true;
+    else if (a == "--repeat-kv") repeat_kv = true;
     else {
       std::cerr << "unknown argument " << a << "\n";
       return 2;
@@ -82,6 +88,8 @@ int main(int argc, char** argv) {
   device_name = resolve_device(device_name);
   const at::Device device(device_name);
   if (composite_above >= 0) models::set_composite_attention_above(composite_above);
+  if (composite_norm) models::set_fused_rms_norm(false);
+  if (repeat_kv) models::set_sdpa_gqa(false);
   const at::ScalarType dtype = dtype_name == "float32" ? at::kFloat
                                : dtype_name == "bfloat16" ? at::kBFloat16
                                : (device_name == "cpu" ? at::kFloat : at::kBFloat16);
@@ -249,7 +257,8 @@ int main(int argc, char** argv) {
                         {"loss", loss_value},
                         {"device", device_name}, {"dtype", std::string(c10::toString(dtype))},
                         {"lora_precision", lora_precision == models::LoraPrecision::Model ? "model" : "float32"},
-                        {"composite_attention_above", composite_above}};
+                        {"composite_attention_above", composite_above},
+                        {"fused_norm", !composite_norm}, {"sdpa_gqa", !repeat_kv}};
   // MFU (bench/model_flops.h): the decoder's model FLOPs of a LoRA step over the GPU's dense bf16 peak.
   const bench::StepFlops flops = bench::lora_step_flops(cfg, *model, batch, row_len);
   std::string gpu;

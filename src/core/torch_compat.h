@@ -14,6 +14,18 @@
 #define GT_HAS_FUSED_SDPA 0
 #endif
 
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define GT_HAS_SDPA_GQA 1  // at::scaled_dot_product_attention with `enable_gqa` (K/V heads shared without copies)
+#else
+#define GT_HAS_SDPA_GQA 0
+#endif
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
+#define GT_HAS_FUSED_RMS_NORM 1  // at::_fused_rms_norm(input, shape, weight, eps) -> (out, rstd) and its backward (CUDA)
+#else
+#define GT_HAS_FUSED_RMS_NORM 0
+#endif
+
 namespace gt::torch_compat {
 
 // The most negative finite value of a floating dtype (torch.finfo(dtype).min), as a double.

@@ -1,7 +1,8 @@
 // The autograd functions of models/common/ops against the same formulas through plain autograd:
 // rms_norm (keeping x and the float32 scale): the same output bit for bit, and the same gradients for x and for a
 // trainable weight, in float32 and bf16, with and without a weight, on rows of any rank;
-// gelu_tanh_mul (keeping gate and up): the same output and gradients bit for bit.
+// gelu_tanh_mul (keeping gate and up): the same output and gradients bit for bit. On CUDA, rms_norm's fused kernels
+// against its composite.
 #include <torch/torch.h>
 #include <gtest/gtest.h>
 
@@ -61,6 +62,48 @@ TEST(RmsNorm, FrozenInputWithTrainedWeightAndNoGradMode) {
   EXPECT_LT(rel(w.grad(), w2.grad()), 1e-5);
   torch::NoGradGuard ng;
   EXPECT_TRUE(at::equal(gt::models::rms_norm(x, w, 1e-6), plain(x, w, 1e-6)));
+}
+
+// On a GPU (the device machine's run of this suite) rms_norm takes ATen's fused kernels; they must give what the
+// composite gives, output and both gradients, in float32 and bf16, on q/k-norm shaped rows ([B, T, heads, hd]) and on
+// a non-contiguous input. Skipped where there is no CUDA device (CI).
+TEST(RmsNorm, FusedKernelsMatchTheCompositeOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const at::Device cuda(at::kCUDA);
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    for (int weight_case = 0; weight_case < 3; ++weight_case) {  // 0 none, 1 frozen, 2 trained
+      for (bool strided : {false, true}) {
+        SCOPED_TRACE(std::string(c10::toString(dtype)) + " weight case " + std::to_string(weight_case) +
+                     (strided ? " strided" : ""));
+        torch::manual_seed(5);
+        at::Tensor x0 = (torch::randn({2, 7, 4, 256}) * 3 + 0.5).to(dtype).to(cuda);
+        if (strided) x0 = x0.transpose(1, 2);  // [2, 4, 7, 256], rows not contiguous
+        const at::Tensor w0 = weight_case ? (torch::randn({256}) + 1).to(dtype).to(cuda) : at::Tensor();
+        const at::Tensor gy = torch::randn(x0.sizes()).to(dtype).to(cuda);
+        at::Tensor outs[2], gxs[2], gws[2];
+        for (int fused = 0; fused < 2; ++fused) {
+          gt::models::set_fused_rms_norm(fused == 1);
+          at::Tensor x = x0.detach().clone().requires_grad_(true);
+          at::Tensor w = weight_case ? w0.detach().clone().requires_grad_(weight_case == 2) : at::Tensor();
+          outs[fused] = gt::models::rms_norm(x, w, 1e-6);
+          outs[fused].backward(gy);
+          gxs[fused] = x.grad();
+          if (weight_case == 2) gws[fused] = w.grad();
+        }
+        gt::models::set_fused_rms_norm(true);
+        // bf16: at most one rounding step apart (the float32 sums differ in order); float32: rounding of the sums.
+        const double tol = dtype == at::kFloat ? 1e-5 : 1e-2;
+        EXPECT_EQ(outs[1].scalar_type(), dtype);
+        EXPECT_LT(rel(outs[1].cpu(), outs[0].cpu()), tol);
+        EXPECT_EQ(gxs[1].scalar_type(), dtype);
+        EXPECT_LT(rel(gxs[1].cpu(), gxs[0].cpu()), tol);
+        if (weight_case == 2) EXPECT_LT(rel(gws[1].cpu(), gws[0].cpu()), dtype == at::kFloat ? 1e-4 : 2e-2);
+        // Without autograd (generation): the same output.
+        torch::NoGradGuard no_grad;
+        EXPECT_LT(rel(gt::models::rms_norm(x0, w0, 1e-6).cpu(), outs[0].detach().cpu()), tol);
+      }
+    }
+  }
 }
 
 TEST(GeluTanhMul, SameOutputAndGradientsAsPlainAutograd) {

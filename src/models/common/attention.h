@@ -50,10 +50,13 @@ at::Tensor attention_composite(const at::Tensor& q, const at::Tensor& k, const a
 // True when this libtorch provides the fused kernel.
 bool fused_attention_available();
 
-// Layers whose head dim exceeds `head_dim` take the composite path even where the fused kernel exists (default: none
-// do). For measuring: SDPA has no flash kernel for Gemma's 512-wide global heads, and its memory-efficient one was
-// the step's slowest attention on an H100 (bench_train_step --composite-attention-above 256).
+// Layers whose head dim exceeds `head_dim` take attention_grouped (models/common/grouped_attention.h) instead of
+// SDPA. Default (-1): 256 on CUDA, whose flash and cuDNN kernels take no wider heads (Gemma 4's 512-wide global
+// layers), none elsewhere. bench_train_step --composite-attention-above measures either way.
 void set_composite_attention_above(int64_t head_dim);
+
+// Off: grouped-query layers repeat K/V for SDPA instead of passing enable_gqa (for measuring its share; on by default).
+void set_sdpa_gqa(bool on);
 
 // The attention probabilities of one decoder layer, for the live page's probe (train/live_probe.h). While one is
 // alive on this thread, the decoders offer each layer's queries, keys and mask after their attention; the layer

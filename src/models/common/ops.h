@@ -14,7 +14,11 @@ namespace gt::models {
 // and the float32 [.., 1] scale, and writes the gradient in one formula: plain autograd would keep float32 copies of
 // x and of the normalised x for every norm (two float32 [tokens, hidden] tensors each, most of a Gemma step's
 // activation memory without checkpointing) and run about twice the kernels.
+// On CUDA with PyTorch >= 2.9 both passes run ATen's fused kernels (at::_fused_rms_norm), same arithmetic.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// Off: rms_norm takes the composite on every device (benchmarks measure the fused kernels' share with it). On by default.
+void set_fused_rms_norm(bool on);
 
 // gelu with the tanh approximation, as PyTorch's fused gelu(approximate="tanh").
 inline at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
