@@ -113,7 +113,7 @@ void print_human(const nlohmann::json& j) {
   if (j.contains("ffmpeg")) std::cout << "ffmpeg      " << j["ffmpeg"].get<std::string>() << "\n";
   if (j.contains("image_decoder")) std::cout << "images      " << j["image_decoder"].get<std::string>() << "\n";
   const std::string dp = j.value("data_parallel", "");
-  std::cout << "processes   " << (dp.empty() ? "one (this libtorch has no distributed package)"
+  std::cout << "processes   " << (dp.empty() ? "one (built without a c10d backend: Gloo or NCCL headers)"
                                              : cat("train --nproc N with ", dp)) << "\n";
   std::cout << "modalities\n";
   for (const auto& [name, m] : j["modalities"].items()) {

@@ -10,8 +10,10 @@
 #include "train/optimizer.h"
 
 #if GT_HAVE_C10D
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if GT_HAVE_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #if GT_HAVE_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -54,13 +56,14 @@ World world_from_env() {
 }
 
 std::string data_parallel_backends() {
-#if GT_HAVE_NCCL
-  return "gloo (CPU), nccl (CUDA)";
-#elif GT_HAVE_C10D
-  return "gloo";
-#else
-  return "";
+  std::string out;
+#if GT_HAVE_GLOO
+  out = "gloo (CPU)";
 #endif
+#if GT_HAVE_NCCL
+  out += std::string(out.empty() ? "" : ", ") + "nccl (CUDA)";
+#endif
+  return out;
 }
 
 #if GT_HAVE_C10D
@@ -100,6 +103,7 @@ ProcessGroup::ProcessGroup(const World& world, const at::Device& device, std::ch
     return;
   }
 #endif
+#if GT_HAVE_GLOO
   try {
     auto options = c10d::ProcessGroupGloo::Options::create();
     options->timeout = timeout;
@@ -115,6 +119,10 @@ ProcessGroup::ProcessGroup(const World& world, const at::Device& device, std::ch
   } catch (const std::exception& e) {
     fail_input(where, ": cannot form the Gloo process group: ", first_line(e));
   }
+#else
+  fail_input(where, ": this gemma-tune has NCCL (CUDA) only: its libtorch came without Gloo's headers (pip's PyTorch "
+             "ships none), so processes on ", device.str(), " cannot be joined; train with --device cuda");
+#endif
 }
 
 ProcessGroup::~ProcessGroup() = default;
@@ -260,9 +268,9 @@ size_t GradientSync::sent_during_backward() const { return impl_->overlapped; }
 
 struct ProcessGroup::Impl {};
 ProcessGroup::ProcessGroup(const World& world, const at::Device&, std::chrono::milliseconds) : world_(world) {
-  fail_input("this gemma-tune was built with a libtorch without its distributed package (c10d), so it cannot train "
-             "with ", world.size, " processes; use one process, or a libtorch with c10d (Debian: libtorch-dev and "
-             "libgloo-dev; PyTorch's own libtorch has it)");
+  fail_input("this gemma-tune was built without a c10d backend (Gloo's or NCCL's headers), so it cannot train "
+             "with ", world.size, " processes; use one process, or rebuild with them (Debian: libgloo-dev; CUDA: "
+             "NCCL's nccl.h, e.g. from the nvidia-nccl wheel beside PyTorch)");
 }
 ProcessGroup::~ProcessGroup() = default;
 const std::string& ProcessGroup::backend() const {

@@ -11,8 +11,8 @@
 
 namespace gt::train {
 
-// The process groups this build can form for `train --nproc`: "gloo", "gloo, nccl" (CUDA builds), or "" when its
-// libtorch has no distributed package (train/distributed.cpp).
+// The process groups this build can form for `train --nproc`: "gloo (CPU)", "nccl (CUDA)", both, or "" when it was
+// built without a c10d backend's headers (train/distributed.cpp, CMakeLists.txt).
 std::string data_parallel_backends();
 
 // The file rank 0 writes its run folder's path to (so that the launcher can mark a failed run); named by the
