@@ -66,18 +66,19 @@ TEST(RmsNorm, FrozenInputWithTrainedWeightAndNoGradMode) {
 
 // On a GPU (the device machine's run of this suite) rms_norm takes ATen's fused kernels; they must give what the
 // composite gives, output and both gradients, in float32 and bf16, on q/k-norm shaped rows ([B, T, heads, hd]) and on
-// a non-contiguous input. Skipped where there is no CUDA device (CI).
+// non-contiguous inputs (rows apart; the normalised dimension strided, as a permuted feature map). Skipped where there is no CUDA device (CI).
 TEST(RmsNorm, FusedKernelsMatchTheCompositeOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const at::Device cuda(at::kCUDA);
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     for (int weight_case = 0; weight_case < 3; ++weight_case) {  // 0 none, 1 frozen, 2 trained
-      for (bool strided : {false, true}) {
-        SCOPED_TRACE(std::string(c10::toString(dtype)) + " weight case " + std::to_string(weight_case) +
-                     (strided ? " strided" : ""));
+      for (int layout = 0; layout < 3; ++layout) {  // contiguous; rows strided; the normalised dim strided
+        SCOPED_TRACE(std::string(c10::toString(dtype)) + " weight case " + std::to_string(weight_case) + " layout " +
+                     std::to_string(layout));
         torch::manual_seed(5);
         at::Tensor x0 = (torch::randn({2, 7, 4, 256}) * 3 + 0.5).to(dtype).to(cuda);
-        if (strided) x0 = x0.transpose(1, 2);  // [2, 4, 7, 256], rows not contiguous
+        if (layout == 1) x0 = x0.transpose(1, 2);                                  // [2, 4, 7, 256]
+        if (layout == 2) x0 = x0.permute({0, 1, 3, 2}).contiguous().transpose(2, 3);  // last dim stride 4
         const at::Tensor w0 = weight_case ? (torch::randn({256}) + 1).to(dtype).to(cuda) : at::Tensor();
         const at::Tensor gy = torch::randn(x0.sizes()).to(dtype).to(cuda);
         at::Tensor outs[2], gxs[2], gws[2];
@@ -97,7 +98,9 @@ TEST(RmsNorm, FusedKernelsMatchTheCompositeOnCuda) {
         EXPECT_LT(rel(outs[1].cpu(), outs[0].cpu()), tol);
         EXPECT_EQ(gxs[1].scalar_type(), dtype);
         EXPECT_LT(rel(gxs[1].cpu(), gxs[0].cpu()), tol);
-        if (weight_case == 2) EXPECT_LT(rel(gws[1].cpu(), gws[0].cpu()), dtype == at::kFloat ? 1e-4 : 2e-2);
+        if (weight_case == 2) {
+          EXPECT_LT(rel(gws[1].cpu(), gws[0].cpu()), dtype == at::kFloat ? 1e-4 : 2e-2);
+        }
         // Without autograd (generation): the same output.
         torch::NoGradGuard no_grad;
         EXPECT_LT(rel(gt::models::rms_norm(x0, w0, 1e-6).cpu(), outs[0].detach().cpu()), tol);

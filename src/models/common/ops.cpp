@@ -80,9 +80,11 @@ std::optional<at::Tensor> scale_of(const at::Tensor& weight) {
 // float32 accumulation, x * rstd * weight in float32, one rounding to x's dtype; the same saved state (x, the float32
 // rstd).
 struct FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
+  // x is made contiguous first (a no-op for the decoders' rows; the vision towers' permuted feature maps are not).
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, double eps) {
-    auto [y, rstd] = at::_fused_rms_norm(x, {x.size(-1)}, scale_of(weight), eps);
-    ctx->save_for_backward({x, weight, rstd});
+    const at::Tensor xc = x.contiguous();
+    auto [y, rstd] = at::_fused_rms_norm(xc, {xc.size(-1)}, scale_of(weight), eps);
+    ctx->save_for_backward({xc, weight, rstd});
     return y;
   }
 
@@ -92,7 +94,7 @@ struct FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
     const bool scaled = weight.numel() > 0;
     auto [grad_x, grad_w] = at::_fused_rms_norm_backward(grad_out[0].contiguous(), x, {x.size(-1)}, rstd,
                                                          scale_of(weight),
-                                                         {x.requires_grad(), scaled && weight.requires_grad()});
+                                                         {ctx->needs_input_grad(0), scaled && ctx->needs_input_grad(1)});
     return {grad_x, grad_w, at::Tensor()};
   }
 };
@@ -125,7 +127,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
     return RmsNorm::apply(x, w, eps);
   }
 #if GT_HAS_FUSED_RMS_NORM
-  if (fused) return std::get<0>(at::_fused_rms_norm(x, {x.size(-1)}, scale_of(weight), eps));
+  if (fused) return std::get<0>(at::_fused_rms_norm(x.contiguous(), {x.size(-1)}, scale_of(weight), eps));
 #else
   (void)fused;
 #endif
