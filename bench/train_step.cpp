@@ -9,7 +9,8 @@
 //   ... [--ple-on-device]   the per-layer embedding table on the GPU (models::TablePlacement; default: the host)
 //   ... [--quantize int8|nf4] the frozen decoder linears in 8 or 4 bits (models/common/quantized_weight.h)
 //   ... [--lora-precision model|float32]  the adapter's arithmetic (models::LoraPrecision; default model)
-//   ... [--composite-attention-above D]  layers with head dim > D use the composite attention, not SDPA
+//   ... [--composite-attention-above D]  layers with head dim > D use attention_grouped, not SDPA (default: 256 on
+//                                         CUDA, none elsewhere; models::set_composite_attention_above)
 //   ... [--composite-norm]  RMSNorm through the composite ops, not ATen's fused kernels (models::set_fused_rms_norm)
 //   ... [--repeat-kv]       grouped-query layers repeat K/V for SDPA instead of enable_gqa (models::set_sdpa_gqa)
 //   ... [--profile FILE]    a Kineto (Chrome trace) JSON of one timed step, for tools/trace_summary.py
@@ -52,7 +53,7 @@ int main(int argc, char** argv) {
   models::TablePlacement per_layer_table = models::TablePlacement::Host;
   models::QuantMode quantize = models::QuantMode::None;
   models::LoraPrecision lora_precision = models::LoraPrecision::Model;
-  int64_t composite_above = -1;  // -1: SDPA for every layer
+  int64_t composite_above = -1;  // -1: the default of models::set_composite_attention_above
   bool composite_norm = false, repeat_kv = false;
   std::optional<double> peak_tflops;
   std::string profile_path;

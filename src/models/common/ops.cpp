@@ -98,14 +98,14 @@ struct FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
     return {grad_x, grad_w, at::Tensor()};
   }
 };
-#endif
 
 // The fused kernels run where ATen has them for the device (CUDA), for a weight in x's dtype (ATen's kernel reads
 // both as one type; a float32 norm with a bf16 weight takes the composite); MPS and the CPU take the composite.
 bool use_fused_rms_norm(const at::Tensor& x, const at::Tensor& weight) {
-  return GT_HAS_FUSED_RMS_NORM && x.is_cuda() && g_fused_rms_norm.load(std::memory_order_relaxed) &&
+  return x.is_cuda() && g_fused_rms_norm.load(std::memory_order_relaxed) &&
          (!weight.defined() || weight.scalar_type() == x.scalar_type());
 }
+#endif
 
 }  // namespace
 
@@ -118,19 +118,17 @@ at::Tensor gelu_tanh_mul(const at::Tensor& gate, const at::Tensor& up) {
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const bool fused = use_fused_rms_norm(x, weight);
-  if (torch::GradMode::is_enabled() && (x.requires_grad() || (weight.defined() && weight.requires_grad()))) {
-    const at::Tensor w = weight.defined() ? weight : at::empty({0}, x.options());
+  const bool autograd =
+      torch::GradMode::is_enabled() && (x.requires_grad() || (weight.defined() && weight.requires_grad()));
+  // Function::apply takes no undefined tensors: a norm without scale passes an empty weight.
+  auto w = [&] { return weight.defined() ? weight : at::empty({0}, x.options()); };
 #if GT_HAS_FUSED_RMS_NORM
-    if (fused) return FusedRmsNorm::apply(x, w, eps);
-#endif
-    return RmsNorm::apply(x, w, eps);
+  if (use_fused_rms_norm(x, weight)) {
+    if (autograd) return FusedRmsNorm::apply(x, w(), eps);
+    return std::get<0>(at::_fused_rms_norm(x.contiguous(), {x.size(-1)}, scale_of(weight), eps));
   }
-#if GT_HAS_FUSED_RMS_NORM
-  if (fused) return std::get<0>(at::_fused_rms_norm(x.contiguous(), {x.size(-1)}, scale_of(weight), eps));
-#else
-  (void)fused;
 #endif
+  if (autograd) return RmsNorm::apply(x, w(), eps);
   const at::Tensor xf = x.to(at::kFloat);
   return normalised(xf, inverse_rms(xf, eps), weight).to(x.scalar_type());
 }
