@@ -2,7 +2,7 @@
 # On the GPU machine, one call: build HEAD (bench_train_step, gemma-tune, gt_torch_tests), run the tests that compare
 # the CUDA paths against their composites (GT_TEST_DEVICE=cuda parity tests included), then the pairs named in PAIRS
 # against transformers + PEFT and each lever switched off in turn on LEVER_CONFIG (tools/device/variants.sh), all
-# inside LIMIT_S (default 570) seconds. Carry .device and tools/npm/node_modules/uplot.
+# inside LIMIT_S (default 570) seconds. PROFILE="config ..." first writes a Kineto trace summary of each to $OUT. Carry .device and tools/npm/node_modules/uplot.
 #   COMMIT=$(git rev-parse --short HEAD) PAIRS="gemma4-E2B-text-4x1024" LEVER_CONFIG=gemma4-E2B-text-4x1024 bash tools/device/levers.sh
 set -uo pipefail
 source tools/device/env.sh
@@ -16,6 +16,14 @@ echo "== built at $(( $(date +%s) - t0 )) s"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |Failure|actual|\[parity\]" | tee "$OUT/cuda_tests.log" | head -80)
 echo "== tested at $(( $(date +%s) - t0 )) s"
 BENCH=build-cuda/bench/bench_train_step
+args_of() {
+  python3 -c "import sys; sys.path.insert(0, 'tools'); import bench_pair; a, o = bench_pair.parse(sys.argv[1]); print(' '.join(a + o))" "$1"
+}
+for name in ${PROFILE:-}; do  # a Kineto trace of one step and its summary, as in pair.sh
+  timeout "$(left)" $BENCH $(args_of "$name") --device cuda --steps 2 --warmup 2 --profile /tmp/trace.json &&
+    python3 tools/trace_summary.py /tmp/trace.json > "$OUT/profile-$name.txt"; head -${PROFILE_LINES:-40} "$OUT/profile-$name.txt"
+  echo "== profile of $name at $(( $(date +%s) - t0 )) s"
+done
 for name in ${PAIRS:-}; do
   [ "$(left)" -le 60 ] && { echo "== no time for the pair $name"; break; }
   timeout "$(left)" python3 tools/bench_pair.py "$name" --baseline .device/hf_peft_baseline.py --bench $BENCH \
