@@ -12,6 +12,7 @@
 //   ... [--composite-attention-above D]  layers with head dim > D use attention_grouped, not SDPA (default: 256 on
 //                                         CUDA, none elsewhere; models::set_composite_attention_above)
 //   ... [--composite-norm]  RMSNorm through the composite ops, not ATen's fused kernels (models::set_fused_rms_norm)
+//   ... [--composite-loss]  the loss through the composite ops, not gemma-tune's CUDA kernel (models::set_fused_loss)
 //   ... [--repeat-kv]       grouped-query layers repeat K/V for SDPA instead of enable_gqa (models::set_sdpa_gqa)
 //   ... [--profile FILE]    a Kineto (Chrome trace) JSON of one timed step, for tools/trace_summary.py
 //   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
   models::QuantMode quantize = models::QuantMode::None;
   models::LoraPrecision lora_precision = models::LoraPrecision::Model;
   int64_t composite_above = -1;  // -1: the default of models::set_composite_attention_above
-  bool composite_norm = false, repeat_kv = false;
+  bool composite_norm = false, composite_loss = false, repeat_kv = false;
   std::optional<double> peak_tflops;
   std::string profile_path;
   for (int i = 1; i < argc; ++i) {
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
     else if (a == "--lora-precision") lora_precision = models::parse_lora_precision(next());
     else if (a == "--composite-attention-above") composite_above = std::stoll(next());
     else if (a == "--composite-norm") composite_norm = true;
+    else if (a == "--composite-loss") composite_loss = true;
     else if (a == "--repeat-kv") repeat_kv = true;
     else {
       std::cerr << "unknown argument " << a << "\n";
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
   const at::Device device(device_name);
   if (composite_above >= 0) models::set_composite_attention_above(composite_above);
   if (composite_norm) models::set_fused_rms_norm(false);
+  if (composite_loss) models::set_fused_loss(false);
   if (repeat_kv) models::set_sdpa_gqa(false);
   const at::ScalarType dtype = dtype_name == "float32" ? at::kFloat
                                : dtype_name == "bfloat16" ? at::kBFloat16
@@ -259,7 +262,8 @@ int main(int argc, char** argv) {
                         {"device", device_name}, {"dtype", std::string(c10::toString(dtype))},
                         {"lora_precision", lora_precision == models::LoraPrecision::Model ? "model" : "float32"},
                         {"composite_attention_above", composite_above},
-                        {"fused_norm", !composite_norm}, {"sdpa_gqa", !repeat_kv}};
+                        {"fused_norm", !composite_norm},
+                        {"fused_loss", models::fused_loss_available() && !composite_loss}, {"sdpa_gqa", !repeat_kv}};
   // MFU (bench/model_flops.h): the decoder's model FLOPs of a LoRA step over the GPU's dense bf16 peak.
   const bench::StepFlops flops = bench::lora_step_flops(cfg, *model, batch, row_len);
   std::string gpu;

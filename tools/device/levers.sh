@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # On the GPU machine, one call: build HEAD (bench_train_step, gemma-tune, gt_torch_tests), run the tests that compare
-# the CUDA paths against their composites (GT_TEST_DEVICE=cuda parity tests included), then the pairs named in PAIRS
-# against transformers + PEFT and each lever switched off in turn on LEVER_CONFIG (tools/device/variants.sh), all
-# inside LIMIT_S (default 570) seconds. PROFILE="config ..." first writes a Kineto trace summary of each to $OUT. Carry .device and tools/npm/node_modules/uplot.
+# the CUDA paths against their composites (GT_TEST_DEVICE=cuda parity tests included), then, in this order, a Kineto
+# trace summary of each config in PROFILE, each lever of LEVERS switched off in turn on LEVER_CONFIG
+# (tools/device/variants.sh), the pairs named in PAIRS against transformers + PEFT, and GC_CONFIG's variants, all
+# inside LIMIT_S (default 570) seconds. Carry .device and tools/npm/node_modules/uplot.
 #   COMMIT=$(git rev-parse --short HEAD) PAIRS="gemma4-E2B-text-4x1024" LEVER_CONFIG=gemma4-E2B-text-4x1024 bash tools/device/levers.sh
 set -uo pipefail
 source tools/device/env.sh
 t0=$(date +%s); left() { echo $(( ${LIMIT_S:-570} - ($(date +%s) - t0) )); }
-configure_cuda_build | grep -E "data-parallel|Error" ; grep -E "^GT_NCCL_INCLUDE_DIR" build-cuda/CMakeCache.txt
+configure_cuda_build | grep -E "data-parallel|kernels|Error" ; grep -E "^GT_NCCL_INCLUDE_DIR" build-cuda/CMakeCache.txt
 cmake --build build-cuda -j16 --target bench_train_step gemma-tune gt_torch_tests 2>&1 | grep -E "error|FAILED" -A3 | head -40
 echo "== built at $(( $(date +%s) - t0 )) s"
 ./build-cuda/gemma-tune doctor 2>&1 | grep -iE "processes|nccl|gloo|device"
@@ -24,15 +25,15 @@ for name in ${PROFILE:-}; do  # a Kineto trace of one step and its summary, as i
     python3 tools/trace_summary.py /tmp/trace.json > "$OUT/profile-$name.txt"; head -${PROFILE_LINES:-40} "$OUT/profile-$name.txt"
   echo "== profile of $name at $(( $(date +%s) - t0 )) s"
 done
+[ -n "${LEVER_CONFIG:-}" ] && BENCH=$BENCH LIMIT_S=$(left) \
+  VARIANTS="${LEVERS:---composite-norm|--repeat-kv|--composite-attention-above 100000}" \
+  bash tools/device/variants.sh $LEVER_CONFIG
 for name in ${PAIRS:-}; do
   [ "$(left)" -le 60 ] && { echo "== no time for the pair $name"; break; }
   timeout "$(left)" python3 tools/bench_pair.py "$name" --baseline .device/hf_peft_baseline.py --bench $BENCH \
     --results "$OUT/results.jsonl" --commit "${COMMIT:-unknown}" 2>&1 | tail -2
   echo "== pair $name at $(( $(date +%s) - t0 )) s"
 done
-[ -n "${LEVER_CONFIG:-}" ] && BENCH=$BENCH LIMIT_S=$(left) \
-  VARIANTS="${LEVERS:---composite-norm|--repeat-kv|--composite-attention-above 100000}" \
-  bash tools/device/variants.sh $LEVER_CONFIG
 [ -n "${GC_CONFIG:-}" ] && BENCH=$BENCH LIMIT_S=$(left) VARIANTS="|--composite-attention-above 100000" \
   bash tools/device/variants.sh $GC_CONFIG
 echo "== done at $(( $(date +%s) - t0 )) s"

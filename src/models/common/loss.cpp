@@ -1,8 +1,15 @@
 #include "models/common/loss.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "models/common/ops.h"
+
+#if defined(GT_HAS_CUDA_KERNELS)
+#include <c10/cuda/CUDAStream.h>
+
+#include "kernels/softcap_cross_entropy.h"
+#endif
 
 namespace gt::models {
 
@@ -10,6 +17,46 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+std::atomic<bool> g_fused_loss{true};
+
+// The CUDA kernel's case: bf16 logits on a CUDA device of a build that compiled the kernel.
+bool use_fused_loss(const at::Tensor& rows, const at::Tensor& weight) {
+#if defined(GT_HAS_CUDA_KERNELS)
+  return g_fused_loss.load(std::memory_order_relaxed) && rows.is_cuda() && rows.scalar_type() == at::kBFloat16 &&
+         weight.scalar_type() == at::kBFloat16;
+#else
+  (void)rows, (void)weight;
+  return false;
+#endif
+}
+
+#if defined(GT_HAS_CUDA_KERNELS)
+// loss_and_grad through kernels::softcap_cross_entropy_bf16: the bf16 logits of a chunk are the only [n, V] buffer,
+// and the kernel turns them into the gradient in place.
+std::pair<at::Tensor, at::Tensor> fused_loss_and_grad(const at::Tensor& rows, const at::Tensor& weight,
+                                                      const at::Tensor& targets, double softcap, int64_t chunk,
+                                                      bool need_grad) {
+  const int64_t N = rows.size(0), V = weight.size(0);
+  const auto f32 = rows.options().dtype(at::kFloat);
+  at::Tensor lse = torch::empty({N}, f32), picked = torch::empty({N}, f32);
+  at::Tensor grad = need_grad ? torch::empty_like(rows, at::MemoryFormat::Contiguous) : at::Tensor();
+  at::Tensor tgt = targets.contiguous();
+  void* stream = c10::cuda::getCurrentCUDAStream(rows.device().index()).stream();
+  for (int64_t s = 0; s < N; s += chunk) {
+    const int64_t e = std::min(N, s + chunk);
+    at::Tensor logits = at::matmul(rows.slice(0, s, e), weight.t()).contiguous();  // [n, V] bf16
+    kernels::softcap_cross_entropy_bf16(logits.data_ptr(), e - s, V, tgt.data_ptr<int64_t>() + s,
+                                        static_cast<float>(softcap), lse.data_ptr<float>() + s,
+                                        picked.data_ptr<float>() + s, need_grad, stream);
+    if (need_grad) {
+      at::Tensor out = grad.slice(0, s, e);  // contiguous rows: the matmul writes there directly
+      at::mm_out(out, logits, weight);       // logits now hold d loss / d logits
+    }
+  }
+  return {(lse - picked).sum(), grad};
+}
+#endif
 
 // Rows of hidden states -> (sum of losses, d sum / d rows), chunk by chunk. With n rows a chunk and V classes the
 // chunk holds at most 8nV bytes at once in bf16 runs (bf16 tanh of the logits, bf16 capped logits, their float32
@@ -54,7 +101,13 @@ struct ChunkedSoftcapCE : public torch::autograd::Function<ChunkedSoftcapCE> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& weight,
                             const at::Tensor& targets, double softcap, int64_t chunk) {
     torch::NoGradGuard no_grad;
+#if defined(GT_HAS_CUDA_KERNELS)
+    auto [total, grad] = use_fused_loss(rows, weight)
+                             ? fused_loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad())
+                             : loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad());
+#else
     auto [total, grad] = loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad());
+#endif
     ctx->save_for_backward({grad});
     return total;
   }
@@ -87,9 +140,20 @@ LossSum causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels, const
   // logits (256 rows of a 262k vocabulary) keeps the output matmul large enough to run at full speed while the
   // loss holds at most 0.5 GiB.
   if (chunk_bytes <= 0) chunk_bytes = hidden.device().is_cpu() ? (16ll << 20) : (256ll << 20);
-  const int64_t chunk = std::max<int64_t>(1, chunk_bytes / (V * 4));
+  // The CUDA kernel holds only the bf16 logits of a chunk: twice the rows in the same bytes.
+  const int64_t chunk = std::max<int64_t>(1, chunk_bytes / (V * (use_fused_loss(rows, weight) ? 2 : 4)));
   out.sum = ChunkedSoftcapCE::apply(rows, weight, targets, softcap, chunk);
   return out;
+}
+
+void set_fused_loss(bool on) { g_fused_loss = on; }
+
+bool fused_loss_available() {
+#if defined(GT_HAS_CUDA_KERNELS)
+  return true;
+#else
+  return false;
+#endif
 }
 
 at::Tensor lm_logits(const at::Tensor& hidden, const at::Tensor& weight, double softcap) {

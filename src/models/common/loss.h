@@ -22,9 +22,14 @@ struct LossSum {
 
 // hidden [B, T, D], labels [B, T] (-100 = ignored; position t is scored against labels[t + 1]), weight [V, D].
 // chunk_bytes bounds the float32 logits held at once (0: 16 MiB on the CPU, 256 MiB on accelerators); the loss
-// holds at most twice that (loss.cpp says which buffers).
+// holds at most twice that (loss.cpp says which buffers). The CUDA kernel holds only bf16 logits: twice the rows.
 LossSum causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels, const at::Tensor& weight, double softcap,
                        int64_t chunk_bytes = 0);
+
+// Off: the loss takes the composite ops on every device (benchmarks and tests compare the two). On by default: bf16
+// CUDA runs of a build with gemma-tune's CUDA kernels (fused_loss_available) use kernels::softcap_cross_entropy_bf16.
+void set_fused_loss(bool on);
+bool fused_loss_available();
 
 // Full logits with the soft-cap, [B, T, V] (tests, generation of one position at a time).
 at::Tensor lm_logits(const at::Tensor& hidden, const at::Tensor& weight, double softcap);
