@@ -8,7 +8,7 @@
 set -uo pipefail
 source tools/device/env.sh
 t0=$(date +%s); left() { echo $(( ${LIMIT_S:-570} - ($(date +%s) - t0) )); }
-configure_cuda_build | grep -E "data-parallel|kernels|Error" ; grep -E "^GT_NCCL_INCLUDE_DIR" build-cuda/CMakeCache.txt
+configure_cuda_build; grep -E "data-parallel|kernels|CMake Error" -A3 "$OUT/configure.log" | head -30
 cmake --build build-cuda -j16 --target bench_train_step gemma-tune gt_torch_tests 2>&1 | grep -E "error|FAILED" -A3 | head -40
 echo "== built at $(( $(date +%s) - t0 )) s"
 ./build-cuda/gemma-tune doctor 2>&1 | grep -iE "processes|nccl|gloo|device"
