@@ -24,6 +24,8 @@ dict_of() {
     gguf_read|gguf_roundtrip) echo "$here/dict/gguf.dict" ;;
     train_config) echo "$here/dict/yaml.dict" ;;
     csv|jsonl|record_splitter) echo "$here/dict/csv.dict" ;;
+    audio_decode) echo "$here/dict/audio.dict" ;;
+    image_decode) echo "$here/dict/image.dict" ;;
   esac
 }
 

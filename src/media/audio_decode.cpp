@@ -1,6 +1,7 @@
-// FFmpeg decoding for gemma-tune: open (file or http), decode the best audio stream, mean-downmix + resample with
+// FFmpeg decoding for gemma-tune: open a local file, decode the best audio stream, mean-downmix + resample with
 // libswresample, truncate, clamp. See audio_decode.h for the contract. No libtorch here, although the folder puts
-// this file in gt_torch.
+// this file in gt_torch; no network code either (remote sources are fetched in media/remote_decode.cpp), so the fuzz
+// project builds it alone.
 #include "media/audio_decode.h"
 
 extern "C" {
@@ -15,20 +16,17 @@ extern "C" {
 }
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 
 #include "core/error.h"
 #include "core/strings.h"
-#include "io/remote_media.h"
 #include "media/ffmpeg_common.h"
 
 namespace gt::media {
@@ -66,10 +64,8 @@ struct Dictionary {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Opening: local files through the file protocol only (a path with a colon is never taken for a protocol, and a
-// playlist cannot reach elsewhere). Remote clips (gs://, http(s)) are fetched by io/remote_media first (retries,
-// credentials, caches, fetching ahead), then decoded from a temporary file.
-
-constexpr uint64_t kMaxRemoteClipBytes = uint64_t(2) << 30;  // 2 GiB: a remote clip is held in memory once
+// playlist cannot reach elsewhere). Remote clips (gs://, http(s)) reach here as a temporary file
+// (media/remote_decode.cpp).
 
 void check_local_file(const std::string& path) {
   struct stat st{};
@@ -115,6 +111,12 @@ CodecPtr open_decoder(const std::string& source, const AVStream* stream) {
 // 1/channels, so the output is the channels' mean. The context is rebuilt (after draining it) if the decoded format
 // changes mid-stream, which some streams (chained ogg, broadcast AAC) do.
 
+// A header may claim any rate up to 2^31 - 1 Hz, and libswresample's filter bank for a rate far above the output's,
+// at a ratio that does not reduce, takes seconds and gigabytes to build (1,358,970,496 Hz to 16 kHz: 14 s and 1.7 GB,
+// found by fuzz/audio_decode_fuzz). Real audio stays far below the limit: FFmpeg decodes DSD512 to PCM at 2.8224 MHz,
+// and PCM recorders stop at 768 kHz; up to the limit the set-up takes under a second.
+constexpr int kMaxSourceRate = 6144000;
+
 class MonoResampler {
  public:
   MonoResampler(std::string source, int out_rate) : source_(std::move(source)), out_rate_(out_rate) {}
@@ -152,6 +154,9 @@ class MonoResampler {
     in_channels_ = channel_count(frame);
     if (in_channels_ <= 0) fail_input(source_, ": the decoder reports no audio channels");
     if (in_rate_ <= 0) fail_input(source_, ": the decoder reports sample rate ", in_rate_, "; expected > 0");
+    if (in_rate_ > kMaxSourceRate)
+      fail_input(source_, ": the decoder reports sample rate ", in_rate_, " Hz; rates above ", kMaxSourceRate,
+                 " Hz are refused (no recording has one: the file's header is damaged)");
     av_channel_layout_uninit(&in_layout_);
     if (frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
       av_channel_layout_default(&in_layout_, in_channels_);  // our matrix ignores positions; any order will do
@@ -242,43 +247,8 @@ bool is_url(const std::string& source) {
   return starts_with_ci(source, "http://") || starts_with_ci(source, "https://");
 }
 
-std::string resolve_audio_source(const std::string& source, const std::string& dataset_dir) {
-  if (source.empty() || dataset_dir.empty() || io::is_remote_medium(source) || source.front() == '/') return source;
-  return (std::filesystem::path(dataset_dir) / source).string();
-}
-
 #ifdef GT_HAVE_FFMPEG
-namespace {
-AudioClip decode_audio_source(const std::string& source, int rate, double max_seconds);
-}
-
-// A remote clip (gs://, http(s)) is fetched whole (io/remote_media: credentials, retries, caches) into a temporary
-// file FFmpeg reads; messages name the URL, not the file.
-AudioClip decode_audio(const std::string& source, int rate, double max_seconds) {
-  if (!io::is_remote_medium(source)) return decode_audio_source(source, rate, max_seconds);
-  const std::string bytes = io::fetch_remote_media(source, kMaxRemoteClipBytes);
-  std::string path = (std::filesystem::temp_directory_path() / "gemma-tune-clip-XXXXXX").string();
-  const int fd = ::mkstemp(path.data());
-  if (fd < 0) fail_input(source, ": cannot make a temporary file for the clip in ", std::filesystem::temp_directory_path());
-  const bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
-  ::close(fd);
-  struct Remove {
-    std::string p;
-    ~Remove() { std::remove(p.c_str()); }
-  } remove{path};
-  if (!written) fail_input(source, ": cannot write the clip to the temporary file ", path);
-  try {
-    return decode_audio_source(path, rate, max_seconds);
-  } catch (const InputError& e) {
-    std::string msg = e.what();
-    for (size_t at = msg.find(path); at != std::string::npos; at = msg.find(path, at + source.size()))
-      msg.replace(at, path.size(), source);
-    throw InputError(msg);
-  }
-}
-
-namespace {
-AudioClip decode_audio_source(const std::string& source, int rate, double max_seconds) {
+AudioClip decode_audio_file(const std::string& source, int rate, double max_seconds) {
   GT_CHECK(rate > 0, "rate ", rate);
   GT_CHECK(max_seconds >= 0, "max_seconds ", max_seconds);
   if (source.empty()) fail_input("audio source: the path is empty");
@@ -362,7 +332,6 @@ AudioClip decode_audio_source(const std::string& source, int rate, double max_se
   clip.samples = std::move(st.out);
   return clip;
 }
-}  // namespace
 
 std::string ffmpeg_version() {
   auto v = [](unsigned n) { return cat(n >> 16, ".", (n >> 8) & 0xff, ".", n & 0xff); };
@@ -372,7 +341,7 @@ std::string ffmpeg_version() {
 
 #else  // built with -DGT_WITH_FFMPEG=OFF: every decode is a clear error, the rest of the tool works
 
-AudioClip decode_audio(const std::string& source, int, double) {
+AudioClip decode_audio_file(const std::string& source, int, double) {
   fail_input(source, ": this gemma-tune was built without FFmpeg (-DGT_WITH_FFMPEG=OFF), so it cannot decode audio; "
              "install the FFmpeg libraries (Debian: libavformat-dev libavcodec-dev libswresample-dev libavutil-dev; "
              "macOS: brew install ffmpeg) and rebuild");

@@ -3,7 +3,8 @@
 // Torch-free on purpose: data code that knows nothing of libtorch may include it.
 //
 // What decode_audio does, in order:
-//   1. opens the source (a local path through FFmpeg's file protocol only, or an http/https URL with a read timeout),
+//   1. opens the source: a local path through FFmpeg's file protocol only; a gs:// or http(s) URL is fetched whole
+//      by io/remote_media into a temporary file first,
 //   2. decodes the best audio stream,
 //   3. mixes every channel down to mono as their mean (librosa's to_mono; FFmpeg's default downmix would scale
 //      stereo by 1/sqrt(2) instead) and resamples with libswresample, in one pass,
@@ -41,6 +42,11 @@ std::string resolve_audio_source(const std::string& source, const std::string& d
 // more. Throws gt::InputError naming the source and what is wrong: a missing or empty file, a file that is not audio
 // or has no audio stream, no samples at all, an unreachable URL, a decode failure.
 AudioClip decode_audio(const std::string& source, int rate = 16000, double max_seconds = 0);
+
+// decode_audio of a local file, never fetching: what decode_audio runs once a remote clip is in a temporary file.
+// decode_audio lives with the fetching in media/remote_decode.cpp, so that this one links without the network code
+// (fuzz/audio_decode_fuzz.cpp calls it).
+AudioClip decode_audio_file(const std::string& path, int rate = 16000, double max_seconds = 0);
 
 // "libavformat 59.27.100, libavcodec 59.37.100, libswresample 4.7.100, libavutil 57.28.100 (FFmpeg 5.1.x)":
 // the library versions this binary runs with, for `gemma-tune doctor`.

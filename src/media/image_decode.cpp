@@ -1,6 +1,7 @@
-// Image decoding for gemma-tune: read the bytes (file or URL), recognise the format and read its headers (size,
-// EXIF orientation, truncation), decode with OpenCV imgcodecs (GIF with FFmpeg), convert to RGB as PIL does, apply
-// the orientation. See image_decode.h for the contract. No libtorch here (this file is built without the PCH).
+// Image decoding for gemma-tune: read the bytes of a file (a URL's bytes are fetched in media/remote_decode.cpp),
+// recognise the format and read its headers (size, EXIF orientation, truncation), decode with OpenCV imgcodecs (GIF
+// with FFmpeg), convert to RGB as PIL does, apply the orientation. See image_decode.h for the contract. No libtorch
+// here (this file is built without the PCH), and no network code, so the fuzz project builds it alone.
 #include "media/image_decode.h"
 
 extern "C" {
@@ -35,7 +36,6 @@ extern "C" {
 #include <sstream>
 
 #include "core/error.h"
-#include "io/remote_media.h"     // defines: fetch_remote_media (gs:// and http(s) images)
 #include "media/ffmpeg_common.h"  // defines: init_ffmpeg_once, av_error_text, CodecFreer, ...
 
 namespace gt::media {
@@ -45,14 +45,12 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 // The bytes of a source
 
-constexpr uint64_t kMaxSourceBytes = uint64_t(1) << 30;  // 1 GiB: far above any image a model can use
-
 std::string read_local_file(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) fail_input(path, ": image file not found");
   if (S_ISDIR(st.st_mode)) fail_input(path, ": is a folder, expected an image file");
-  if (S_ISREG(st.st_mode) && uint64_t(st.st_size) > kMaxSourceBytes)
-    fail_input(path, ": the file has ", st.st_size, " bytes; images of more than ", kMaxSourceBytes,
+  if (S_ISREG(st.st_mode) && uint64_t(st.st_size) > kMaxImageSourceBytes)
+    fail_input(path, ": the file has ", st.st_size, " bytes; images of more than ", kMaxImageSourceBytes,
                " bytes are refused");
   std::ifstream f(path, std::ios::binary);
   if (!f) fail_input(path, ": cannot open the image file (permission denied?)");
@@ -692,10 +690,12 @@ std::string image_decoder_version() {
 #endif
 }
 
-Image decode_image(const std::string& source, const ImageDecodeOptions& options) {
-  if (source.empty()) fail_input("image source: the path is empty");
-  std::string bytes =
-      io::is_remote_medium(source) ? io::fetch_remote_media(source, kMaxSourceBytes) : read_local_file(source);
+Image decode_image_file(const std::string& path, const ImageDecodeOptions& options) {
+  if (path.empty()) fail_input("image source: the path is empty");
+  return decode_image_bytes(read_local_file(path), path, options);
+}
+
+Image decode_image_bytes(std::string bytes, const std::string& source, const ImageDecodeOptions& options) {
   const Bytes b{reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()};
   const Header h = read_header(source, b);
   const bool size_known = h.width != 0 || h.height != 0;

@@ -3,7 +3,7 @@
 // Torch-free on purpose: data code that knows nothing of libtorch may include it.
 //
 // What decode_image does, in order:
-//   1. reads the whole source into memory: a local file, or an http/https URL through FFmpeg's avio (read timeout);
+//   1. reads the whole source into memory: a local file, or a gs:// or http(s) URL through io/remote_media;
 //   2. recognises the format from its first bytes (never from the file name): JPEG, PNG, WebP, BMP, TIFF, GIF;
 //      other known formats (HEIC, AVIF, JPEG 2000, ICO, ...) and non-images are refused with a message saying so;
 //   3. reads the size and the EXIF orientation from the headers (JPEG APP1 Exif, PNG eXIf, WebP EXIF chunk, TIFF
@@ -41,6 +41,9 @@ struct Image {
   std::vector<uint8_t> rgb;  // height x width x 3, row-major (HWC), RGB order, 8 bits per value
 };
 
+// The most bytes an image source may have (a file, or what a URL returns): 1 GiB, far above any image a model can use.
+constexpr uint64_t kMaxImageSourceBytes = uint64_t(1) << 30;
+
 struct ImageDecodeOptions {
   // PIL's DecompressionBombError threshold: Image.open refuses more than 2 * MAX_IMAGE_PIXELS (89,478,485) pixels.
   uint64_t max_pixels = 178956970;
@@ -50,6 +53,13 @@ struct ImageDecodeOptions {
 // missing, empty or unreadable file, a file that is not an image or is in a format this build does not read, a
 // truncated or damaged image, one with more than options.max_pixels pixels, an unreachable URL or an HTTP error.
 Image decode_image(const std::string& source, const ImageDecodeOptions& options = {});
+
+// decode_image of a local file, never fetching; and of bytes already in memory (`source` names them in messages).
+// decode_image calls one or the other once it knows where the source is; it lives with the fetching in
+// media/remote_decode.cpp, so that these two link without the network code (fuzz/image_decode_fuzz.cpp calls
+// decode_image_file).
+Image decode_image_file(const std::string& path, const ImageDecodeOptions& options = {});
+Image decode_image_bytes(std::string bytes, const std::string& source, const ImageDecodeOptions& options = {});
 
 // True when this build can decode images (it was built with OpenCV).
 bool image_decoding_available();

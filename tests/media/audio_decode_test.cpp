@@ -394,6 +394,27 @@ TEST(AudioDecode, ZeroLengthWavIsReported) {
   EXPECT_NE(msg.find("no audio samples"), std::string::npos) << msg;
 }
 
+// A header claiming a sample rate no recording has is refused before libswresample sets up for it: from
+// 1,358,970,496 Hz to 16 kHz it took 14 s and 1.7 GB (fuzz/corpus/audio_decode/finding-rate-1358970496hz.wav). The
+// highest real rates still decode.
+TEST(AudioDecode, AbsurdSampleRateIsRefusedAndHighRealRatesDecode) {
+  TempDir tmp("audio");
+  const std::vector<float> samples(48000, 0.25f);
+  const fs::path absurd = tmp / "absurd.wav";
+  gt::media::write_wav(absurd.string(), samples, 1358970496);
+  const std::string msg = decode_error(absurd.string());
+  EXPECT_NE(msg.find(absurd.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("sample rate 1358970496 Hz"), std::string::npos) << msg;
+
+  for (const int rate : {768000, 2822400}) {
+    const fs::path high = tmp / ("high" + std::to_string(rate) + ".wav");
+    gt::media::write_wav(high.string(), samples, rate);
+    const AudioClip clip = decode_audio(high.string());
+    EXPECT_EQ(clip.source_rate, rate);
+    EXPECT_NEAR(double(clip.samples.size()), 48000.0 * 16000 / rate, 2.0) << rate;
+  }
+}
+
 TEST(AudioDecode, ImageHasNoAudioStream) {
   REQUIRE_PROGRAM("ffmpeg");
   TempDir tmp("audio");
