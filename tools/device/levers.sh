@@ -13,7 +13,7 @@ cmake --build build-cuda -j16 --target bench_train_step gemma-tune gt_torch_test
 echo "== built at $(( $(date +%s) - t0 )) s"
 ./build-cuda/gemma-tune doctor 2>&1 | grep -iE "processes|nccl|gloo|device"
 (cd build-cuda && GT_TEST_DEVICE=cuda timeout 120 ./tests/gt_torch_tests \
-  --gtest_filter='RmsNorm*:GroupedAttention*:Attention*:ChunkedLoss*:*TextParity*:LoraLinear*:*Checkpointing*' 2>&1 |
+  --gtest_filter='RmsNorm*:GroupedAttention*:Attention*:ChunkedLoss*:Rope*:*TextParity*:LoraLinear*:*Checkpointing*' 2>&1 |
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |Failure|actual|\[parity\]" | tee "$OUT/cuda_tests.log" | head -80)
 echo "== tested at $(( $(date +%s) - t0 )) s"
 BENCH=build-cuda/bench/bench_train_step
