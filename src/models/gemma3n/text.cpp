@@ -15,6 +15,11 @@ namespace gt::models::gemma3n {
 using io::LayerType;
 
 namespace {
+// Streams are taken out of [N, B, T, D] stacks by unbind, once per stack, never by t[i]: the backward pass of t[i]
+// (SelectBackward) writes its gradient into a zero-filled tensor of the whole stack, and autograd then adds those
+// whole-stack tensors together, once for each use; unbind's gradient is one stack of the streams' gradients.
+std::vector<at::Tensor> streams_of(const at::Tensor& stack) { return stack.unbind(0); }
+
 // A float32 constant stored in a buffer that follows the model dtype (bf16 in a bf16 model), as a 0-d tensor.
 at::Tensor dtype_constant(double value, const at::Tensor& like) {
   return at::scalar_tensor(static_cast<float>(value), like.options().dtype(at::kFloat)).to(like.scalar_type());
@@ -76,7 +81,7 @@ at::Tensor TextAltUpImpl::compute_router_modalities(const at::Tensor& x) {
 }
 
 at::Tensor TextAltUpImpl::predict(const at::Tensor& streams) {
-  at::Tensor modalities = compute_router_modalities(streams[active_]);  // [B, T, N]
+  at::Tensor modalities = compute_router_modalities(streams_of(streams)[active_]);  // [B, T, N]
   at::Tensor w = prediction_coefs->base_weight();
   // HF clamps the coefficients (in place) only in training mode; released weights are already inside the bound.
   if (is_training() && coef_clip_ > 0) w = w.clamp(-coef_clip_, coef_clip_);
@@ -89,9 +94,10 @@ at::Tensor TextAltUpImpl::predict(const at::Tensor& streams) {
   return (pred.permute({3, 0, 1, 2}) + streams).contiguous().to(streams.scalar_type());
 }
 
-at::Tensor TextAltUpImpl::correct(const at::Tensor& predictions, const at::Tensor& activated) {
+at::Tensor TextAltUpImpl::correct(const at::Tensor& predictions, const at::Tensor& predicted_active,
+                                  const at::Tensor& activated) {
   at::Tensor modalities = compute_router_modalities(activated);
-  at::Tensor innovation = activated - predictions[active_];  // [B, T, D]
+  at::Tensor innovation = activated - predicted_active;  // [B, T, D]
   at::Tensor w = correction_coefs->base_weight();
   if (is_training() && coef_clip_ > 0) w = w.clamp(-coef_clip_, coef_clip_);
   at::Tensor coefs = at::linear(modalities, w) + 1.0;        // [B, T, N]
@@ -194,7 +200,7 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, co
 
   // --- AltUp predict
   at::Tensor predictions = layer->altup->predict(streams);  // [N, B, T, D]
-  at::Tensor active = predictions[c.altup_active_idx];
+  at::Tensor active = streams_of(predictions)[c.altup_active_idx];
   at::Tensor active_normed = layer->input_layernorm->forward(active);
   at::Tensor laurel = layer->laurel->forward(active_normed);
 
@@ -226,14 +232,14 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, co
   at::Tensor activated = attn_laurel + ffw;
 
   // --- AltUp correct, then the per-layer input goes into streams 1..N-1
-  at::Tensor corrected = layer->altup->correct(predictions, activated);  // [N, B, T, D]
-  at::Tensor first = corrected[c.altup_active_idx];
+  at::Tensor corrected = layer->altup->correct(predictions, active, activated);  // [N, B, T, D]
+  std::vector<at::Tensor> out = streams_of(corrected);
+  at::Tensor first = out[c.altup_active_idx];
   if (c.altup_correct_scale) first = layer->altup->scale_corrected_output(first);
   at::Tensor g = gelu_tanh(layer->per_layer_input_gate->forward(first)) * ple;
   g = layer->post_per_layer_input_norm->forward(layer->per_layer_projection->forward(g));
   // corrected[1:] += g, without in-place writes into a tensor autograd still needs.
-  std::vector<at::Tensor> out;
-  for (int64_t i = 0; i < c.altup_num_inputs; ++i) out.push_back(i == 0 ? corrected[0] : corrected[i] + g);
+  for (int64_t i = 1; i < c.altup_num_inputs; ++i) out[i] = out[i] + g;
   return at::stack(out, 0);
 }
 
@@ -258,11 +264,10 @@ at::Tensor TextModelImpl::forward(const TextInputs& in, Trace* trace) {
   streams = run_layer_stack(c, streams, ple, ctx, checkpointing_ && is_training(), fn, trace);
 
   // Streams back to one: unembed projections scaled to stream 0's magnitude, then the mean of the four.
-  at::Tensor s0 = streams[0];
-  at::Tensor target_out = s0.pow(2).mean(-1, true).pow(0.5);
-  std::vector<at::Tensor> back{s0};
+  std::vector<at::Tensor> back = streams_of(streams);
+  at::Tensor target_out = back[0].pow(2).mean(-1, true).pow(0.5);
   for (int64_t i = 1; i < c.altup_num_inputs; ++i)
-    back.push_back(rescale_to(altup_unembed_projections->ptr<LoraLinearImpl>(i - 1)->forward(streams[i]), target_out));
+    back[i] = rescale_to(altup_unembed_projections->ptr<LoraLinearImpl>(i - 1)->forward(back[i]), target_out);
   at::Tensor h = at::stack(back, 0).mean(0);
   return norm->forward(h);
 }

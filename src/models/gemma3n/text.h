@@ -39,7 +39,8 @@ class TextAltUpImpl : public torch::nn::Module {
   TextAltUpImpl(const io::TextConfig& c, const at::TensorOptions& opts);
   at::Tensor compute_router_modalities(const at::Tensor& x);                  // [B, T, 4]
   at::Tensor predict(const at::Tensor& streams);                              // [4, B, T, D]
-  at::Tensor correct(const at::Tensor& predictions, const at::Tensor& activated);
+  // predicted_active: predictions' active stream, as the caller already took it out (one unbind, see layer_forward).
+  at::Tensor correct(const at::Tensor& predictions, const at::Tensor& predicted_active, const at::Tensor& activated);
   at::Tensor scale_corrected_output(const at::Tensor& x);
   at::Tensor correct_output_scale;  // [D] parameter
   LoraLinear correction_coefs{nullptr}, prediction_coefs{nullptr}, modality_router{nullptr};
