@@ -44,6 +44,10 @@ void AdamW::step(double lr) {
   exp_avg_sq_.mul_(opts_.beta2).addcmul_(g, g, 1.0 - opts_.beta2);
   at::Tensor denom = (exp_avg_sq_.sqrt() / bc2_sqrt).add_(opts_.eps);
   flat_.addcdiv_(exp_avg_, denom, -step_size);
+  // The parameters were given the flat buffer's storage by set_data, which keeps each one's own version counter, so
+  // the update above is not seen through them: bump them, for whatever keys on a parameter's version (autograd's
+  // saved-tensor checks; LoraLinear's low-precision copies of its factors).
+  for (auto& [name, p] : params_) p.unsafeGetTensorImpl()->bump_version();
 }
 
 void AdamW::zero_grad() {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "models/common/lora_linear.h"
+#include "train/optimizer.h"
 
 using gt::models::LoraLinear;
 
@@ -149,4 +150,39 @@ TEST(LoraLinear, FrozenInputStillTrainsTheAdapter) {
   EXPECT_LT(rel(l->lora_A->weight.grad(), want.a), 1e-5);
   EXPECT_LT(rel(l->lora_B->weight.grad(), want.b), 1e-5);
   EXPECT_FALSE(l->weight.grad().defined());
+}
+
+// The bf16 path casts its float32 factors once and keeps the copies while the factors are unchanged. Every change must
+// reach the next forward: an in-place write (a loaded adapter), the optimizer's step (it updates the factors through
+// its flat buffer, whose storage they share), and a re-homed factor (set_data, as the optimizer does when it starts).
+TEST(LoraLinear, LowPrecisionFactorsFollowEveryUpdate) {
+  LoraLinear l = make_layer(at::kBFloat16, 0.0, gt::models::LoraPrecision::Model);
+  const at::Tensor x = torch::randn({6, 24}).to(at::kBFloat16);
+  auto expected = [&] {
+    torch::NoGradGuard ng;
+    const at::Tensor a = at::linear(x, l->lora_A->weight.to(at::kBFloat16));
+    return at::addmm(at::linear(x, l->weight, l->bias), a, l->lora_B->weight.to(at::kBFloat16).t(), 1,
+                     l->lora_scaling());
+  };
+  auto forward = [&] {
+    torch::NoGradGuard ng;
+    return l->forward(x);
+  };
+  ASSERT_TRUE(at::equal(forward(), expected()));
+  {
+    torch::NoGradGuard ng;
+    l->lora_A->weight.mul_(-2.0);
+  }
+  EXPECT_TRUE(at::equal(forward(), expected())) << "after an in-place write";
+  gt::train::AdamW opt({{"a", l->lora_A->weight}, {"b", l->lora_B->weight}}, {1e-1, 0.9, 0.999, 1e-8, 0.0});
+  EXPECT_TRUE(at::equal(forward(), expected())) << "after the optimizer took the factors into its buffer";
+  for (int step = 0; step < 2; ++step) {
+    const at::Tensor before = forward();
+    l->forward(x.clone().requires_grad_(true)).to(at::kFloat).pow(2).sum().backward();
+    opt.step(1e-1);
+    opt.zero_grad();
+    const at::Tensor after = forward();
+    EXPECT_FALSE(at::equal(after, before)) << "step " << step;
+    EXPECT_TRUE(at::equal(after, expected())) << "step " << step;
+  }
 }

@@ -66,10 +66,13 @@ struct LoraAdd : public torch::autograd::Function<LoraAdd> {
 // rounding. No [N, in] or [N, out] float32 copy is made in either pass (the float32 path's casts and float32 matmuls
 // without tensor cores were a third of a Gemma step on an H100). The factors' gradients come out of bf16 matmuls
 // (float32 accumulation, one rounding) and are returned in float32.
+// a_low and b_low: the factors already cast to x's dtype (LoraLinearImpl::low_precision); a_weight and b_weight, the
+// float32 parameters, are inputs only so that autograd routes their gradients.
 struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& x, const at::Tensor& a_weight,
-                            const at::Tensor& b_weight, const at::Tensor& mask, double keep_scale, double scaling) {
-    const at::Tensor a_low = a_weight.to(x.scalar_type()), b_low = b_weight.to(x.scalar_type());
+                            const at::Tensor& b_weight, const at::Tensor& a_low, const at::Tensor& b_low,
+                            const at::Tensor& mask, double keep_scale, double scaling) {
+    (void)a_weight, (void)b_weight;
     const at::Tensor a = at::linear(dropped_in_dtype(x, mask, keep_scale), a_low);
     ctx->save_for_backward({x, a_low, b_low, mask, a});
     ctx->saved_data["keep_scale"] = keep_scale;
@@ -98,7 +101,7 @@ struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
       grad_x = ga.mm(a_low).reshape(x.sizes());
       if (mask.numel() > 0) grad_x.mul_(mask).mul_(keep_scale);
     }
-    return {grad_out[0], grad_x, grad_a, grad_b, at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_out[0], grad_x, grad_a, grad_b, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 
   static at::Tensor dropped_in_dtype(const at::Tensor& x, const at::Tensor& mask, double keep_scale) {
@@ -194,17 +197,30 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   if (torch::GradMode::is_enabled() && (x.requires_grad() || lora_A->weight.requires_grad() ||
                                         lora_B->weight.requires_grad())) {
     const at::Tensor m = mask.defined() ? mask : torch::empty({0}, x.options().dtype(at::kBool));
-    return in_dtype ? LoraAddInDtype::apply(y, x, lora_A->weight, lora_B->weight, m, keep_scale, scaling_)
-                    : LoraAdd::apply(y, x, lora_A->weight, lora_B->weight, m, keep_scale, scaling_);
+    if (!in_dtype) return LoraAdd::apply(y, x, lora_A->weight, lora_B->weight, m, keep_scale, scaling_);
+    return LoraAddInDtype::apply(y, x, lora_A->weight, lora_B->weight,
+                                 low_precision(lora_A->weight, x.scalar_type(), low_a_),
+                                 low_precision(lora_B->weight, x.scalar_type(), low_b_), m, keep_scale, scaling_);
   }
   if (in_dtype) {
     const at::Tensor a = at::linear(LoraAddInDtype::dropped_in_dtype(x, mask, keep_scale),
-                                    lora_A->weight.to(x.scalar_type()));
-    return LoraAddInDtype::add_update(y, a, lora_B->weight.to(x.scalar_type()), scaling_);
+                                    low_precision(lora_A->weight, x.scalar_type(), low_a_));
+    return LoraAddInDtype::add_update(y, a, low_precision(lora_B->weight, x.scalar_type(), low_b_), scaling_);
   }
   const at::Tensor delta =
       at::linear(at::linear(LoraAdd::dropped(x, mask, keep_scale), lora_A->weight), lora_B->weight) * scaling_;
   return (y.to(at::kFloat) + delta).to(y.scalar_type());
+}
+
+const at::Tensor& LoraLinearImpl::low_precision(const at::Tensor& factor, at::ScalarType dtype, LowCopy& copy) {
+  if (!copy.low.defined() || copy.low.scalar_type() != dtype || copy.low.device() != factor.device() ||
+      copy.data != factor.data_ptr() || copy.version != factor._version()) {
+    torch::NoGradGuard no_grad;
+    copy.low = factor.detach().to(dtype);
+    copy.data = factor.data_ptr();
+    copy.version = factor._version();
+  }
+  return copy.low;
 }
 
 }  // namespace gt::models

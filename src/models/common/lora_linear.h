@@ -75,6 +75,17 @@ class LoraLinearImpl : public torch::nn::Module {
   double dropout_ = 0.0;
   LoraPrecision precision_ = LoraPrecision::Model;
   std::optional<QuantizedWeight> quantized_;
+
+  // The factors in the activations' dtype for LoraPrecision::Model, cast once per optimizer step rather than at every
+  // call (two cast kernels a layer and a call, ~1,000 a Gemma step with recomputation). A copy is current while the
+  // float32 factor has the same storage and version counter (in-place updates, the optimizer's included, bump it).
+  struct LowCopy {
+    at::Tensor low;
+    const void* data = nullptr;
+    int64_t version = -1;
+  };
+  const at::Tensor& low_precision(const at::Tensor& factor, at::ScalarType dtype, LowCopy& copy);
+  LowCopy low_a_, low_b_;
 };
 TORCH_MODULE(LoraLinear);
 
