@@ -68,16 +68,22 @@ struct LoraAdd : public torch::autograd::Function<LoraAdd> {
 // (float32 accumulation, one rounding) and are returned in float32.
 // a_low and b_low: the factors already cast to x's dtype (LoraLinearImpl::low_precision); a_weight and b_weight, the
 // float32 parameters, are inputs only so that autograd routes their gradients.
+// With the frozen base weight (and bias) given instead of its output y (y empty), the base matmul is made here too, and
+// the backward pass writes d loss / d x once, g W with the adapter's ga A added by an in-place addmm: otherwise the base
+// linear's node and this one each make an [N, in] gradient that autograd then adds (one more kernel and tensor per
+// adapted layer, the widest being down_proj's input). Quantized base weights keep their own matmul and pass y.
 struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& x, const at::Tensor& a_weight,
-                            const at::Tensor& b_weight, const at::Tensor& a_low, const at::Tensor& b_low,
-                            const at::Tensor& mask, double keep_scale, double scaling) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& x, const at::Tensor& base,
+                            const at::Tensor& bias, const at::Tensor& a_weight, const at::Tensor& b_weight,
+                            const at::Tensor& a_low, const at::Tensor& b_low, const at::Tensor& mask, double keep_scale,
+                            double scaling) {
     (void)a_weight, (void)b_weight;
     const at::Tensor a = at::linear(dropped_in_dtype(x, mask, keep_scale), a_low);
-    ctx->save_for_backward({x, a_low, b_low, mask, a});
+    ctx->save_for_backward({x, a_low, b_low, mask, a, base});
     ctx->saved_data["keep_scale"] = keep_scale;
     ctx->saved_data["scaling"] = scaling;
-    return add_update(y, a, b_low, scaling);
+    if (base.numel() == 0) return add_update(y, a, b_low, scaling);
+    return add_update(at::linear(x, base, bias.numel() > 0 ? bias : at::Tensor()), a, b_low, scaling);
   }
 
   // y + scaling * a B^T in one addmm (the add in its epilogue, in float32, one rounding to y's dtype).
@@ -89,7 +95,8 @@ struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &x = saved[0], &a_low = saved[1], &b_low = saved[2], &mask = saved[3], &a = saved[4];
+    const at::Tensor &x = saved[0], &a_low = saved[1], &b_low = saved[2], &mask = saved[3], &a = saved[4],
+                     &base = saved[5];
     const double keep_scale = ctx->saved_data["keep_scale"].toDouble(), scaling = ctx->saved_data["scaling"].toDouble();
     const int64_t out = b_low.size(0), r = a_low.size(0), in = a_low.size(1);
     const at::Tensor g = grad_out[0].reshape({-1, out});
@@ -98,10 +105,18 @@ struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
     at::Tensor grad_a = ga.t().mm(dropped_in_dtype(x, mask, keep_scale).reshape({-1, in})).to(at::kFloat);
     at::Tensor grad_x;
     if (x.requires_grad()) {
-      grad_x = ga.mm(a_low).reshape(x.sizes());
-      if (mask.numel() > 0) grad_x.mul_(mask).mul_(keep_scale);
+      const bool fused = base.numel() > 0;
+      if (fused && mask.numel() == 0) {
+        grad_x = g.mm(base).addmm_(ga, a_low);
+      } else {
+        grad_x = ga.mm(a_low);
+        if (mask.numel() > 0) grad_x.mul_(mask.reshape({-1, in})).mul_(keep_scale);
+        if (fused) grad_x.addmm_(g, base);
+      }
+      grad_x = grad_x.view(x.sizes());
     }
-    return {grad_out[0], grad_x, grad_a, grad_b, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    const at::Tensor none;
+    return {base.numel() > 0 ? none : grad_out[0], grad_x, none, none, grad_a, grad_b, none, none, none, none, none};
   }
 
   static at::Tensor dropped_in_dtype(const at::Tensor& x, const at::Tensor& mask, double keep_scale) {
@@ -183,8 +198,8 @@ void LoraLinearImpl::enable_lora(const LoraOptions& o) {
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
-  at::Tensor y = quantized_ ? quantized_linear(x, *quantized_, bias) : at::linear(x, weight, bias);
-  if (!lora_A) return y;
+  auto y = [&] { return quantized_ ? quantized_linear(x, *quantized_, bias) : at::linear(x, weight, bias); };
+  if (!lora_A) return y();
   // Float32 activations take the float32 path either way (the casts are no-ops there).
   const bool in_dtype = precision_ == LoraPrecision::Model && x.scalar_type() != at::kFloat;
   // The dropout mask is drawn the same way with and without autograd (rand < keep), so a seed gives one mask; in
@@ -197,19 +212,24 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   if (torch::GradMode::is_enabled() && (x.requires_grad() || lora_A->weight.requires_grad() ||
                                         lora_B->weight.requires_grad())) {
     const at::Tensor m = mask.defined() ? mask : torch::empty({0}, x.options().dtype(at::kBool));
-    if (!in_dtype) return LoraAdd::apply(y, x, lora_A->weight, lora_B->weight, m, keep_scale, scaling_);
-    return LoraAddInDtype::apply(y, x, lora_A->weight, lora_B->weight,
+    if (!in_dtype) return LoraAdd::apply(y(), x, lora_A->weight, lora_B->weight, m, keep_scale, scaling_);
+    // The base matmul inside the function, unless the weight is quantized (its own matmul and autograd node).
+    const at::Tensor empty = torch::empty({0}, x.options());
+    const bool fuse = !quantized_;
+    return LoraAddInDtype::apply(fuse ? empty : y(), x, fuse ? weight : empty,
+                                 fuse && bias.defined() ? bias : empty, lora_A->weight, lora_B->weight,
                                  low_precision(lora_A->weight, x.scalar_type(), low_a_),
                                  low_precision(lora_B->weight, x.scalar_type(), low_b_), m, keep_scale, scaling_);
   }
   if (in_dtype) {
     const at::Tensor a = at::linear(LoraAddInDtype::dropped_in_dtype(x, mask, keep_scale),
                                     low_precision(lora_A->weight, x.scalar_type(), low_a_));
-    return LoraAddInDtype::add_update(y, a, low_precision(lora_B->weight, x.scalar_type(), low_b_), scaling_);
+    return LoraAddInDtype::add_update(y(), a, low_precision(lora_B->weight, x.scalar_type(), low_b_), scaling_);
   }
   const at::Tensor delta =
       at::linear(at::linear(LoraAdd::dropped(x, mask, keep_scale), lora_A->weight), lora_B->weight) * scaling_;
-  return (y.to(at::kFloat) + delta).to(y.scalar_type());
+  const at::Tensor base = y();
+  return (base.to(at::kFloat) + delta).to(base.scalar_type());
 }
 
 const at::Tensor& LoraLinearImpl::low_precision(const at::Tensor& factor, at::ScalarType dtype, LowCopy& copy) {
