@@ -36,39 +36,34 @@ using torch::autograd::variable_list;
 // the zero-filled gradients that autograd's slices and cat make in the backward pass (9 kernels there, 4 here). In
 // bf16 the product added by addcmul is not rounded on its own, so results may differ from transformers' three
 // rounded ops by one rounding step.
-void rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, double sign, at::Tensor& out) {
+// rotate() computes out1 = x1 * cos1 - sign * x2 * s1, out2 = x2 * cos2 + sign * x1 * s2 for the given sine halves:
+// the forward pass with (sin1, sin2, +1), its transpose with (sin2, sin1, -1).
+at::Tensor rotate(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& s1, const at::Tensor& s2,
+                  double sign) {
   const int64_t half = x.size(-1) / 2;
+  at::Tensor out = at::empty_like(x);
   at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   at::Tensor o1 = out.narrow(-1, 0, half), o2 = out.narrow(-1, half, half);
   at::mul_out(o1, x1, cos.narrow(-1, 0, half));
-  o1.addcmul_(x2, sin.narrow(-1, 0, half), -sign);
+  o1.addcmul_(x2, s1, -sign);
   at::mul_out(o2, x2, cos.narrow(-1, half, half));
-  o2.addcmul_(x1, sin.narrow(-1, half, half), sign);
+  o2.addcmul_(x1, s2, sign);
+  return out;
 }
 
 struct Rope : public torch::autograd::Function<Rope> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
     ctx->save_for_backward({cos, sin});
-    at::Tensor out = at::empty_like(x);
-    rotate(x, cos, sin, 1.0, out);
-    return out;
+    const int64_t half = x.size(-1) / 2;
+    return rotate(x, cos, sin.narrow(-1, 0, half), sin.narrow(-1, half, half), 1.0);
   }
-  // The transpose of the rotation: grad1 = g1 * cos1 + g2 * sin2, grad2 = g2 * cos2 - g1 * sin1. With the tables'
-  // equal halves (rope_table) that is the forward with -sin; in general the halves of sin swap places.
+  // The transpose of the rotation: grad1 = g1 * cos1 + g2 * sin2, grad2 = g2 * cos2 - g1 * sin1.
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor& cos = saved[0];
-    const at::Tensor& sin = saved[1];
-    const at::Tensor& g = grad_out[0];
-    const int64_t half = g.size(-1) / 2;
-    at::Tensor gx = at::empty_like(g);
-    at::Tensor g1 = g.narrow(-1, 0, half), g2 = g.narrow(-1, half, half);
-    at::Tensor o1 = gx.narrow(-1, 0, half), o2 = gx.narrow(-1, half, half);
-    at::mul_out(o1, g1, cos.narrow(-1, 0, half));
-    o1.addcmul_(g2, sin.narrow(-1, half, half));
-    at::mul_out(o2, g2, cos.narrow(-1, half, half));
-    o2.addcmul_(g1, sin.narrow(-1, 0, half), -1.0);
-    return {gx, at::Tensor(), at::Tensor()};
+    const at::Tensor &cos = saved[0], &sin = saved[1];
+    const int64_t half = sin.size(-1) / 2;
+    return {rotate(grad_out[0], cos, sin.narrow(-1, half, half), sin.narrow(-1, 0, half), -1.0), at::Tensor(),
+            at::Tensor()};
   }
 };
 
