@@ -99,13 +99,13 @@ std::pair<at::Tensor, at::Tensor> loss_and_grad(const at::Tensor& rows, const at
 
 struct ChunkedSoftcapCE : public torch::autograd::Function<ChunkedSoftcapCE> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& rows, const at::Tensor& weight,
-                            const at::Tensor& targets, double softcap, int64_t chunk) {
+                            const at::Tensor& targets, double softcap, int64_t chunk, bool fused) {
     torch::NoGradGuard no_grad;
 #if defined(GT_HAS_CUDA_KERNELS)
-    auto [total, grad] = use_fused_loss(rows, weight)
-                             ? fused_loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad())
-                             : loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad());
+    auto [total, grad] = fused ? fused_loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad())
+                               : loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad());
 #else
+    (void)fused;
     auto [total, grad] = loss_and_grad(rows, weight, targets, softcap, chunk, rows.requires_grad());
 #endif
     ctx->save_for_backward({grad});
@@ -114,7 +114,7 @@ struct ChunkedSoftcapCE : public torch::autograd::Function<ChunkedSoftcapCE> {
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     at::Tensor grad = ctx->get_saved_variables()[0];
     at::Tensor g = grad.defined() ? grad * grad_out[0].to(grad.scalar_type()) : at::Tensor();
-    return {g, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {g, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -140,9 +140,11 @@ LossSum causal_lm_loss(const at::Tensor& hidden, const at::Tensor& labels, const
   // logits (256 rows of a 262k vocabulary) keeps the output matmul large enough to run at full speed while the
   // loss holds at most 0.5 GiB.
   if (chunk_bytes <= 0) chunk_bytes = hidden.device().is_cpu() ? (16ll << 20) : (256ll << 20);
-  // The CUDA kernel holds only the bf16 logits of a chunk: twice the rows in the same bytes.
-  const int64_t chunk = std::max<int64_t>(1, chunk_bytes / (V * (use_fused_loss(rows, weight) ? 2 : 4)));
-  out.sum = ChunkedSoftcapCE::apply(rows, weight, targets, softcap, chunk);
+  // The CUDA kernel holds only the bf16 logits of a chunk: twice the rows in the same bytes. Decided once, so the
+  // chunk size and the path agree even if set_fused_loss runs meanwhile.
+  const bool fused = use_fused_loss(rows, weight);
+  const int64_t chunk = std::max<int64_t>(1, chunk_bytes / (V * (fused ? 2 : 4)));
+  out.sum = ChunkedSoftcapCE::apply(rows, weight, targets, softcap, chunk, fused);
   return out;
 }
 
