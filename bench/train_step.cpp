@@ -15,6 +15,8 @@
 //   ... [--composite-loss]  the loss through the composite ops, not gemma-tune's CUDA kernel (models::set_fused_loss)
 //   ... [--repeat-kv]       grouped-query layers repeat K/V for SDPA instead of enable_gqa (models::set_sdpa_gqa)
 //   ... [--profile FILE]    a Kineto (Chrome trace) JSON of one timed step, for tools/trace_summary.py
+//   ... [--census]          count the kernel-running ATen ops of one step (bench/op_census.h; any device, any
+//                           libtorch): ops_per_step and syncs_per_step in the JSON, the largest counts on stderr
 //   ... [--peak-tflops X]   the GPU's dense bf16 peak for the MFU (default: known cards by name, bench/model_flops.h)
 // Audio, as the baseline does it: random log-mel features of audio_seconds x 100 frames per row (all valid) through
 // the frozen audio tower and embedder, each row <bos> <boa> N x <audio> <eoa> + seq text tokens (N = 188 for 3n,
@@ -32,6 +34,7 @@
 
 #include "core/device.h"
 #include "model_flops.h"
+#include "op_census.h"
 #include "io/model_presets.h"
 #include "models/common/attention.h"
 #include "models/common/ops.h"
@@ -50,7 +53,7 @@ int main(int argc, char** argv) {
   double audio_seconds = 10.0;
   int64_t image_tokens = 280;
   int64_t batch = 4, seq = 1024, steps = 8, warmup = 3;
-  bool gc = false, phases = false;
+  bool gc = false, phases = false, census = false;
   models::TablePlacement per_layer_table = models::TablePlacement::Host;
   models::QuantMode quantize = models::QuantMode::None;
   models::LoraPrecision lora_precision = models::LoraPrecision::Model;
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
     else if (a == "--peak-tflops") peak_tflops = std::stod(next());
     else if (a == "--quantize") quantize = models::parse_quant_mode(next());
     else if (a == "--profile") profile_path = next();
+    else if (a == "--census") census = true;
     else if (a == "--lora-precision") lora_precision = models::parse_lora_precision(next());
     else if (a == "--composite-attention-above") composite_above = std::stoll(next());
     else if (a == "--composite-norm") composite_norm = true;
@@ -169,7 +173,10 @@ int main(int argc, char** argv) {
     return std::chrono::steady_clock::now();
   };
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-  for (int64_t i = 0; i < steps + warmup + (profile_path.empty() ? 0 : 1); ++i) {
+  bench::OpCensus op_census;
+  int64_t ops_per_step = -1, syncs_per_step = -1;
+  const int64_t extra = (profile_path.empty() ? 0 : 1) + (census ? 1 : 0);  // untimed steps after the warm-up
+  for (int64_t i = 0; i < steps + warmup + extra; ++i) {
     at::Tensor ids = torch::randint(3, 250000, {batch, row_len}, at::TensorOptions().dtype(at::kLong));
     at::Tensor labels = ids.clone();
     models::MediaInputs media;
@@ -207,6 +214,8 @@ int main(int argc, char** argv) {
     labels = labels.to(device);
     // The profiled step is the first timed one; it is left out of the timings (the profiler slows it).
     const bool profiling = !profile_path.empty() && i == warmup;
+    const bool counting = census && i == warmup + (profile_path.empty() ? 0 : 1);
+    if (counting) op_census.start();
     if (profiling) {
       namespace prof = torch::profiler::impl;
       std::set<prof::ActivityType> activities{prof::ActivityType::CPU};
@@ -235,7 +244,20 @@ int main(int argc, char** argv) {
     opt.zero_grad();
     auto t4 = now();
     phase_peak(m_opt);
+    if (counting) {
+      op_census.stop();
+      ops_per_step = op_census.total(), syncs_per_step = op_census.syncs();
+      std::cerr << "census of step " << i << ": " << ops_per_step << " kernel-running ops, " << syncs_per_step
+                << " host-device syncs\n  by op:";
+      for (const auto& [name, n] : op_census.by_op(20)) std::cerr << " " << name << " " << n << ";";
+      std::cerr << "\n  by outermost op or autograd node:";
+      for (const auto& [name, n] : op_census.by_scope(30)) std::cerr << " " << name << " " << n << ";";
+      std::cerr << "\n  by both:";
+      for (const auto& [name, n] : op_census.by_pair(40)) std::cerr << "\n    " << n << "  " << name;
+      std::cerr << "\n";
+    }
     loss_value = loss.item<double>();
+    if (counting) continue;
     if (profiling) {
       try {
         torch::autograd::profiler::disableProfiler()->save(profile_path);
@@ -264,6 +286,7 @@ int main(int argc, char** argv) {
                         {"composite_attention_above", composite_above},
                         {"fused_norm", !composite_norm},
                         {"fused_loss", models::fused_loss_available() && !composite_loss}, {"sdpa_gqa", !repeat_kv}};
+  if (census) out["ops_per_step"] = ops_per_step, out["syncs_per_step"] = syncs_per_step;
   // MFU (bench/model_flops.h): the decoder's model FLOPs of a LoRA step over the GPU's dense bf16 peak.
   const bench::StepFlops flops = bench::lora_step_flops(cfg, *model, batch, row_len);
   std::string gpu;
