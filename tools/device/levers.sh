@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, one call: build HEAD (bench_train_step, gemma-tune, gt_torch_tests), run the tests that compare
 # the CUDA paths against their composites (GT_TEST_DEVICE=cuda parity tests included), then, in this order, a Kineto
-# trace summary of each config in PROFILE, each lever of LEVERS switched off in turn on LEVER_CONFIG
+# trace summary of each config in PROFILE, an op census of each in CENSUS, each lever of LEVERS switched off in turn on LEVER_CONFIG
 # (tools/device/variants.sh), the pairs named in PAIRS against transformers + PEFT, and GC_CONFIG's variants, all
 # inside LIMIT_S (default 570) seconds. Carry .device and tools/npm/node_modules/uplot.
 #   COMMIT=$(git rev-parse --short HEAD) PAIRS="gemma4-E2B-text-4x1024" LEVER_CONFIG=gemma4-E2B-text-4x1024 bash tools/device/levers.sh
@@ -24,6 +24,11 @@ for name in ${PROFILE:-}; do  # a Kineto trace of one step and its summary, as i
   timeout "$(left)" $BENCH $(args_of "$name") --device cuda --steps 2 --warmup 2 --profile /tmp/trace.json &&
     python3 tools/trace_summary.py /tmp/trace.json > "$OUT/profile-$name.txt"; head -${PROFILE_LINES:-40} "$OUT/profile-$name.txt"
   echo "== profile of $name at $(( $(date +%s) - t0 )) s"
+done
+for name in ${CENSUS:-}; do  # kernel-running ops and host-device syncs of one step (bench/op_census.h)
+  timeout "$(left)" $BENCH $(args_of "$name") --device cuda --steps 1 --warmup 1 --census 2>&1 | tail -50 |
+    tee "$OUT/census-$name.txt" | head -4 | cut -c1-1500
+  echo "== census of $name at $(( $(date +%s) - t0 )) s"
 done
 [ -n "${LEVER_CONFIG:-}" ] && BENCH=$BENCH LIMIT_S=$(left) \
   VARIANTS="${LEVERS:---composite-norm|--repeat-kv|--composite-attention-above 100000}" \
