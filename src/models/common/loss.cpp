@@ -6,6 +6,7 @@
 #include "models/common/ops.h"
 
 #if defined(GT_HAS_CUDA_KERNELS)
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "kernels/softcap_cross_entropy.h"
@@ -42,6 +43,7 @@ std::pair<at::Tensor, at::Tensor> fused_loss_and_grad(const at::Tensor& rows, co
   at::Tensor lse = torch::empty({N}, f32), picked = torch::empty({N}, f32);
   at::Tensor grad = need_grad ? torch::empty_like(rows, at::MemoryFormat::Contiguous) : at::Tensor();
   at::Tensor tgt = targets.contiguous();
+  const c10::cuda::CUDAGuard on_device(rows.device());  // the kernel launches on the current device
   void* stream = c10::cuda::getCurrentCUDAStream(rows.device().index()).stream();
   for (int64_t s = 0; s < N; s += chunk) {
     const int64_t e = std::min(N, s + chunk);
