@@ -19,6 +19,9 @@ namespace {
 // (SelectBackward) writes its gradient into a zero-filled tensor of the whole stack, and autograd then adds those
 // whole-stack tensors together, once for each use; unbind's gradient is one stack of the streams' gradients.
 std::vector<at::Tensor> streams_of(const at::Tensor& stack) { return stack.unbind(0); }
+// A stack of which only one stream is read, once: select's backward is one zero-filled stack and one copy, where
+// unbind's would zero-fill each of the other streams and then stack all of them.
+at::Tensor only_stream(const at::Tensor& stack, int64_t i) { return stack.select(0, i); }
 
 // A float32 constant stored in a buffer that follows the model dtype (bf16 in a bf16 model), as a 0-d tensor.
 at::Tensor dtype_constant(double value, const at::Tensor& like) {
@@ -81,7 +84,7 @@ at::Tensor TextAltUpImpl::compute_router_modalities(const at::Tensor& x) {
 }
 
 at::Tensor TextAltUpImpl::predict(const at::Tensor& streams) {
-  at::Tensor modalities = compute_router_modalities(streams_of(streams)[active_]);  // [B, T, N]
+  at::Tensor modalities = compute_router_modalities(only_stream(streams, active_));  // [B, T, N]
   at::Tensor w = prediction_coefs->base_weight();
   // HF clamps the coefficients (in place) only in training mode; released weights are already inside the bound.
   if (is_training() && coef_clip_ > 0) w = w.clamp(-coef_clip_, coef_clip_);
@@ -200,7 +203,7 @@ at::Tensor TextModelImpl::layer_forward(int64_t l, const at::Tensor& streams, co
 
   // --- AltUp predict
   at::Tensor predictions = layer->altup->predict(streams);  // [N, B, T, D]
-  at::Tensor active = streams_of(predictions)[c.altup_active_idx];
+  at::Tensor active = only_stream(predictions, c.altup_active_idx);
   at::Tensor active_normed = layer->input_layernorm->forward(active);
   at::Tensor laurel = layer->laurel->forward(active_normed);
 
