@@ -78,7 +78,7 @@ class OpCensus {
         "aten::view", "aten::_unsafe_view", "aten::reshape", "aten::_reshape_alias", "aten::as_strided",
         "aten::transpose", "aten::t", "aten::permute", "aten::expand", "aten::expand_as", "aten::slice",
         "aten::select", "aten::unsqueeze", "aten::squeeze", "aten::unbind", "aten::split", "aten::split_with_sizes",
-        "aten::chunk", "aten::narrow", "aten::alias", "aten::detach", "aten::detach_", "aten::empty",
+        "aten::chunk", "aten::narrow", "aten::alias", "aten::detach", "aten::detach_", "detach", "aten::empty",
         "aten::empty_like", "aten::empty_strided", "aten::resize_", "aten::set_", "aten::lift_fresh", "aten::to",
         "aten::contiguous", "aten::result_type", "aten::view_as", "aten::flatten", "aten::unflatten",
         "aten::movedim", "aten::swapaxes", "aten::diagonal", "aten::real", "aten::_has_compatible_shallow_copy_type",
