@@ -207,6 +207,7 @@ struct GradientSync::Impl {
 GradientSync::GradientSync(ProcessGroup& group, AdamW& optimizer, size_t bucket_bytes)
     : impl_(std::make_unique<Impl>(group)) {
   Impl& s = *impl_;
+  optimizer.accumulate_in_place();  // buckets are ranges of one lasting buffer that backward adds into
   s.flat = optimizer.flat_grad();
   const auto& spans = optimizer.spans();
   const int64_t per_bucket = std::max<int64_t>(1, static_cast<int64_t>(bucket_bytes) / s.flat.element_size());

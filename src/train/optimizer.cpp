@@ -25,14 +25,46 @@ AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOption
     at::Tensor slot = flat_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
     slot.copy_(p);
     p.set_data(slot);
-    p.mutable_grad() = flat_grad_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
   }
+  point_gradients_at_flat();
   exp_avg_ = torch::zeros({total}, opts_t);
   exp_avg_sq_ = torch::zeros({total}, opts_t);
 }
 
+void AdamW::point_gradients_at_flat() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    at::Tensor& p = params_[i].second;
+    p.mutable_grad() = flat_grad_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
+  }
+  gathered_ = true;
+}
+
+void AdamW::gather_gradients() {
+  if (gathered_) return;
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> parts;
+  parts.reserve(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const at::Tensor& g = params_[i].second.grad();
+    parts.push_back(g.defined() ? g.reshape({-1}) : torch::zeros({spans_[i].second}, flat_.options()));
+  }
+  flat_grad_ = at::cat(parts);
+  point_gradients_at_flat();
+}
+
+const at::Tensor& AdamW::flat_grad() {
+  gather_gradients();
+  return flat_grad_;
+}
+
+void AdamW::accumulate_in_place() {
+  gather_gradients();
+  in_place_ = true;
+}
+
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
+  gather_gradients();
   ++step_;
   const double bc1 = 1.0 - std::pow(opts_.beta1, static_cast<double>(step_));
   const double bc2 = 1.0 - std::pow(opts_.beta2, static_cast<double>(step_));
@@ -51,6 +83,12 @@ void AdamW::step(double lr) {
 }
 
 void AdamW::zero_grad() {
+  if (!in_place_) {
+    for (auto& [name, p] : params_) p.mutable_grad() = at::Tensor();
+    flat_grad_ = at::Tensor();  // its memory goes back to the allocator until the next gathering
+    gathered_ = false;
+    return;
+  }
   flat_grad_.zero_();
   // A backward pass may have replaced a view by a fresh tensor (it does when the gradient was undefined);
   // put the views back so accumulation lands in the flat buffer.
@@ -64,6 +102,7 @@ void AdamW::zero_grad() {
 
 double AdamW::clip_grad_norm(double max_norm) {
   torch::NoGradGuard no_grad;
+  gather_gradients();
   const double total = flat_grad_.norm(2).item<double>();
   const double coef = max_norm / (total + 1e-6);
   if (max_norm > 0 && coef < 1.0) flat_grad_.mul_(coef);

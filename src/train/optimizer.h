@@ -17,9 +17,17 @@ struct AdamWOptions {
   double weight_decay = 0.0;
 };
 
-// The parameters (all float32 on one device, as LoRA factors are) are moved into one flat buffer, and their
-// gradients are views of one flat gradient buffer, so an update is six kernels instead of six per tensor (a
-// Gemma E2B adapter has about 400 tensors; per-tensor updates cost ~18 ms a step on an H100).
+// The parameters (all float32 on one device, as LoRA factors are) are moved into one flat buffer and updated from
+// one flat gradient buffer, so an update is six kernels instead of six per tensor (a Gemma E2B adapter has about 500
+// tensors; per-tensor updates cost ~18 ms a step on an H100).
+//
+// Gradients reach the flat buffer one of two ways. By default zero_grad() leaves the parameters without gradients:
+// the backward pass's AccumulateGrad then keeps each fresh gradient tensor as it comes (adding it to a zeroed view
+// would be one kernel per parameter, ~490 a Gemma E2B step, plus zeroing the buffer), and clip_grad_norm() / step()
+// first gather them into a flat buffer by one concatenation, after which the parameters' gradients are views of it
+// until the next zero_grad(). The buffer exists only from that gathering to zero_grad(), so the backward pass holds
+// the gradients once, as before. With accumulate_in_place() the gradients are always views of one lasting flat
+// buffer that backward adds into (train::GradientSync sends ranges of it while backward runs).
 class AdamW {
  public:
   // params: (name, tensor) pairs; names key the saved state. The tensors keep their identity (modules still
@@ -27,16 +35,18 @@ class AdamW {
   AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOptions opts);
   // One update with learning rate `lr`.
   void step(double lr);
-  // Zeroes the gradients (they stay allocated: backward accumulates into the flat buffer).
+  // Starts the next step's gradients: drops them (or, accumulating in place, zeroes the flat buffer).
   void zero_grad();
+  // Gradients from now on are accumulated in place into one lasting flat buffer (see above).
+  void accumulate_in_place();
   // L2 norm of all gradients; when max_norm > 0 and the norm exceeds it, gradients are scaled by
   // max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping.
   double clip_grad_norm(double max_norm);
   int64_t steps_taken() const { return step_; }
-  // The parameters, the flat gradient buffer their .grad tensors are views of, and each one's span in it
-  // (train::GradientSync sums ranges of it across processes).
+  // The parameters, the flat gradient buffer (this step's gradients, gathered first where they are not in it yet)
+  // and each parameter's span in it (train::GradientSync sums ranges of it across processes).
   const std::vector<std::pair<std::string, at::Tensor>>& parameters() const { return params_; }
-  const at::Tensor& flat_grad() const { return flat_grad_; }
+  const at::Tensor& flat_grad();
   const std::vector<std::pair<int64_t, int64_t>>& spans() const { return spans_; }
 
   // "<name>.exp_avg", "<name>.exp_avg_sq" tensors plus "__step__" (int64).
@@ -47,9 +57,15 @@ class AdamW {
  private:
   std::vector<std::pair<std::string, at::Tensor>> params_;
   std::vector<std::pair<int64_t, int64_t>> spans_;  // offset and size of each parameter in the flat buffers
+  // Makes flat_grad_ hold the parameters' gradients (zeros for one without) and their .grad views of it.
+  void gather_gradients();
+  void point_gradients_at_flat();
+
   at::Tensor flat_, flat_grad_, exp_avg_, exp_avg_sq_;
   AdamWOptions opts_;
   int64_t step_ = 0;
+  bool in_place_ = false;  // accumulate_in_place()
+  bool gathered_ = true;   // the gradients are views of flat_grad_
 };
 
 // Learning rate at optimizer step `step` (0-based) of `total`, as transformers' get_*_schedule_with_warmup.
