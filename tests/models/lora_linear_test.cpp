@@ -16,7 +16,7 @@ struct Grads {
 };
 
 LoraLinear make_layer(at::ScalarType dtype, double dropout,
-                      gt::models::LoraPrecision precision = gt::models::LoraPrecision::Float32) {
+                      gt::models::LoraPrecision precision = gt::models::LoraPrecision::Float32, double alpha = 8.0) {
   torch::manual_seed(11);
   LoraLinear l(24, 40, /*bias=*/true, at::TensorOptions().dtype(dtype));
   {
@@ -24,7 +24,7 @@ LoraLinear make_layer(at::ScalarType dtype, double dropout,
     l->weight.copy_(torch::randn({40, 24}) * 0.2);
     l->bias.copy_(torch::randn({40}));
   }
-  l->enable_lora({4, 8.0, dropout, precision});
+  l->enable_lora({4, alpha, dropout, precision});
   torch::NoGradGuard ng;
   l->lora_B->weight.copy_(torch::randn({40, 4}));  // B starts at zero: give it values so every gradient is non-zero
   return l;
@@ -90,9 +90,10 @@ TEST(LoraLinear, AdapterGradientsMatchPlainAutograd) {
 // factor gradients stay float32; with float32 activations it is the float32 path, bit for bit.
 TEST(LoraLinear, ModelPrecisionAgreesWithFloat32ToRounding) {
   using gt::models::LoraPrecision;
-  for (double dropout : {0.0, 0.3}) {
-    SCOPED_TRACE("dropout " + std::to_string(dropout));
-    LoraLinear l = make_layer(at::kBFloat16, dropout, LoraPrecision::Model);
+  // Scalings 2 (a power of two, where where the backward pass applies it does not change a bit) and 1.5.
+  for (auto [dropout, alpha] : {std::pair{0.0, 8.0}, {0.3, 8.0}, {0.0, 6.0}, {0.3, 6.0}}) {
+    SCOPED_TRACE("dropout " + std::to_string(dropout) + " alpha " + std::to_string(alpha));
+    LoraLinear l = make_layer(at::kBFloat16, dropout, LoraPrecision::Model, alpha);
     l->train();
     const at::Tensor x = torch::randn({3, 7, 24}).to(at::kBFloat16);
     const at::Tensor gy = torch::randn({3, 7, 40}).to(at::kBFloat16);

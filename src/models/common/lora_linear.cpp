@@ -67,7 +67,13 @@ struct LoraAdd : public torch::autograd::Function<LoraAdd> {
 // without tensor cores were a third of a Gemma step on an H100). The factors' gradients come out of bf16 matmuls
 // (float32 accumulation, one rounding) and are returned in float32.
 // a_low and b_low: the factors already cast to x's dtype (LoraLinearImpl::low_precision); a_weight and b_weight, the
-// float32 parameters, are inputs only so that autograd routes their gradients.
+// float32 parameters, are inputs only so that autograd routes their gradients. scale: the scaling as a one-element
+// float32 tensor (LoraLinearImpl::scale_on): the backward pass applies the scaling where it is free or replaces a
+// kernel: a bf16 factor gradient times a dimensioned float32 tensor is float32 arithmetic with a float32 result, one
+// kernel that both casts and scales (float(m) * scaling, as the cast and the in-place multiply it replaces), and
+// d loss / d x takes it as addmm's alpha; the unscaled [N, r] gradient of a is never multiplied on its own. Two
+// kernels fewer per adapted layer (~490 a Gemma E2B step); for a scaling that is a power of two (alpha = 2r, the
+// default) the numbers are bit for bit those of scaling the gradient of a first, otherwise they differ by rounding.
 // With the frozen base weight (and bias) given instead of its output y (y empty), the base matmul is made here too, and
 // the backward pass writes d loss / d x once, g W with the adapter's ga A added by an in-place addmm: otherwise the base
 // linear's node and this one each make an [N, in] gradient that autograd then adds (one more kernel and tensor per
@@ -75,11 +81,11 @@ struct LoraAdd : public torch::autograd::Function<LoraAdd> {
 struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& y, const at::Tensor& x, const at::Tensor& base,
                             const at::Tensor& bias, const at::Tensor& a_weight, const at::Tensor& b_weight,
-                            const at::Tensor& a_low, const at::Tensor& b_low, const at::Tensor& mask, double keep_scale,
-                            double scaling) {
+                            const at::Tensor& a_low, const at::Tensor& b_low, const at::Tensor& mask,
+                            const at::Tensor& scale, double keep_scale, double scaling) {
     (void)a_weight, (void)b_weight;
     const at::Tensor a = at::linear(dropped_in_dtype(x, mask, keep_scale), a_low);
-    ctx->save_for_backward({x, a_low, b_low, mask, a, base});
+    ctx->save_for_backward({x, a_low, b_low, mask, a, base, scale});
     ctx->saved_data["keep_scale"] = keep_scale;
     ctx->saved_data["scaling"] = scaling;
     if (base.numel() == 0) return add_update(y, a, b_low, scaling);
@@ -96,27 +102,29 @@ struct LoraAddInDtype : public torch::autograd::Function<LoraAddInDtype> {
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &a_low = saved[1], &b_low = saved[2], &mask = saved[3], &a = saved[4],
-                     &base = saved[5];
+                     &base = saved[5], &scale = saved[6];
     const double keep_scale = ctx->saved_data["keep_scale"].toDouble(), scaling = ctx->saved_data["scaling"].toDouble();
     const int64_t out = b_low.size(0), r = a_low.size(0), in = a_low.size(1);
     const at::Tensor g = grad_out[0].reshape({-1, out});
-    at::Tensor grad_b = g.t().mm(a.reshape({-1, r})).to(at::kFloat).mul_(scaling);  // [out, r]
-    at::Tensor ga = g.mm(b_low).mul_(scaling);                                        // [N, r]
-    at::Tensor grad_a = ga.t().mm(dropped_in_dtype(x, mask, keep_scale).reshape({-1, in})).to(at::kFloat);
+    at::Tensor grad_b = at::mul(g.t().mm(a.reshape({-1, r})), scale);  // [out, r] float32
+    const at::Tensor ga = g.mm(b_low);                                  // [N, r], d loss / d a over the scaling
+    at::Tensor grad_a = at::mul(ga.t().mm(dropped_in_dtype(x, mask, keep_scale).reshape({-1, in})), scale);
     at::Tensor grad_x;
     if (x.requires_grad()) {
       const bool fused = base.numel() > 0;
       if (fused && mask.numel() == 0) {
-        grad_x = g.mm(base).addmm_(ga, a_low);
+        grad_x = g.mm(base).addmm_(ga, a_low, /*beta=*/1, /*alpha=*/scaling);
       } else {
         grad_x = ga.mm(a_low);
-        if (mask.numel() > 0) grad_x.mul_(mask.reshape({-1, in})).mul_(keep_scale);
+        if (mask.numel() > 0) grad_x.mul_(mask.reshape({-1, in}));
+        grad_x.mul_(mask.numel() > 0 ? keep_scale * scaling : scaling);
         if (fused) grad_x.addmm_(g, base);
       }
       grad_x = grad_x.view(x.sizes());
     }
     const at::Tensor none;
-    return {base.numel() > 0 ? none : grad_out[0], grad_x, none, none, grad_a, grad_b, none, none, none, none, none};
+    return {base.numel() > 0 ? none : grad_out[0], grad_x, none, none, grad_a, grad_b, none, none, none, none, none,
+            none};
   }
 
   static at::Tensor dropped_in_dtype(const at::Tensor& x, const at::Tensor& mask, double keep_scale) {
@@ -219,7 +227,8 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
     return LoraAddInDtype::apply(fuse ? empty : y(), x, fuse ? weight : empty,
                                  fuse && bias.defined() ? bias : empty, lora_A->weight, lora_B->weight,
                                  low_precision(lora_A->weight, x.scalar_type(), low_a_),
-                                 low_precision(lora_B->weight, x.scalar_type(), low_b_), m, keep_scale, scaling_);
+                                 low_precision(lora_B->weight, x.scalar_type(), low_b_), m, scale_on(x.device()),
+                                 keep_scale, scaling_);
   }
   if (in_dtype) {
     const at::Tensor a = at::linear(LoraAddInDtype::dropped_in_dtype(x, mask, keep_scale),
@@ -230,6 +239,15 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
       at::linear(at::linear(LoraAdd::dropped(x, mask, keep_scale), lora_A->weight), lora_B->weight) * scaling_;
   const at::Tensor base = y();
   return (base.to(at::kFloat) + delta).to(base.scalar_type());
+}
+
+const at::Tensor& LoraLinearImpl::scale_on(const at::Device& device) {
+  if (!scale_.defined() || scale_.device() != device || scale_value_ != scaling_) {
+    torch::NoGradGuard no_grad;
+    scale_ = at::full({1}, scaling_, at::TensorOptions().dtype(at::kFloat).device(device));
+    scale_value_ = scaling_;
+  }
+  return scale_;
 }
 
 const at::Tensor& LoraLinearImpl::low_precision(const at::Tensor& factor, at::ScalarType dtype, LowCopy& copy) {
