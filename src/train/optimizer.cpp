@@ -34,7 +34,9 @@ AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOption
 void AdamW::point_gradients_at_flat() {
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& p = params_[i].second;
-    p.mutable_grad() = flat_grad_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
+    if (!p.grad().defined() ||
+        p.grad().data_ptr() != static_cast<void*>(flat_grad_.data_ptr<float>() + spans_[i].first))
+      p.mutable_grad() = flat_grad_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
   }
   gathered_ = true;
 }
@@ -90,14 +92,8 @@ void AdamW::zero_grad() {
     return;
   }
   flat_grad_.zero_();
-  // A backward pass may have replaced a view by a fresh tensor (it does when the gradient was undefined);
-  // put the views back so accumulation lands in the flat buffer.
-  for (size_t i = 0; i < params_.size(); ++i) {
-    at::Tensor& p = params_[i].second;
-    if (!p.grad().defined() ||
-        p.grad().data_ptr() != static_cast<void*>(flat_grad_.data_ptr<float>() + spans_[i].first))
-      p.mutable_grad() = flat_grad_.narrow(0, spans_[i].first, spans_[i].second).view(p.sizes());
-  }
+  // A backward pass may have replaced a view by a fresh tensor (it does when the gradient was undefined).
+  point_gradients_at_flat();
 }
 
 double AdamW::clip_grad_norm(double max_norm) {

@@ -59,6 +59,7 @@ class AdamW {
   std::vector<std::pair<int64_t, int64_t>> spans_;  // offset and size of each parameter in the flat buffers
   // Makes flat_grad_ hold the parameters' gradients (zeros for one without) and their .grad views of it.
   void gather_gradients();
+  // Makes each parameter's .grad its view of flat_grad_, where it is not already.
   void point_gradients_at_flat();
 
   at::Tensor flat_, flat_grad_, exp_avg_, exp_avg_sq_;

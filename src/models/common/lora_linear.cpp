@@ -201,6 +201,7 @@ void LoraLinearImpl::enable_lora(const LoraOptions& o) {
     lora_B->weight.zero_();
   }
   scaling_ = o.alpha / static_cast<double>(o.r);
+  scale_ = at::Tensor();  // scale_on() makes it anew with this scaling
   dropout_ = o.dropout;
   precision_ = o.precision;
 }
@@ -242,10 +243,9 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
 }
 
 const at::Tensor& LoraLinearImpl::scale_on(const at::Device& device) {
-  if (!scale_.defined() || scale_.device() != device || scale_value_ != scaling_) {
+  if (!scale_.defined() || scale_.device() != device) {
     torch::NoGradGuard no_grad;
     scale_ = at::full({1}, scaling_, at::TensorOptions().dtype(at::kFloat).device(device));
-    scale_value_ = scaling_;
   }
   return scale_;
 }

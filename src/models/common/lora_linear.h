@@ -87,10 +87,9 @@ class LoraLinearImpl : public torch::nn::Module {
   const at::Tensor& low_precision(const at::Tensor& factor, at::ScalarType dtype, LowCopy& copy);
   LowCopy low_a_, low_b_;
   // The scaling as a one-element float32 tensor on the activations' device, for the bf16 path's backward pass (made
-  // once: a fresh one would be a host-to-device copy per call).
+  // once: a fresh one would be a host-to-device copy per call; enable_lora drops it).
   const at::Tensor& scale_on(const at::Device& device);
   at::Tensor scale_;
-  double scale_value_ = 0.0;
 };
 TORCH_MODULE(LoraLinear);
 
