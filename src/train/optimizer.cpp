@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/common/flat_parameters.h"
 
 namespace gt::train {
 
@@ -26,6 +27,10 @@ AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOption
     slot.copy_(p);
     p.set_data(slot);
   }
+  // set_data keeps each parameter's own version counter, so the updates below would not be seen through them: give
+  // them the buffer's, as views of it have (autograd's saved-tensor checks and LoraLinear's low-precision copies key
+  // on a parameter's version), and let those copies be one cast of the whole buffer.
+  models::register_flat_parameters(flat_, params_);
   point_gradients_at_flat();
   exp_avg_ = torch::zeros({total}, opts_t);
   exp_avg_sq_ = torch::zeros({total}, opts_t);
@@ -77,11 +82,7 @@ void AdamW::step(double lr) {
   exp_avg_.lerp_(g, 1.0 - opts_.beta1);
   exp_avg_sq_.mul_(opts_.beta2).addcmul_(g, g, 1.0 - opts_.beta2);
   at::Tensor denom = (exp_avg_sq_.sqrt() / bc2_sqrt).add_(opts_.eps);
-  flat_.addcdiv_(exp_avg_, denom, -step_size);
-  // The parameters were given the flat buffer's storage by set_data, which keeps each one's own version counter, so
-  // the update above is not seen through them: bump them, for whatever keys on a parameter's version (autograd's
-  // saved-tensor checks; LoraLinear's low-precision copies of its factors).
-  for (auto& [name, p] : params_) p.unsafeGetTensorImpl()->bump_version();
+  flat_.addcdiv_(exp_avg_, denom, -step_size);  // bumps the version the parameters share with flat_
 }
 
 void AdamW::zero_grad() {

@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 #include <gtest/gtest.h>
 
+#include <string_view>
+
 #include "models/common/lora_linear.h"
 #include "train/optimizer.h"
 
@@ -185,5 +187,74 @@ TEST(LoraLinear, LowPrecisionFactorsFollowEveryUpdate) {
     const at::Tensor after = forward();
     EXPECT_FALSE(at::equal(after, before)) << "step " << step;
     EXPECT_TRUE(at::equal(after, expected())) << "step " << step;
+  }
+  {
+    torch::NoGradGuard ng;
+    l->lora_B->weight.add_(1.0);  // one factor written in place, inside the buffer (a resumed adapter's load)
+  }
+  EXPECT_TRUE(at::equal(forward(), expected())) << "after an in-place write inside the optimizer's buffer";
+}
+
+namespace {
+// How many dtype casts (aten::_to_copy, what Tensor::to runs) `f` makes on this thread.
+template <typename F>
+int64_t casts_in(F&& f) {
+  static thread_local int64_t count = 0;
+  count = 0;
+  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::string_view(fn.name()) == "aten::_to_copy") ++count;
+        return nullptr;
+      }));
+  f();
+  at::removeCallback(handle);
+  return count;
+}
+}  // namespace
+
+// Factors that live in the optimizer's flat buffer are used in bf16 as views of one cast of the whole buffer: after
+// a step, a forward through three adapted layers casts once (six casts, two a layer, otherwise) and gives the numbers
+// that casting each factor gives.
+TEST(LoraLinear, FactorsInTheOptimizersBufferAreCastOnceForAllLayers) {
+  std::vector<LoraLinear> layers;
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  for (int i = 0; i < 3; ++i) {
+    layers.push_back(make_layer(at::kBFloat16, 0.0, gt::models::LoraPrecision::Model, 4.0 + i));
+    params.emplace_back("a" + std::to_string(i), layers.back()->lora_A->weight);
+    params.emplace_back("b" + std::to_string(i), layers.back()->lora_B->weight);
+  }
+  const at::Tensor x = torch::randn({6, 24}).to(at::kBFloat16);
+  auto forward = [&] {
+    torch::NoGradGuard ng;
+    at::Tensor sum = layers[0]->forward(x);
+    for (size_t i = 1; i < layers.size(); ++i) sum = sum + layers[i]->forward(x);
+    return sum;
+  };
+  auto expected = [&] {
+    torch::NoGradGuard ng;
+    at::Tensor sum;
+    for (auto& l : layers) {
+      const at::Tensor a = at::linear(x, l->lora_A->weight.to(at::kBFloat16));
+      const at::Tensor y = at::addmm(at::linear(x, l->weight, l->bias), a, l->lora_B->weight.to(at::kBFloat16).t(),
+                                     1, l->lora_scaling());
+      sum = sum.defined() ? sum + y : y;
+    }
+    return sum;
+  };
+  EXPECT_EQ(casts_in(forward), 6) << "factors outside a registered buffer are cast one by one";
+  gt::train::AdamW opt(params, {1e-1, 0.9, 0.999, 1e-8, 0.0});
+  for (int step = 0; step < 2; ++step) {
+    at::Tensor loss;
+    for (auto& l : layers) {
+      const at::Tensor part = l->forward(x.clone().requires_grad_(true)).to(at::kFloat).pow(2).sum();
+      loss = loss.defined() ? loss + part : part;
+    }
+    loss.backward();
+    opt.step(1e-1);
+    opt.zero_grad();
+    at::Tensor got;
+    EXPECT_EQ(casts_in([&] { got = forward(); }), 1) << "step " << step;
+    EXPECT_TRUE(at::equal(got, expected())) << "step " << step;
+    EXPECT_EQ(casts_in(forward), 0) << "step " << step << ": the copies are kept until the next change";
   }
 }

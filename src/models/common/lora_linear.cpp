@@ -1,5 +1,7 @@
 #include "models/common/lora_linear.h"
 
+#include "models/common/flat_parameters.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -254,7 +256,9 @@ const at::Tensor& LoraLinearImpl::low_precision(const at::Tensor& factor, at::Sc
   if (!copy.low.defined() || copy.low.scalar_type() != dtype || copy.low.device() != factor.device() ||
       copy.data != factor.data_ptr() || copy.version != factor._version()) {
     torch::NoGradGuard no_grad;
-    copy.low = factor.detach().to(dtype);
+    // A view of one cast of the optimizer's whole buffer where the factor lives in it; its own cast otherwise.
+    copy.low = cast_in_flat_buffer(factor, dtype);
+    if (!copy.low.defined()) copy.low = factor.detach().to(dtype);
     copy.data = factor.data_ptr();
     copy.version = factor._version();
   }
