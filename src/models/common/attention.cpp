@@ -65,11 +65,23 @@ at::Tensor AttentionMasks::for_layer(bool sliding) {
   return cached;
 }
 
+namespace {
+// K or V [B, KV, S, hd] with each head repeated `rep` times next to itself ([B, KV * rep, S, hd], query head h reading
+// K/V head h / rep), as transformers' repeat_kv: expand and one copy. repeat_interleave with an integer count makes the
+// count a tensor and reads the output size back from it (a host-device synchronisation per call: 32 a tiny Gemma 4
+// step; on MPS each one waits for the queue to drain), and its backward pass is an index_add into zeros where this
+// one's is a sum over the repeats.
+at::Tensor repeated_kv(const at::Tensor& t, int64_t rep) {
+  if (rep == 1) return t;
+  const int64_t B = t.size(0), KV = t.size(1), S = t.size(2), hd = t.size(3);
+  return t.unsqueeze(2).expand({B, KV, rep, S, hd}).reshape({B, KV * rep, S, hd});
+}
+}  // namespace
+
 at::Tensor attention_composite(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                                double scale) {
   const int64_t rep = q.size(1) / k.size(1);
-  at::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
-  at::Tensor vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+  const at::Tensor kk = repeated_kv(k, rep), vv = repeated_kv(v, rep);
   at::Tensor scores = at::matmul(q, kk.transpose(-1, -2));
   if (scale != 1.0) scores = scores * scale;
   if (mask.defined()) {
@@ -114,8 +126,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   if (rep > 1 && q.is_cuda() && q.size(-1) <= 256 && g_sdpa_gqa.load(std::memory_order_relaxed))
     return at::scaled_dot_product_attention(q, k, v, m, /*dropout_p=*/0.0, causal, scale, /*enable_gqa=*/true);
 #endif
-  at::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k;
-  at::Tensor vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
+  const at::Tensor kk = repeated_kv(k, rep), vv = repeated_kv(v, rep);
   return at::scaled_dot_product_attention(q, kk, vv, m, /*dropout_p=*/0.0, causal, scale);
 #else
   return attention_composite(q, k, v, mask, scale);
@@ -139,7 +150,7 @@ void AttentionCapture::offer(int64_t layer, const at::Tensor& q, const at::Tenso
   // The same scores as attention_composite, in float32, for the first row only.
   const at::Tensor q0 = q.slice(0, 0, 1).to(at::kFloat), k0 = k.slice(0, 0, 1).to(at::kFloat);
   const int64_t rep = q0.size(1) / k0.size(1);
-  at::Tensor scores = at::matmul(q0, (rep > 1 ? k0.repeat_interleave(rep, 1) : k0).transpose(-1, -2)) * scale;
+  at::Tensor scores = at::matmul(q0, repeated_kv(k0, rep).transpose(-1, -2)) * scale;
   const int64_t T = q0.size(2), S = k0.size(2);
   if (mask.defined()) {
     scores = scores.masked_fill(mask.slice(0, 0, 1) < 0, -std::numeric_limits<float>::infinity());
