@@ -4,6 +4,7 @@
 // gelu_tanh_mul (keeping gate and up): the same output and gradients bit for bit. On CUDA, rms_norm's fused kernels
 // against its composite.
 #include <torch/torch.h>
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include "models/common/ops.h"
@@ -130,4 +131,20 @@ TEST(GeluTanhMul, SameOutputAndGradientsAsPlainAutograd) {
   gt::models::gelu_tanh_mul(gate, up).sum().backward();
   (at::gelu(gate2, "tanh") * up).sum().backward();
   EXPECT_TRUE(at::equal(gate.grad(), gate2.grad()));
+}
+
+// round_to rounds on the host as a tensor cast does (float32 first, then round to nearest even in the target dtype),
+// and a tensor times that scalar equals the tensor times the constant as a 0-d tensor of its dtype (how Gemma 3n's
+// float32 buffers reach a bf16 model: models/gemma3n/text.cpp's dtype_constant).
+TEST(RoundTo, AsATensorCastAndTheSameProductAsA0dTensor) {
+  const double values[] = {1.0 / 2048, 1.0 / 1536, std::pow(2048.0, -0.5), 0.1, 1e-5, 3.14159265358979, -7.77e3};
+  const at::Tensor x = torch::randn({64}, torch::Generator(at::detail::createCPUGenerator(3)));
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kHalf, at::kDouble}) {
+    for (double v : values) {
+      const at::Tensor cast = at::scalar_tensor(static_cast<float>(v), at::kFloat).to(dtype);
+      EXPECT_EQ(gt::models::round_to(v, dtype), cast.to(at::kDouble).item<double>()) << v << " " << dtype;
+      const at::Tensor xd = x.to(dtype);
+      EXPECT_TRUE(at::equal(xd * gt::models::round_to(v, dtype), xd * cast)) << v << " " << dtype;
+    }
+  }
 }

@@ -139,7 +139,13 @@ at::Tensor soft_cap(const at::Tensor& x, double cap) {
 }
 
 double round_to(double value, at::ScalarType dtype) {
-  return at::scalar_tensor(static_cast<float>(value), at::kFloat).to(dtype).to(at::kDouble).item<double>();
+  // On the host, by c10's conversions (round to nearest even, as a tensor cast): no tensor, no op for a profiler.
+  const float f = static_cast<float>(value);
+  switch (dtype) {
+    case at::kBFloat16: return static_cast<float>(c10::BFloat16(f));
+    case at::kHalf: return static_cast<float>(c10::Half(f));
+    default: return f;
+  }
 }
 
 }  // namespace gt::models

@@ -23,10 +23,10 @@ std::vector<at::Tensor> streams_of(const at::Tensor& stack) { return stack.unbin
 // unbind's would zero-fill each of the other streams and then stack all of them.
 at::Tensor only_stream(const at::Tensor& stack, int64_t i) { return stack.select(0, i); }
 
-// A float32 constant stored in a buffer that follows the model dtype (bf16 in a bf16 model), as a 0-d tensor.
-at::Tensor dtype_constant(double value, const at::Tensor& like) {
-  return at::scalar_tensor(static_cast<float>(value), like.options().dtype(at::kFloat)).to(like.scalar_type());
-}
+// A float32 constant stored in a buffer that follows the model dtype (bf16 in a bf16 model), as the scalar that
+// multiplies `like`: a tensor times a scalar computes in float32 with the scalar's float value, the same arithmetic as
+// times a 0-d tensor of like's dtype, without making that tensor on the device (two kernels a use, four a layer).
+double dtype_constant(double value, const at::Tensor& like) { return round_to(value, like.scalar_type()); }
 }  // namespace
 
 TextAttentionImpl::TextAttentionImpl(const io::TextConfig& c, int64_t l, const at::TensorOptions& opts)
