@@ -257,4 +257,14 @@ TEST(LoraLinear, FactorsInTheOptimizersBufferAreCastOnceForAllLayers) {
     EXPECT_TRUE(at::equal(got, expected())) << "step " << step;
     EXPECT_EQ(casts_in(forward), 0) << "step " << step << ": the copies are kept until the next change";
   }
+  // A second optimizer over the same factors moves them into its own buffer; the copies follow it.
+  gt::train::AdamW second(params, {1e-1, 0.9, 0.999, 1e-8, 0.0});
+  at::Tensor got;
+  EXPECT_EQ(casts_in([&] { got = forward(); }), 1) << "after a second optimizer took the factors";
+  EXPECT_TRUE(at::equal(got, expected())) << "after a second optimizer took the factors";
+  at::Tensor loss = layers[0]->forward(x.clone().requires_grad_(true)).to(at::kFloat).pow(2).sum();
+  loss.backward();
+  second.step(1e-1);
+  second.zero_grad();
+  EXPECT_TRUE(at::equal(forward(), expected())) << "after the second optimizer's step";
 }
