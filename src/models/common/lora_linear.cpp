@@ -1,9 +1,9 @@
 #include "models/common/lora_linear.h"
 
-#include "models/common/flat_parameters.h"
-
 #include <cmath>
 #include <stdexcept>
+
+#include "models/common/flat_parameters.h"
 
 namespace gt::models {
 
