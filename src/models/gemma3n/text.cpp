@@ -94,7 +94,9 @@ at::Tensor TextAltUpImpl::predict(const at::Tensor& streams) {
   shape.push_back(n_);
   coefs = coefs.reshape(shape).permute({0, 1, 3, 2});  // [B, T, N(in), N(out)]
   at::Tensor pred = at::matmul(streams.permute({1, 2, 3, 0}), coefs);  // [B, T, D, N]
-  return (pred.permute({3, 0, 1, 2}) + streams).contiguous().to(streams.scalar_type());
+  // streams first: the sum takes the contiguous operand's layout, so contiguous() copies nothing (the permuted
+  // product first made a [B, T, D, N]-ordered sum and then a whole-stack copy, each layer).
+  return (streams + pred.permute({3, 0, 1, 2})).contiguous().to(streams.scalar_type());
 }
 
 at::Tensor TextAltUpImpl::correct(const at::Tensor& predictions, const at::Tensor& predicted_active,
