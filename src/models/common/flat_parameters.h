@@ -6,8 +6,8 @@
 
 #include <torch/torch.h>
 
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gt::models {
