@@ -543,6 +543,9 @@ void GgufWriter::write(const std::string& path, size_t chunk_bytes) const {
 // Reader
 
 int64_t GgufTensorInfo::numel() const {
+  // The reader bounds the product of a shape without a zero; with one, the others may be anything (a fuzzer's [0,
+  // 2^61, 2^61]), so the count is 0 before any multiplication can overflow.
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
@@ -605,10 +608,12 @@ GgufFile GgufFile::open(const std::string& path) {
     if (ne[0] % ggml_block_size(t.type) != 0)
       bad("rows of ", ne[0], " values are not a multiple of the ", ggml_type_name(t.type), " block size ",
           ggml_block_size(t.type));
-    // Sizes are checked against the file below; guard the product first.
-    int64_t numel = 1;
+    // Sizes are checked against the file below; guard the product first, of the non-zero sizes too (an empty tensor
+    // whose other sizes multiply past 2^52 is as malformed, and would overflow whoever multiplies its shape).
+    int64_t numel = 1, extent = 1;
     for (int64_t d : ne) {
-      if (d != 0 && numel > (int64_t(1) << 52) / d) bad("shape ", shape_text(t.shape), " is too large");
+      if (d != 0 && extent > (int64_t(1) << 52) / d) bad("shape ", shape_text(t.shape), " is too large");
+      extent *= std::max<int64_t>(d, 1);
       numel *= d;
     }
     t.nbytes = ggml_nbytes(t.type, numel);

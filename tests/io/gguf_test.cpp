@@ -391,3 +391,34 @@ TEST(Gguf, ReaderRefusesMalformedFiles) {
   d[kv_start + 18 + 8 + 1] = '1';  // second key "k2" -> "k1"
   expect_open_error(variant("dupkey.gguf", d), {"key 'k1' appears twice"});
 }
+
+// An empty tensor whose other sizes multiply past 2^52 is refused like any too-large shape (a fuzzer found [0, 2^61,
+// 2^61] overflowing the element count), and an empty tensor with ordinary sizes still opens.
+TEST(Gguf, ReaderRefusesEmptyTensorsOfHugeShape) {
+  gt::test::TempDir tmp("gguf");
+  auto file_with_dims = [&](const std::string& name, const std::vector<int64_t>& ne) {
+    GgufWriter w;
+    w.add_tensor("t", {0}, GgmlType::F32, std::vector<float>{});
+    const fs::path p = tmp / name;
+    w.write(p.string());
+    std::string b = gt::test::read_file(p);
+    // The tensor info follows the 24-byte header (no KVs): name length and "t", n_dims, the sizes, type, offset.
+    const size_t dims_pos = 24 + 8 + 1;
+    EXPECT_EQ(u32_at(b, dims_pos), 1u);
+    std::string info;
+    const uint32_t n = static_cast<uint32_t>(ne.size());
+    info.append(reinterpret_cast<const char*>(&n), 4);
+    for (int64_t d : ne) info.append(reinterpret_cast<const char*>(&d), 8);
+    b.replace(dims_pos, 4 + 8, info);
+    b.append(32, '\0');  // the longer info moves the (empty) data section's aligned start: keep it inside the file
+    gt::test::write_file(p, b);
+    return p;
+  };
+  expect_open_error(file_with_dims("huge.gguf", {0, int64_t{1} << 61, int64_t{1} << 61}), {"tensor 't'", "too large"});
+  expect_open_error(file_with_dims("huge2.gguf", {int64_t{1} << 40, 0, int64_t{1} << 20}), {"tensor 't'", "too large"});
+  const fs::path ok = file_with_dims("ok.gguf", {3, 0, 5});
+  GgufFile g = GgufFile::open(ok.string());
+  EXPECT_EQ(g.tensor("t").shape, (std::vector<int64_t>{5, 0, 3}));
+  EXPECT_EQ(g.tensor("t").numel(), 0);
+  EXPECT_TRUE(g.tensor_floats("t").empty());
+}
