@@ -43,9 +43,15 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const j
   if (!parsed) bad("unknown dtype \"", dt, "\"; gemma-tune reads F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL");
   t.dtype = *parsed;
   if (!e["shape"].is_array()) bad("shape is ", e["shape"].dump(), ", expected an array of sizes");
+  // The sizes are any JSON integers: bound their product (of the non-zero ones too, so that no later product of the
+  // shape overflows, whatever zero it holds) before the byte count is compared with data_offsets.
+  uint64_t extent = 1;
   for (const json& d : e["shape"]) {
     if (!d.is_number_unsigned()) bad("shape ", e["shape"].dump(), " has a size that is not a non-negative integer");
-    t.shape.push_back(d.get<int64_t>());
+    const uint64_t size = d.get<uint64_t>();
+    if (size != 0 && (__builtin_mul_overflow(extent, size, &extent) || extent > (uint64_t{1} << 60)))
+      bad("shape ", e["shape"].dump(), " is too large");
+    t.shape.push_back(static_cast<int64_t>(size));
   }
   const json& off = e["data_offsets"];
   if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
@@ -69,6 +75,7 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const j
 }  // namespace
 
 int64_t TensorInfo::numel() const {
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;  // before any product can overflow
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;

@@ -175,6 +175,22 @@ TEST(Safetensors, ShapeDoesNotMatchByteCount) {
   expect_open_error(tmp / "k.safetensors", {"'a'", "no \"data_offsets\""});
 }
 
+// Sizes whose product overflows 64 bits, alone or beside a zero (an empty tensor), are refused naming the tensor
+// rather than multiplied; an empty tensor of ordinary sizes opens.
+TEST(Safetensors, ShapeTooLargeIsRefused) {
+  gt::test::TempDir tmp("st");
+  write_raw(tmp / "h.safetensors", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", "");
+  expect_open_error(tmp / "h.safetensors", {"'a'", "is too large"});
+  write_raw(tmp / "z.safetensors",
+            R"({"a":{"dtype":"F32","shape":[0,9223372036854775807,9223372036854775807],"data_offsets":[0,0]}})", "");
+  expect_open_error(tmp / "z.safetensors", {"'a'", "is too large"});
+  write_raw(tmp / "u.safetensors", R"({"a":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,0]}})", "");
+  expect_open_error(tmp / "u.safetensors", {"'a'", "is too large"});
+  write_raw(tmp / "e.safetensors", R"({"a":{"dtype":"F32","shape":[3,0,5],"data_offsets":[0,0]}})", "");
+  const auto ckpt = gt::io::Checkpoint::open((tmp / "e.safetensors").string());
+  EXPECT_EQ(ckpt.info("a").numel(), 0);
+}
+
 TEST(Safetensors, MissingTensorNamesFile) {
   gt::test::TempDir tmp("st");
   float x = 1;
