@@ -543,9 +543,6 @@ void GgufWriter::write(const std::string& path, size_t chunk_bytes) const {
 // Reader
 
 int64_t GgufTensorInfo::numel() const {
-  // The reader bounds the product of a shape without a zero; with one, the others may be anything (a fuzzer's [0,
-  // 2^61, 2^61]), so the count is 0 before any multiplication can overflow.
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;

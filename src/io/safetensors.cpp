@@ -75,7 +75,6 @@ TensorInfo parse_entry(const std::string& path, const std::string& name, const j
 }  // namespace
 
 int64_t TensorInfo::numel() const {
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;  // before any product can overflow
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
